@@ -1,0 +1,46 @@
+"""What every speech-to-text engine takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds from the start of the audio the engine was given
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None  # ISO 639-1, lower case, or None when unknown
+    duration: float  # seconds of audio the engine was given
+    segments: tuple[Segment, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """What an engine accepts in one call. The audio layer shapes files to fit."""
+
+    max_bytes: int | None = None
+    max_seconds: float | None = None
+    #: file extensions (no dot, lower case) the engine accepts as they are
+    accepted_extensions: frozenset[str] = field(
+        default_factory=lambda: frozenset({"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"})
+    )
+
+
+class Engine(Protocol):
+    """A speech-to-text engine. Implementations raise only ``adapter.errors`` types."""
+
+    name: str
+    limits: EngineLimits
+
+    def transcribe(self, path: Path, *, language: str | None = None) -> Transcript: ...
+
+
+__all__ = ["Engine", "EngineLimits", "Segment", "Transcript"]

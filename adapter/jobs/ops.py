@@ -1,0 +1,139 @@
+"""Operations on transcriptions outside the actors: retry, recovery sweep, status counts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session
+
+from adapter.jobs.broker import queue_depth
+from adapter.runtime import Runtime
+from adapter.store import ACTIVE_STATES, State, Transcription, utcnow
+from adapter.views import transcription_view
+
+log = logging.getLogger(__name__)
+
+T = Transcription
+
+
+class RetryRefused(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _requeue_state(row: Transcription) -> State:
+    """A failed row with a transcript only needs delivering again: never pay twice."""
+    return State.transcribed if row.text is not None else State.queued
+
+
+def _send(rt: Runtime, transcription_id: int, state: State) -> None:
+    if state is State.transcribed:
+        rt.actors.deliver.send(transcription_id)
+    else:
+        rt.actors.transcribe.send(transcription_id)
+
+
+def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
+    with Session(rt.db, expire_on_commit=False) as session:
+        row = session.get(Transcription, transcription_id)
+        if row is None:
+            raise RetryRefused("transcription not found", 404)
+        if row.state not in (State.failed.value, State.skipped.value):
+            raise RetryRefused(f"only failed or skipped transcriptions can be retried (this one is {row.state})", 409)
+        target = _requeue_state(row)
+        row.state = target.value
+        row.attempts = 0 if target is State.queued else row.attempts
+        row.delivery_attempts = 0
+        row.error = None
+        row.reason = None
+        row.lease_until = None
+        row.updated_at = utcnow()
+        session.add(row)
+        session.commit()
+        view = transcription_view(row)
+    _send(rt, transcription_id, target)
+    return view
+
+
+def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
+    stmt = select(T.id).where(T.state == state)  # type: ignore[call-overload]
+    if account_id is not None:
+        stmt = stmt.where(T.account_id == account_id)
+    with Session(rt.db) as session:
+        ids = [int(i) for i in session.execute(stmt.order_by(T.id)).scalars()]
+    done = []
+    for tid in ids:
+        try:
+            retry_one(rt, tid)
+            done.append(tid)
+        except RetryRefused:
+            continue  # changed state meanwhile
+    return done
+
+
+def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
+    """Re-enqueue unfinished rows whose work was lost (broker message gone, worker killed).
+
+    A row counts as lost when its lease has expired, or it has no lease and has not moved for
+    ``stuck_after`` seconds. Sending twice is harmless: the actors claim rows by compare-and-set.
+    """
+    now = utcnow()
+    age = rt.settings.stuck_after_seconds if stuck_after is None else stuck_after
+    cutoff = now - timedelta(seconds=age)
+    stmt = select(T.id, T.state).where(  # type: ignore[call-overload]
+        T.state.in_([s.value for s in ACTIVE_STATES]),  # type: ignore[attr-defined]
+        or_(
+            T.lease_until < now,  # type: ignore[operator]
+            (T.lease_until.is_(None)) & (T.updated_at <= cutoff),  # type: ignore[union-attr, operator]
+        ),
+    )
+    with Session(rt.db) as session:
+        rows = [(int(i), str(s)) for i, s in session.execute(stmt.order_by(T.id))]
+        # touch them so the next sweep waits another full period
+        if rows:
+            session.execute(
+                update(T).where(T.id.in_([i for i, _ in rows])).values(updated_at=now)  # type: ignore[union-attr]
+            )
+            session.commit()
+    sent = []
+    for tid, state in rows:
+        target = State.transcribed if state == State.transcribed.value else State.queued
+        try:
+            _send(rt, tid, target)
+            sent.append(tid)
+        except Exception:
+            log.exception("could not re-enqueue transcription %s", tid)
+    if sent:
+        log.warning("re-enqueued %d stuck transcription(s)", len(sent), extra={"count": len(sent)})
+    return sent
+
+
+def status_counts(rt: Runtime) -> dict[str, Any]:
+    with Session(rt.db) as session:
+        counts = {s.value: 0 for s in State}
+        for state, count in session.execute(select(T.state, func.count()).group_by(T.state)):  # type: ignore[call-overload]
+            counts[str(state)] = int(count)
+        active = [
+            transcription_view(r)
+            for r in session.execute(
+                select(T).where(T.state == State.transcribing.value).order_by(T.id).limit(20)  # type: ignore[arg-type]
+            ).scalars()
+        ]
+    try:
+        depth: dict[str, int] | None = queue_depth(rt.broker)
+    except Exception:
+        depth = None
+    return {
+        "states": counts,
+        "queue_depth": depth,
+        "in_progress": [
+            {"id": v["id"], "progress": v["progress"]} for v in active
+        ],
+    }
+
+
+__all__ = ["RetryRefused", "recover", "retry_many", "retry_one", "status_counts"]

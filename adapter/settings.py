@@ -1,0 +1,98 @@
+"""Configuration: every environment variable of the contract, typed, read once.
+
+Secrets are ``SecretStr`` so that ``repr`` and ``str`` mask them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # repr=False: a PostgreSQL URL may carry a password
+    database_url: str = Field(
+        "sqlite:///./transcriber.db", validation_alias="TRANSCRIBER_DATABASE_URL", repr=False
+    )
+    redis_url: SecretStr | None = Field(None, validation_alias="TRANSCRIBER_REDIS_URL")
+    encryption_keys: SecretStr | None = Field(None, validation_alias="TRANSCRIBER_ENCRYPTION_KEYS")
+    env: Literal["development", "production", "test"] = Field(
+        "development", validation_alias="TRANSCRIBER_ENV"
+    )
+    admin_token: SecretStr | None = Field(None, validation_alias="TRANSCRIBER_ADMIN_TOKEN")
+    default_engine_setting: Literal["openai", "local"] | None = Field(
+        None, validation_alias="TRANSCRIBER_DEFAULT_ENGINE"
+    )
+    max_webhook_bytes: int = Field(1_048_576, gt=0, validation_alias="TRANSCRIBER_MAX_WEBHOOK_BYTES")
+    max_audio_bytes: int = Field(104_857_600, gt=0, validation_alias="TRANSCRIBER_MAX_AUDIO_BYTES")
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    statsd_host: str | None = Field(None, validation_alias="STATSD_HOST")
+    statsd_port: int = Field(8125, validation_alias="STATSD_PORT")
+    statsd_prefix: str = Field("transcriber", validation_alias="STATSD_PREFIX")
+
+    # Not in the contract's table: operational knobs with safe defaults.
+    max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("TRANSCRIBER_MAX_ATTEMPTS"))
+    account_concurrency: int = Field(
+        4, ge=1, validation_alias=AliasChoices("TRANSCRIBER_ACCOUNT_CONCURRENCY")
+    )
+    stuck_after_seconds: int = Field(
+        900, ge=10, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
+    )
+    work_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_WORK_DIR"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))
+    model_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_MODEL_DIR"))
+
+    @field_validator("openai_api_key", "admin_token", "encryption_keys", "redis_url", "sentry_dsn",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def default_engine(self) -> Literal["openai", "local"]:
+        if self.default_engine_setting is not None:
+            return self.default_engine_setting
+        return "openai" if self.openai_api_key is not None else "local"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """Path of the SQLite database file, or None for other databases / in-memory."""
+        url = self.database_url
+        if not url.startswith("sqlite"):
+            return None
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+    @property
+    def temp_dir(self) -> Path:
+        import tempfile
+
+        base = self.work_dir or Path(tempfile.gettempdir()) / "transcriber"
+        return base
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
+    return Settings()
+
+
+__all__ = ["Settings", "get_settings"]

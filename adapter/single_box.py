@@ -1,0 +1,58 @@
+"""``transcriber up``: receiver and worker threads in one process, the single-box default."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import dramatiq
+import uvicorn
+
+from adapter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=200)
+    worker.start()
+    return worker
+
+
+def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
+    from adapter.jobs.entry_support import start_background
+    from adapter.jobs.ops import recover
+    from adapter.runtime import build_runtime
+    from adapter.store import migrate
+    from adapter.web.app import create_app
+
+    migrate(settings.database_url)
+    rt = build_runtime(settings, component="up", embedded=True)
+    worker = start_worker(rt.broker, threads)
+    stops = start_background(rt)
+    # the in-process broker forgets everything on restart: pick up unfinished rows now
+    recover(rt, stuck_after=0)
+    if rt.settings.redis_url is None:
+        log.warning("no TRANSCRIBER_REDIS_URL: using the in-process broker (single box only)")
+    server = uvicorn.Server(uvicorn.Config(create_app(rt), host=host, port=port, log_config=None,
+                                           access_log=False, timeout_graceful_shutdown=30))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for stop in stops:
+            stop.set()
+        log.info("stopping workers: in-flight work finishes or is picked up after restart")
+        worker.stop(timeout=30_000)
+        rt.close()
+    return 0
+
+
+__all__ = ["run_up", "start_worker"]

@@ -1,0 +1,133 @@
+"""Tables: accounts, transcriptions (with their chunks) and webhook deliveries.
+
+Secrets are stored only as Fernet tokens (``*_enc`` columns); see ``adapter.secrets``.
+The attachment URL is a capability (ActiveStorage signed id), so it is encrypted too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class State(StrEnum):
+    queued = "queued"
+    transcribing = "transcribing"
+    transcribed = "transcribed"
+    delivered = "delivered"
+    failed = "failed"
+    skipped = "skipped"
+
+
+#: states whose work is not finished; the recovery loop watches them
+ACTIVE_STATES = (State.queued, State.transcribing, State.transcribed)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    chatwoot_url: str = Field(max_length=2048)
+    api_token_enc: str = Field(sa_column=Column(Text, nullable=False))
+    webhook_secret_enc: str = Field(sa_column=Column(Text, nullable=False))
+    webhook_secret_previous_enc: str | None = Field(default=None, sa_column=Column(Text))
+    openai_api_key_enc: str | None = Field(default=None, sa_column=Column(Text))
+    engine: str | None = Field(default=None, max_length=16)
+    model: str | None = Field(default=None, max_length=128)
+    base_url: str | None = Field(default=None, max_length=2048)
+    language: str | None = Field(default=None, max_length=8)
+    remove_silence: bool = Field(default=True)
+    enabled: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Transcription(SQLModel, table=True):
+    __tablename__ = "transcriptions"
+    __table_args__ = (
+        UniqueConstraint("account_id", "attachment_id", name="uq_transcriptions_account_attachment"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    conversation_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    attachment_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    channel: str = Field(max_length=32)
+    state: str = Field(default=State.queued.value, max_length=16, index=True)
+    attempts: int = Field(default=0)
+    delivery_attempts: int = Field(default=0)
+    source_url_enc: str = Field(sa_column=Column(Text, nullable=False))
+    filename: str | None = Field(default=None, max_length=512)
+    content_type: str | None = Field(default=None, max_length=255)
+    file_size: int | None = Field(default=None, sa_column=Column(BigInteger))
+    language: str | None = Field(default=None, max_length=8)
+    duration_seconds: float | None = None
+    audio_seconds: float | None = None
+    billed_seconds: float | None = None
+    upload_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    chunks_total: int | None = None
+    chunks_done: int = Field(default=0)
+    seconds_done: float = Field(default=0.0)
+    engine: str | None = Field(default=None, max_length=16)
+    model: str | None = Field(default=None, max_length=128)
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    reason: str | None = Field(default=None, max_length=64)
+    note_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    attribute_set: bool = Field(default=False)
+    lease_until: datetime | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class TranscriptChunk(SQLModel, table=True):
+    """One finished chunk of a long transcription: never sent to the engine twice."""
+
+    __tablename__ = "transcript_chunks"
+    __table_args__ = (UniqueConstraint("transcription_id", "idx", name="uq_chunks_transcription_idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transcription_id: int = Field(index=True, foreign_key="transcriptions.id")
+    idx: int
+    offset_seconds: float
+    duration_seconds: float
+    billed_seconds: float = 0.0
+    language: str | None = Field(default=None, max_length=8)
+    result_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("account_id", "delivery_key", name="uq_deliveries_account_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delivery_key: str = Field(max_length=128)
+    event: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    transcription_ids: str = Field(default="", max_length=4096)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+__all__ = [
+    "ACTIVE_STATES",
+    "Account",
+    "State",
+    "TranscriptChunk",
+    "Transcription",
+    "WebhookDelivery",
+    "utcnow",
+]

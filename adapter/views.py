@@ -1,0 +1,42 @@
+"""JSON views of stored rows, shared by the admin API and the CLI (no secrets, ever)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.store import Transcription
+
+
+def transcription_view(row: Transcription) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "account_id": row.account_id,
+        "conversation_id": row.conversation_id,
+        "message_id": row.message_id,
+        "attachment_id": row.attachment_id,
+        "channel": row.channel,
+        "state": row.state,
+        "attempts": row.attempts,
+        "language": row.language,
+        "duration_seconds": row.duration_seconds,
+        "text": row.text,
+        "error": row.error,
+        "reason": row.reason,
+        "progress": {
+            "chunks_done": row.chunks_done,
+            "chunks_total": row.chunks_total,
+            "seconds_done": row.seconds_done,
+            "seconds_total": row.audio_seconds,
+        },
+        "audio_seconds": row.audio_seconds,
+        "billed_seconds": row.billed_seconds,
+        "upload_bytes": row.upload_bytes,
+        "engine": row.engine,
+        "model": row.model,
+        "delivery_attempts": row.delivery_attempts,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+__all__ = ["transcription_view"]

@@ -1,0 +1,194 @@
+"""The admin API under ``/api/v1``: bearer token, JSON, secrets write-only.
+
+Unset ``TRANSCRIBER_ADMIN_TOKEN`` disables it: every route answers 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapter import accounts as acc
+from adapter.jobs.ops import RetryRefused, retry_one
+from adapter.runtime import Runtime
+from adapter.store import State, Transcription
+from adapter.views import transcription_view
+
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_BODY = 64 * 1024
+MAX_LIMIT = 500
+STATES = {s.value for s in State}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _authorized(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def guarded(handler: Callable[[Request, Runtime], Awaitable[Response]]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        rt: Runtime = request.app.state.runtime
+        token = rt.settings.admin_token
+        if token is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if not _authorized(request, token.get_secret_value()):
+            return JSONResponse(
+                {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            return await handler(request, rt)
+        except ApiError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except acc.AccountError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except SQLAlchemyError:
+            return JSONResponse({"error": "database unavailable"}, status_code=503)
+
+    return endpoint
+
+
+def _int(value: str | None, name: str, *, default: int | None = None, maximum: int = 2**53) -> int | None:
+    if value is None or value == "":
+        return default
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= maximum:
+        raise ApiError(400, f"{name} must be a positive integer")
+    return int(value)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "body too large")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "body is not a JSON object")
+    return data
+
+
+async def list_transcriptions(request: Request, rt: Runtime) -> Response:
+    q = request.query_params
+    account_id = _int(q.get("account_id"), "account_id")
+    limit = _int(q.get("limit"), "limit", default=50, maximum=MAX_LIMIT)
+    state = q.get("state") or None
+    if state is not None and state not in STATES:
+        raise ApiError(400, f"state must be one of {', '.join(sorted(STATES))}")
+
+    def run() -> list[dict[str, Any]]:
+        stmt = select(Transcription).order_by(Transcription.id.desc())  # type: ignore[union-attr]
+        if account_id is not None:
+            stmt = stmt.where(Transcription.account_id == account_id)  # type: ignore[arg-type]
+        if state is not None:
+            stmt = stmt.where(Transcription.state == state)  # type: ignore[arg-type]
+        with Session(rt.db) as session:
+            return [transcription_view(r) for r in session.execute(stmt.limit(limit)).scalars()]
+
+    return JSONResponse({"transcriptions": await to_thread.run_sync(run)})
+
+
+async def get_transcription(request: Request, rt: Runtime) -> Response:
+    tid = _int(request.path_params["id"], "id")
+
+    def run() -> dict[str, Any] | None:
+        with Session(rt.db) as session:
+            row = session.get(Transcription, tid)
+            return None if row is None else transcription_view(row)
+
+    view = await to_thread.run_sync(run)
+    if view is None:
+        raise ApiError(404, "transcription not found")
+    return JSONResponse(view)
+
+
+async def retry_transcription(request: Request, rt: Runtime) -> Response:
+    tid = _int(request.path_params["id"], "id")
+    assert tid is not None
+    try:
+        view = await to_thread.run_sync(lambda: retry_one(rt, tid))
+    except RetryRefused as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return JSONResponse(view, status_code=202)
+
+
+async def list_accounts(request: Request, rt: Runtime) -> Response:
+    rows = await to_thread.run_sync(lambda: acc.list_accounts(rt.db))
+    return JSONResponse({"accounts": [acc.account_view(a, rt.settings) for a in rows]})
+
+
+async def create_account(request: Request, rt: Runtime) -> Response:
+    data = await _json_object(request)
+    raw_id = data.pop("account_id", None)
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int):
+        raise ApiError(422, "account_id must be a positive integer")
+    acc.validate_id(raw_id)
+    for forbidden in ("drop_previous_secret", "clear_openai_api_key"):
+        data.pop(forbidden, None)
+    changes = acc.parse_changes(data)
+    account = await to_thread.run_sync(lambda: acc.create_account(rt.db, rt.keyring, raw_id, changes))
+    return JSONResponse(acc.account_view(account, rt.settings), status_code=201)
+
+
+async def get_account(request: Request, rt: Runtime) -> Response:
+    aid = _int(request.path_params["account_id"], "account_id")
+    assert aid is not None
+    account = await to_thread.run_sync(lambda: acc.get_account(rt.db, aid))
+    if account is None:
+        raise ApiError(404, "account not found")
+    return JSONResponse(acc.account_view(account, rt.settings))
+
+
+async def patch_account(request: Request, rt: Runtime) -> Response:
+    aid = _int(request.path_params["account_id"], "account_id")
+    assert aid is not None
+    data = await _json_object(request)
+    if "account_id" in data and data.pop("account_id") != aid:
+        raise ApiError(422, "account_id cannot be changed")
+    changes = acc.parse_changes(data)
+    account = await to_thread.run_sync(lambda: acc.update_account(rt.db, rt.keyring, aid, changes))
+    return JSONResponse(acc.account_view(account, rt.settings))
+
+
+async def delete_account(request: Request, rt: Runtime) -> Response:
+    aid = _int(request.path_params["account_id"], "account_id")
+    assert aid is not None
+    await to_thread.run_sync(lambda: acc.delete_account(rt.db, aid))
+    return Response(status_code=204)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/transcriptions", guarded(list_transcriptions), methods=["GET"]),
+        Route("/api/v1/transcriptions/{id}", guarded(get_transcription), methods=["GET"]),
+        Route("/api/v1/transcriptions/{id}/retry", guarded(retry_transcription), methods=["POST"]),
+        Route("/api/v1/accounts", guarded(list_accounts), methods=["GET"]),
+        Route("/api/v1/accounts", guarded(create_account), methods=["POST"]),
+        Route("/api/v1/accounts/{account_id}", guarded(get_account), methods=["GET"]),
+        Route("/api/v1/accounts/{account_id}", guarded(patch_account), methods=["PATCH"]),
+        Route("/api/v1/accounts/{account_id}", guarded(delete_account), methods=["DELETE"]),
+    ]
+
+
+__all__ = ["routes"]

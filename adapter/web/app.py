@@ -1,0 +1,73 @@
+"""The Starlette application: webhook receiver, health checks, admin API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapter.jobs.broker import ping as broker_ping
+from adapter.runtime import Runtime
+from adapter.store import ping as db_ping
+from adapter.web import admin
+from adapter.web.webhooks import make_endpoint
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    checks: dict[str, str] = {}
+
+    def check() -> None:
+        for name, probe in (("database", lambda: db_ping(rt.db)), ("broker", lambda: broker_ping(rt.broker))):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable ({type(exc).__name__})"
+
+    await to_thread.run_sync(check)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "not found"}, status_code=404)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "method not allowed"}, status_code=405)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+
+
+def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/webhooks/chatwoot/{account_id}", make_endpoint(clock), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            *admin.routes(),
+        ],
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+    )
+    app.state.runtime = rt
+    return app
+
+
+__all__ = ["create_app"]
