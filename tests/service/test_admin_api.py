@@ -1,0 +1,137 @@
+"""The admin API: bearer auth, accounts CRUD with write-only secrets, transcriptions, retry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from adapter.runtime import Runtime
+from adapter.store import State, Transcription
+from tests.service.conftest import ADMIN, Post
+
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+NEW = {
+    "account_id": 21,
+    "chatwoot_url": "https://desk.example.test/",
+    "api_token": "cw-token-" + "a1" * 12,
+    "webhook_secret": "whsec-" + "b2" * 12,
+    "openai_api_key": "sk-test-" + "c3" * 16,
+    "language": "ES",
+}
+
+
+def secrets_absent(text: str) -> None:
+    for key in ("api_token", "webhook_secret", "openai_api_key"):
+        assert NEW[key] not in text  # type: ignore[operator]
+
+
+def test_requires_bearer_token(client: Any) -> None:
+    assert client.get("/api/v1/accounts").status_code == 401
+    assert client.get("/api/v1/accounts", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/api/v1/accounts", headers={"Authorization": ADMIN}).status_code == 401
+    assert client.get("/api/v1/accounts", headers=AUTH).status_code == 200
+
+
+def test_disabled_without_admin_token(client: Any, runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"admin_token": None})
+    assert client.get("/api/v1/accounts", headers=AUTH).status_code == 404
+    assert client.get("/api/v1/transcriptions", headers=AUTH).status_code == 404
+
+
+def test_account_crud_never_returns_secrets(client: Any) -> None:
+    created = client.post("/api/v1/accounts", json=NEW, headers=AUTH)
+    assert created.status_code == 201, created.text
+    view = created.json()
+    assert view["account_id"] == 21
+    assert view["chatwoot_url"] == "https://desk.example.test"
+    assert view["language"] == "es"
+    assert view["key_source"] == "account"
+    secrets_absent(created.text)
+    assert client.post("/api/v1/accounts", json=NEW, headers=AUTH).status_code == 409
+    got = client.get("/api/v1/accounts/21", headers=AUTH)
+    assert got.status_code == 200
+    secrets_absent(got.text)
+    patched = client.patch("/api/v1/accounts/21", json={"enabled": False, "engine": "local"}, headers=AUTH)
+    assert patched.status_code == 200
+    assert (patched.json()["enabled"], patched.json()["engine"]) == (False, "local")
+    listing = client.get("/api/v1/accounts", headers=AUTH)
+    assert [a["account_id"] for a in listing.json()["accounts"]] == [21]
+    secrets_absent(listing.text)
+    assert client.delete("/api/v1/accounts/21", headers=AUTH).status_code == 204
+    assert client.get("/api/v1/accounts/21", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**NEW, "account_id": "21"},
+        {**NEW, "account_id": -1},
+        {**NEW, "account_id": True},
+        {**NEW, "chatwoot_url": "javascript:alert(1)"},
+        {**NEW, "chatwoot_url": "https://user:pw@desk.test"},
+        {**NEW, "engine": "whisper"},
+        {**NEW, "language": "english"},
+        {**NEW, "unknown_field": 1},
+        {k: v for k, v in NEW.items() if k != "api_token"},
+        {**NEW, "api_token": ""},
+        {**NEW, "api_token": 12345},
+    ],
+)
+def test_bad_account_input_is_422(client: Any, body: dict[str, Any]) -> None:
+    response = client.post("/api/v1/accounts", json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert "error" in response.json()
+    secrets_absent(response.text)
+
+
+@pytest.mark.parametrize("raw", [b"", b"[]", b"{", b"\xff", b'"x"'])
+def test_bad_json_is_400(client: Any, raw: bytes) -> None:
+    assert client.post("/api/v1/accounts", content=raw, headers=AUTH).status_code == 400
+
+
+def test_oversized_body_is_413(client: Any) -> None:
+    body = json.dumps({**NEW, "model": "x" * 100_000})
+    assert client.post("/api/v1/accounts", content=body, headers=AUTH).status_code == 413
+
+
+def test_transcriptions_list_get_and_retry(client: Any, post: Post, runtime: Runtime, account: int) -> None:
+    from tests.service.test_webhook import load
+
+    ids = post(load("two_audio_attachments_email.json")).json()["transcriptions"]
+    listing = client.get("/api/v1/transcriptions?account_id=3&state=queued&limit=1", headers=AUTH)
+    assert listing.status_code == 200
+    [item] = listing.json()["transcriptions"]
+    expected_keys = {"id", "account_id", "conversation_id", "message_id", "attachment_id", "channel",
+                     "state", "attempts", "language", "duration_seconds", "text", "error",
+                     "created_at", "updated_at"}
+    assert expected_keys <= set(item)
+    one = client.get(f"/api/v1/transcriptions/{ids[0]}", headers=AUTH).json()
+    assert one["state"] == "queued" and one["channel"] == "email"
+    assert "source_url_enc" not in one and "chatwoot.example.test" not in json.dumps(one)
+    assert client.post(f"/api/v1/transcriptions/{ids[0]}/retry", headers=AUTH).status_code == 409
+    with Session(runtime.db) as session:
+        row = session.get(Transcription, ids[0])
+        assert row is not None
+        row.state = State.failed.value
+        row.error = "boom"
+        session.add(row)
+        session.commit()
+    retried = client.post(f"/api/v1/transcriptions/{ids[0]}/retry", headers=AUTH)
+    assert retried.status_code == 202
+    assert retried.json()["state"] == "queued" and retried.json()["error"] is None
+    assert client.get("/api/v1/transcriptions/999999", headers=AUTH).status_code == 404
+    assert client.post("/api/v1/transcriptions/999999/retry", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=100000", "account_id=-3",
+                                   "state=lost", "account_id=1e3"])
+def test_bad_query_is_400(client: Any, query: str) -> None:
+    assert client.get(f"/api/v1/transcriptions?{query}", headers=AUTH).status_code == 400
+
+
+def test_bad_ids_in_paths(client: Any) -> None:
+    assert client.get("/api/v1/transcriptions/abc", headers=AUTH).status_code == 400
+    assert client.get("/api/v1/accounts/0", headers=AUTH).status_code == 400
