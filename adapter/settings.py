@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     stuck_after_seconds: int = Field(
         900, ge=10, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
     )
+    recovery_interval_seconds: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
+    )
     work_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_WORK_DIR"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))
     model_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_MODEL_DIR"))

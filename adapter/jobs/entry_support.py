@@ -12,10 +12,7 @@ from adapter.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-RECOVERY_PERIOD_SECONDS = 60.0
-
-
-def start_recovery(period: float = RECOVERY_PERIOD_SECONDS) -> threading.Event:
+def start_recovery(period: float) -> threading.Event:
     """Every ``period`` seconds (with jitter), re-enqueue rows whose work was lost."""
     from adapter.jobs.ops import recover
     from adapter.runtime import current
@@ -49,4 +46,4 @@ def _sweep_temp() -> None:
 def start_background(rt: Runtime) -> list[threading.Event]:
     """Sweep leftovers, then start the heartbeat and the recovery loop. Returns their stops."""
     _sweep_temp()
-    return [start_heartbeat(heartbeat_path(rt.settings.temp_dir)), start_recovery()]
+    return [start_heartbeat(heartbeat_path(rt.settings.temp_dir)), start_recovery(rt.settings.recovery_interval_seconds)]
