@@ -54,6 +54,18 @@ class Runtime:
 _current: Runtime | None = None
 
 
+def _register_settings_secrets(settings: Settings) -> None:
+    """Secrets from the environment are known to the scrubber from the start."""
+    from adapter.observability.redact import register_secret
+
+    for secret in (settings.openai_api_key, settings.admin_token, settings.encryption_keys,
+                   settings.redis_url, settings.sentry_dsn):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+            for part in secret.get_secret_value().split(","):
+                register_secret(part)
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -70,6 +82,7 @@ def build_runtime(
         configure_logging(settings)
         init_sentry(settings, component=component)  # before the broker: it patches Broker
         init_metrics(settings)
+    _register_settings_secrets(settings)
     keyring = load_keyring(settings)
     db = get_engine(settings.database_url)
     if broker is None:

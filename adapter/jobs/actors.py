@@ -50,7 +50,15 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         from adapter.jobs import pipeline
         from adapter.runtime import current
 
+        from adapter.observability import log_context
+
         rt = current()
+        with log_context(transcription_id=transcription_id, step="transcribe"):
+            _transcribe(rt, transcription_id)
+
+    def _transcribe(rt: Any, transcription_id: int) -> None:
+        from adapter.jobs import pipeline
+
         key = _limiter_key(transcription_id)
         if key is None:
             return
@@ -72,7 +80,10 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         from adapter.jobs import pipeline
         from adapter.runtime import current
 
-        result = pipeline.deliver(current(), transcription_id)
+        from adapter.observability import log_context
+
+        with log_context(transcription_id=transcription_id, step="deliver"):
+            result = pipeline.deliver(current(), transcription_id)
         if result.retry_in_ms is not None:
             raise dramatiq.Retry(delay=result.retry_in_ms)
 

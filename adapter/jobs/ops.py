@@ -99,6 +99,7 @@ def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
                 update(T).where(T.id.in_([i for i, _ in rows])).values(updated_at=now)  # type: ignore[union-attr]
             )
             session.commit()
+    _gauges(rt)
     sent = []
     for tid, state in rows:
         target = State.transcribed if state == State.transcribed.value else State.queued
@@ -110,6 +111,21 @@ def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
     if sent:
         log.warning("re-enqueued %d stuck transcription(s)", len(sent), extra={"count": len(sent)})
     return sent
+
+
+def _gauges(rt: Runtime) -> None:
+    """Queue depth and rows per state, sent with every recovery sweep."""
+    from adapter.observability import metrics
+
+    try:
+        with Session(rt.db) as session:
+            counts = dict(session.execute(select(T.state, func.count()).group_by(T.state)).all())  # type: ignore[call-overload]
+        for state in State:
+            metrics.gauge(f"transcriptions.state.{state.value}", int(counts.get(state.value, 0)))
+        for queue, depth in queue_depth(rt.broker).items():
+            metrics.gauge(f"queue.depth.{queue}", depth)
+    except Exception:
+        log.warning("could not compute gauges")
 
 
 def status_counts(rt: Runtime) -> dict[str, Any]:

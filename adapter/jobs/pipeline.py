@@ -34,13 +34,14 @@ from adapter.accounts import effective_engine, resolve_openai_key
 from adapter.engines.base import Segment, Transcript
 from adapter.errors import (
     AudioTooLarge,
+    HelpdeskRejected,
     NotAudio,
     PermanentError,
     TranscriberError,
     TransientError,
 )
 from adapter.observability import metrics
-from adapter.observability.redact import redact_text
+from adapter.observability.redact import redact_text, register_transcript
 from adapter.runtime import Runtime
 from adapter.store import Account, State, TranscriptChunk, Transcription, utcnow
 
@@ -343,6 +344,8 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
     if errors:
         permanent = [e for e in errors if isinstance(e, PermanentError)]
         raise (permanent or errors)[0]
+    for result in results.values():
+        register_transcript(result.text)
     parts = [(c, results[c.index]) for c in chunks]
     transcript = stitch(parts) if len(parts) != 1 else _single(parts[0], info.duration)
     metrics.incr("audio.seconds", int(round(prepared.audio_seconds)))
@@ -488,7 +491,8 @@ def _do_deliver(rt: Runtime, claim: Claim) -> None:
 
     row, account = _load(rt, claim.transcription_id)
     if account is None:
-        raise Skip("account removed")
+        raise HelpdeskRejected("the account was removed before its transcript could be delivered")
+    register_transcript(row.text)
     token = rt.keyring.decrypt(account.api_token_enc, what=f"account {account.id} api_token")
     client = rt.chatwoot
     if row.note_message_id is None:

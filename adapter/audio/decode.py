@@ -1,0 +1,168 @@
+"""Opening untrusted media safely, and streaming it out as 16 kHz mono samples.
+
+Every read of a customer's file in this package goes through :func:`open_audio`, which
+
+* opens the path through FFmpeg's ``file`` protocol only (a name with a colon is never taken
+  for a URL scheme, and no demuxer may open a nested URL: a playlist posing as audio cannot
+  make the worker fetch anything);
+* accepts only the demuxers that hold audio customers send (``_DEMUXERS``), so an image or a
+  playlist is refused before any decoder runs;
+* maps every FFmpeg failure onto :class:`~adapter.errors.BadAudio` with a one-line message that
+  names neither the path nor a URL.
+
+:func:`iter_pcm` decodes the first audio stream packet by packet, resamples to
+``SAMPLE_RATE`` mono float32, and yields the samples in small blocks: memory stays flat whatever
+the length of the file. A corrupt packet is skipped; a stream that is mostly corrupt is
+``BadAudio``. Decoding is deterministic, so two passes over one file yield the same samples.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from adapter.errors import BadAudio
+
+#: sample rate of everything this package analyses and encodes (what Whisper works at)
+SAMPLE_RATE = 16_000
+
+#: demuxers FFmpeg may pick for a customer's file (names as in ``ffmpeg -demuxers``;
+#: "mov" covers mp4/m4a/3gp, "matroska" covers webm)
+_DEMUXERS = (
+    "ogg,mp3,mov,matroska,wav,w64,flac,amr,amrnb,amrwb,caf,aac,aiff,asf,avi,flv,mpegts,mpeg,"
+    "ac3,eac3,au"
+)
+_CONTAINER_OPTIONS = {
+    "format_whitelist": _DEMUXERS,
+    "protocol_whitelist": "file",
+    "probesize": "5000000",
+}
+#: corrupt packets tolerated before a stream that decodes worse than it fails is refused
+_MAX_BAD_PACKETS = 32
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def ffmpeg_url(path: Path) -> str:
+    """The name to give FFmpeg for a local path: always through the ``file`` protocol."""
+    return "file:" + os.fspath(path.resolve())
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short lower-case reason from an FFmpeg error, without the file name it carries."""
+    if isinstance(exc, av.error.EOFError):
+        return "the data ends before any audio (truncated, or not audio)"
+    if isinstance(exc, av.error.ArgumentError):
+        return "not an accepted audio format"
+    reason = getattr(exc, "strerror", None)
+    if not isinstance(reason, str) or not reason:
+        reason = type(exc).__name__
+    return reason.strip().rstrip(".").lower()
+
+
+@contextmanager
+def open_audio(path: Path) -> Iterator[tuple[Any, Any]]:
+    """Open ``path`` for reading; yield ``(container, first audio stream)``.
+
+    Raises :class:`BadAudio` when FFmpeg cannot open the file as one of the accepted containers
+    or when it holds no audio stream.
+    """
+    try:
+        container = av.open(
+            ffmpeg_url(path),
+            container_options=dict(_CONTAINER_OPTIONS),
+            metadata_errors="replace",
+        )
+    except (av.FFmpegError, ValueError) as exc:
+        raise BadAudio(f"not readable as audio: {describe_error(exc)}") from exc
+    try:
+        streams = container.streams
+        if not streams.audio:
+            kinds = sorted({str(s.type) for s in streams})
+            held = f" (it holds {', '.join(kinds)})" if kinds else ""
+            raise BadAudio(f"the file has no audio stream{held}")
+        stream = streams.audio[0]
+        if stream.codec_context is None:
+            raise BadAudio("the audio codec of the file is not supported")
+        yield container, stream
+    finally:
+        container.close()
+
+
+def demux(container: Any, stream: Any) -> Iterator[Any]:
+    """The packets of ``stream``; a demuxing error ends the stream (a truncated file)."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, ValueError):
+            return
+        yield packet
+
+
+class _Resampler:
+    """Resample decoded frames to mono float32, rebuilding when the input format changes."""
+
+    def __init__(self, rate: int) -> None:
+        self._rate = rate
+        self._key: tuple[str, str, int] | None = None
+        self._resampler: Any = None
+
+    def feed(self, frame: Any) -> Iterator[FloatArray]:
+        key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
+        if key != self._key:
+            yield from self.flush()
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self._rate)
+            self._key = key
+        for out in self._resampler.resample(frame):
+            yield _samples(out)
+
+    def flush(self) -> Iterator[FloatArray]:
+        if self._resampler is not None:
+            for out in self._resampler.resample(None):
+                yield _samples(out)
+            self._resampler = None
+            self._key = None
+
+
+def _samples(frame: Any) -> FloatArray:
+    array: FloatArray = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    return array
+
+
+def iter_pcm(path: Path, *, sample_rate: int = SAMPLE_RATE) -> Generator[FloatArray, None, None]:
+    """Yield the first audio stream of ``path`` as mono float32 blocks at ``sample_rate``.
+
+    Raises :class:`BadAudio` when the file does not open, has no audio, or does not decode.
+    """
+    with open_audio(path) as (container, stream):
+        resampler = _Resampler(sample_rate)
+        good = bad = produced = 0
+        for packet in demux(container, stream):
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError) as exc:
+                bad += 1
+                if bad > _MAX_BAD_PACKETS and bad > good:
+                    raise BadAudio(f"the audio stream is corrupt: {describe_error(exc)}") from exc
+                continue
+            if frames:
+                good += 1
+            for frame in frames:
+                for block in resampler.feed(frame):
+                    produced += block.size
+                    yield block
+        for block in resampler.flush():
+            produced += block.size
+            yield block
+        if produced == 0:
+            raise BadAudio("the audio stream holds no decodable samples")

@@ -1,0 +1,263 @@
+"""Shape a customer's audio into files an engine accepts: the decision and its result.
+
+The decision, cheapest first:
+
+1. An engine with no size or length limit (the local engine) gets the source file untouched,
+   unless silence removal cuts something.
+2. A file the engine accepts as it is (extension, bytes, seconds, and not much larger than its
+   Opus re-encoding would be) is copied under its canonical extension, or remuxed to drop
+   video and cover art. No re-encoding, unless silence removal cuts something.
+3. Anything else is decoded twice, streaming. Pass one measures the power of every 30 ms frame
+   (:mod:`adapter.audio.vad`); silences longer than a second are marked for removal and cut
+   points are chosen at quiet moments (:mod:`adapter.audio.split`). Pass two encodes each
+   chunk as 16 kHz mono Opus in Ogg (:mod:`adapter.audio.convert`). Peak memory is the frame
+   power array (one float per 30 ms) plus one decoded block, whatever the length.
+
+Every file written goes in a fresh directory inside ``workdir``; the caller removes ``workdir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from adapter.audio.convert import OPUS_BIT_RATE, OPUS_BYTES_PER_SECOND, copy_as, encode_chunks
+from adapter.audio.convert import remux_audio as _remux_audio
+from adapter.audio.decode import SAMPLE_RATE, iter_pcm
+from adapter.audio.probe import AudioInfo, probe
+from adapter.audio.split import ChunkPlan, plan_chunks
+from adapter.audio.timemap import TimeMap
+from adapter.audio.vad import FRAME_SECONDS, EnergyMeter, speech_mask
+from adapter.engines.base import EngineLimits
+
+logger = logging.getLogger(__name__)
+
+#: silence removal is applied only when it saves at least this many seconds
+MIN_SAVING_SECONDS = 1.0
+#: an accepted file is re-encoded anyway when it is over this size and its Opus version would be
+#: less than a quarter of it (a long WAV, a 128 kbit/s MP3 of twenty minutes)
+SHRINK_MIN_BYTES = 8 * 1024 * 1024
+_SHRINK_RATIO = 4
+#: seconds kept free under an engine's max_seconds
+_LENGTH_MARGIN = 1.0
+#: how far (fraction of the target, at most _WINDOW_MAX seconds) a cut may move to find quiet
+_WINDOW_FRACTION = 0.1
+_WINDOW_MAX = 30.0
+#: stands for "no limit" where a frame count is needed
+_UNLIMITED_FRAMES = 2**62
+_WHOLE_FILE = 2**62
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One file to send to the engine."""
+
+    index: int
+    path: Path
+    offset: float  #: seconds into the original audio where this chunk starts
+    duration: float  #: seconds of audio in the file
+    billed_seconds: float  #: seconds the engine is sent (and may bill) for this file
+    timemap: TimeMap  #: chunk time -> original time (absolute; ``to_original(0) == offset``)
+    lead_overlap: float = 0.0  #: seconds at the start repeating the end of the previous chunk
+    source_duration: float = 0.0  #: seconds of the whole original audio
+
+
+@dataclass(frozen=True)
+class PreparedAudio:
+    """The files to send, in order, and what they cost."""
+
+    info: AudioInfo
+    #: empty when silence removal found nothing but silence
+    chunks: tuple[AudioChunk, ...]
+    audio_seconds: float  #: length of the original audio
+    billed_seconds: float  #: total seconds sent, overlaps included
+    upload_bytes: int
+
+
+def prepare(
+    src: Path,
+    workdir: Path,
+    limits: EngineLimits,
+    *,
+    remove_silence: bool = True,
+    target_chunk_seconds: float = 600.0,
+    overlap_seconds: float = 2.0,
+) -> PreparedAudio:
+    """Turn ``src`` into chunks ``limits`` accepts; see the module docstring for the rules.
+
+    Raises :class:`~adapter.errors.BadAudio` for empty, corrupt or non-audio input, and
+    ``ValueError`` for limits too small to hold a second of audio.
+    """
+    if target_chunk_seconds <= 0 or overlap_seconds < 0:
+        raise ValueError("target_chunk_seconds must be positive and overlap_seconds not negative")
+    info = probe(src)
+    unlimited = limits.max_bytes is None and limits.max_seconds is None
+    as_is = _fits_as_is(info, limits, target_chunk_seconds)
+    if not remove_silence:
+        if unlimited:
+            return _untouched(src, info)
+        if as_is:
+            return _as_is(src, info, workdir)
+
+    longest = _longest_chunk_seconds(limits)
+    if longest < 1.0:
+        raise ValueError("the engine limits leave less than a second per chunk")
+    target = min(target_chunk_seconds if limits.max_seconds is not None else math.inf, longest)
+    overlap = min(overlap_seconds, target / 4)
+    if not remove_silence and info.duration <= target:
+        whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
+        return _encode(src, info, workdir, [whole], info.duration)
+
+    meter = EnergyMeter()
+    with closing(iter_pcm(src)) as blocks:
+        for block in blocks:
+            meter.feed(block)
+    powers = meter.powers()
+    audio_seconds = meter.samples / SAMPLE_RATE
+    keep = np.ones(powers.size, dtype=np.bool_)
+    if remove_silence:
+        mask = speech_mask(powers)
+        saved = float(powers.size - np.count_nonzero(mask)) * FRAME_SECONDS
+        if not mask.any():
+            logger.debug("audio is all silence; nothing to send")
+            return PreparedAudio(info, (), audio_seconds, 0.0, 0)
+        if saved >= MIN_SAVING_SECONDS:
+            keep = mask
+    if keep.all():
+        if unlimited:
+            return _untouched(src, info)
+        if as_is:
+            return _as_is(src, info, workdir)
+
+    plans = plan_chunks(
+        powers,
+        keep,
+        meter.samples,
+        target=_frames(target - overlap),
+        longest=_frames(longest - overlap),
+        overlap=_frames(overlap),
+        window=_frames(min(_WINDOW_MAX, _WINDOW_FRACTION * target)),
+    )
+    return _encode(src, info, workdir, plans, audio_seconds)
+
+
+def _frames(seconds: float) -> int:
+    if math.isinf(seconds):
+        return _UNLIMITED_FRAMES
+    return max(1, math.floor(seconds / FRAME_SECONDS))
+
+
+def _longest_chunk_seconds(limits: EngineLimits) -> float:
+    """Longest chunk (overlap included) that fits both limits once encoded as Opus."""
+    longest = math.inf
+    if limits.max_seconds is not None:
+        longest = limits.max_seconds - _LENGTH_MARGIN
+    if limits.max_bytes is not None:
+        longest = min(longest, limits.max_bytes / OPUS_BYTES_PER_SECOND)
+    return longest
+
+
+def _fits_as_is(info: AudioInfo, limits: EngineLimits, target_chunk_seconds: float) -> bool:
+    if info.extension is None or info.extension not in limits.accepted_extensions:
+        return False
+    if limits.max_bytes is not None and info.size > limits.max_bytes:
+        return False
+    if limits.max_seconds is not None and info.duration > min(
+        limits.max_seconds - _LENGTH_MARGIN, target_chunk_seconds
+    ):
+        return False
+    reencoded = info.duration * OPUS_BIT_RATE / 8
+    return not (info.size > SHRINK_MIN_BYTES and reencoded * _SHRINK_RATIO < info.size)
+
+
+def _outdir(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="prepared-", dir=workdir))
+
+
+def _untouched(src: Path, info: AudioInfo) -> PreparedAudio:
+    logger.debug("sending the source as it is")
+    chunk = _whole_chunk(src, info)
+    return PreparedAudio(info, (chunk,), info.duration, info.duration, info.size)
+
+
+def _whole_chunk(path: Path, info: AudioInfo) -> AudioChunk:
+    return AudioChunk(
+        index=0,
+        path=path,
+        offset=0.0,
+        duration=info.duration,
+        billed_seconds=info.duration,
+        timemap=TimeMap.shift(0.0, info.duration),
+        source_duration=info.duration,
+    )
+
+
+def _as_is(src: Path, info: AudioInfo, workdir: Path) -> PreparedAudio:
+    """Copy (or remux, when other streams ride along) without re-encoding."""
+    assert info.extension is not None
+    outdir = _outdir(workdir)
+    dst = outdir / f"chunk-000.{info.extension}"
+    if info.has_other_streams:
+        try:
+            _remux_audio(src, dst, info.extension)
+        except (av.FFmpegError, ValueError) as exc:
+            logger.debug("remux failed (%s); re-encoding instead", type(exc).__name__)
+            dst.unlink(missing_ok=True)
+            whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
+            return _encode(src, info, workdir, [whole], info.duration)
+        logger.debug("remuxed the audio stream to .%s", info.extension)
+    else:
+        copy_as(src, dst)
+        logger.debug("copied the source as .%s", info.extension)
+    size = dst.stat().st_size
+    return PreparedAudio(info, (_whole_chunk(dst, info),), info.duration, info.duration, size)
+
+
+def _encode(
+    src: Path, info: AudioInfo, workdir: Path, plans: list[ChunkPlan], audio_seconds: float
+) -> PreparedAudio:
+    outdir = _outdir(workdir)
+    paths = [outdir / f"chunk-{plan.index:03d}.ogg" for plan in plans]
+    total, written = encode_chunks(src, plans, paths)
+    source_duration = total / SAMPLE_RATE if total else audio_seconds
+    chunks: list[AudioChunk] = []
+    for plan, path, samples in zip(plans, paths, written, strict=True):
+        if samples == 0:
+            path.unlink(missing_ok=True)
+            continue
+        spans = _clip(plan.spans, total)
+        timemap = TimeMap.from_spans([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in spans])
+        duration = samples / SAMPLE_RATE
+        chunks.append(
+            AudioChunk(
+                index=len(chunks),
+                path=path,
+                offset=timemap.to_original(0.0),
+                duration=duration,
+                billed_seconds=duration,
+                timemap=timemap,
+                lead_overlap=min(plan.lead_overlap, samples) / SAMPLE_RATE if chunks else 0.0,
+                source_duration=source_duration,
+            )
+        )
+    logger.debug("encoded %d chunk(s) of 16 kHz mono Opus", len(chunks))
+    billed = sum(chunk.billed_seconds for chunk in chunks)
+    size = sum(os.path.getsize(chunk.path) for chunk in chunks)
+    return PreparedAudio(info, tuple(chunks), source_duration, billed, size)
+
+
+def _clip(spans: tuple[tuple[int, int], ...], total: int) -> list[tuple[int, int]]:
+    clipped = [(a, min(b, total)) for a, b in spans if a < total]
+    return [(a, b) for a, b in clipped if b > a] or [(0, 0)]
+
+
+__all__ = ["AudioChunk", "PreparedAudio", "prepare"]

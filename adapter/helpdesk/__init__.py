@@ -1,0 +1,44 @@
+"""Chatwoot I/O: the API client, the attachment downloader and the note format.
+
+    from adapter.helpdesk import shared_client, download, format_note, note_payload
+
+    result = download(attachment.url, path, max_bytes=..., allow_private=...)
+    note = format_note(transcript.text, transcript.language, transcript.duration)
+    client = shared_client()
+    client.post_note(url, account_id, conversation_id, token,
+                     note_payload(note, message_id=..., attachment_id=..., language=...,
+                                  duration=...))
+    client.set_transcript_language(url, account_id, conversation_id, token, "es")
+
+Every failure is one of ``adapter.errors``: ``HelpdeskUnavailable`` (transient),
+``HelpdeskRejected``, ``UnsafeURL``, ``AudioTooLarge`` (permanent).
+"""
+
+from __future__ import annotations
+
+from adapter.helpdesk.chatwoot import TRANSCRIPT_LANGUAGE, ChatwootClient, shared_client
+from adapter.helpdesk.download import DownloadResult, download
+from adapter.helpdesk.notes import (
+    LANGUAGES,
+    NotePayload,
+    format_duration,
+    format_note,
+    language_code,
+    language_name,
+    note_payload,
+)
+
+__all__ = [
+    "LANGUAGES",
+    "TRANSCRIPT_LANGUAGE",
+    "ChatwootClient",
+    "DownloadResult",
+    "NotePayload",
+    "download",
+    "format_duration",
+    "format_note",
+    "language_code",
+    "language_name",
+    "note_payload",
+    "shared_client",
+]

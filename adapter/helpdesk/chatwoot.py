@@ -1,0 +1,372 @@
+"""The Chatwoot API client: post the private note, set ``transcript_language``.
+
+One ``ChatwootClient`` (one pooled ``httpx.Client``) per process: ``shared_client()`` makes it
+on first use and again after a fork, since Dramatiq forks its worker processes and a
+connection pool must not cross a fork. Timeouts are explicit: connect 5 s, read 15 s.
+
+The API token is passed to every call and sent as the ``api_access_token`` header; the
+client never stores it, and no exception message contains it (messages show ids and the
+Chatwoot origin, never headers).
+
+Errors are mapped once, here, onto ``adapter.errors``:
+
+==========================================  ==============================================
+what happened                               raised
+==========================================  ==============================================
+5xx, 408, 429 (``retry_after`` from         ``HelpdeskUnavailable`` (transient)
+Retry-After), timeout, connection error,
+a non-JSON answer where JSON is needed
+401, 403, 404, 422, other 4xx, 3xx,         ``HelpdeskRejected`` (permanent)
+JSON of an unexpected shape, a bad base URL
+or token
+==========================================  ==============================================
+
+Agent-bot tokens: Chatwoot lets an agent bot call ``messages#create`` and
+``conversations#custom_attributes`` and, since it added ``show`` to
+``BOT_ACCESSIBLE_ENDPOINTS``, ``conversations#show``. The published swagger lists only
+``userApiKey`` for the last two; older Chatwoot versions answer a bot's ``GET`` with 401
+"Access to this endpoint is not authorized for bots", which surfaces here as the 401 message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapter.errors import HelpdeskRejected, HelpdeskUnavailable
+from adapter.helpdesk._http import API_TIMEOUT, USER_AGENT, origin, retry_after
+
+#: the largest API response we read; a conversation is a few kB
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+TRANSCRIPT_LANGUAGE = "transcript_language"
+
+_TOKEN = re.compile(r"[\x21-\x7e]{1,512}")  # visible ASCII: what a header value can carry
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class ChatwootClient:
+    """Chatwoot's account API, as the adapter uses it. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = API_TIMEOUT,
+    ) -> None:
+        self._client = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"ChatwootClient(timeout={self._client.timeout!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ChatwootClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the three calls of the contract ----------------------------------------------------
+
+    def post_note(
+        self,
+        base_url: str,
+        account_id: int,
+        conversation_id: int,
+        api_token: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        """``POST …/conversations/{c}/messages`` with ``payload``; the new message's id.
+
+        Returns 0 when Chatwoot answered 2xx without a usable id (an HTML page, an empty
+        body, a JSON object without ``id``): the note was created, and raising would make the
+        caller retry and post it twice. The caller stores 0 as "delivered, id unknown".
+
+        A timeout after Chatwoot received the request is reported as transient; retrying can
+        then post a second note. Chatwoot offers no idempotency key for messages, so this is
+        the one duplicate the adapter cannot rule out.
+        """
+        url = self._url(base_url, account_id, conversation_id, "/messages")
+        response = self._send(
+            "POST",
+            url,
+            api_token,
+            json=payload,
+            action="posting the note",
+            account_id=account_id,
+            conversation_id=conversation_id,
+        )
+        try:
+            data = response.json()
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            return 0
+        message_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
+            return 0
+        return message_id
+
+    def get_conversation(
+        self, base_url: str, account_id: int, conversation_id: int, api_token: str
+    ) -> dict[str, Any]:
+        """``GET …/conversations/{c}``: the conversation as a JSON object."""
+        url = self._url(base_url, account_id, conversation_id, "")
+        response = self._send(
+            "GET",
+            url,
+            api_token,
+            action="reading the conversation",
+            account_id=account_id,
+            conversation_id=conversation_id,
+        )
+        try:
+            data = response.json()
+        except ValueError:
+            raise HelpdeskUnavailable(
+                f"Chatwoot answered the read of conversation {conversation_id} in account "
+                f"{account_id} with something that is not JSON "
+                f"({_media_type(response)} from {origin(url)})"
+            ) from None
+        if not isinstance(data, dict):
+            raise HelpdeskRejected(
+                f"Chatwoot answered the read of conversation {conversation_id} in account "
+                f"{account_id} with JSON that is not an object"
+            )
+        return data
+
+    def set_transcript_language(
+        self,
+        base_url: str,
+        account_id: int,
+        conversation_id: int,
+        api_token: str,
+        code: str,
+    ) -> bool:
+        """Set the conversation attribute ``transcript_language`` to ``code``, keeping the others.
+
+        Chatwoot's ``POST …/custom_attributes`` *replaces* the whole set, so the existing
+        attributes are read first (``GET …/conversations/{c}``) and merged. Returns False
+        when the attribute already had that value (nothing written), True otherwise.
+
+        The read and the write are two requests: an attribute another client sets in between
+        is lost. Chatwoot has no conditional update; the window is one round trip.
+        When the read's JSON has no ``custom_attributes`` or a non-object there, nothing is
+        written (``HelpdeskRejected``): writing would wipe attributes we could not see.
+        """
+        if not _LANGUAGE.fullmatch(code):
+            raise ValueError("code must be an ISO 639-1 code such as 'es'")
+        conversation = self.get_conversation(base_url, account_id, conversation_id, api_token)
+        if "custom_attributes" not in conversation:
+            raise HelpdeskRejected(
+                f"Chatwoot's conversation {conversation_id} in account {account_id} has no "
+                "custom_attributes in its JSON; not overwriting them"
+            )
+        existing = conversation["custom_attributes"]
+        if existing is None:
+            existing = {}
+        if not isinstance(existing, dict):
+            raise HelpdeskRejected(
+                f"Chatwoot's conversation {conversation_id} in account {account_id} has "
+                "custom_attributes that are not an object; not overwriting them"
+            )
+        if existing.get(TRANSCRIPT_LANGUAGE) == code:
+            return False
+        merged = {**existing, TRANSCRIPT_LANGUAGE: code}
+        url = self._url(base_url, account_id, conversation_id, "/custom_attributes")
+        self._send(
+            "POST",
+            url,
+            api_token,
+            json={"custom_attributes": merged},
+            action="setting transcript_language",
+            account_id=account_id,
+            conversation_id=conversation_id,
+        )
+        return True
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _url(base_url: str, account_id: int, conversation_id: int, suffix: str) -> str:
+        for name, value in (("account_id", account_id), ("conversation_id", conversation_id)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int")
+        try:
+            parts = urlsplit(base_url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port
+        except ValueError:
+            valid = False
+        if not valid or parts.query or parts.fragment or "@" in parts.netloc:
+            raise HelpdeskRejected(
+                "the account's Chatwoot URL is not a plain http(s) URL "
+                "(expected something like https://chatwoot.example.com)"
+            )
+        root = base_url.rstrip("/")
+        return f"{root}/api/v1/accounts/{account_id}/conversations/{conversation_id}{suffix}"
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        api_token: str,
+        *,
+        action: str,
+        account_id: int,
+        conversation_id: int,
+        json: Any = None,
+    ) -> httpx.Response:
+        if not isinstance(api_token, str) or not _TOKEN.fullmatch(api_token):
+            raise HelpdeskRejected(
+                f"the API token of account {account_id} is empty or has characters an HTTP "
+                "header cannot carry"
+            )
+        where = origin(url)
+        try:
+            request = self._client.build_request(
+                method, url, json=json, headers={"api_access_token": api_token}
+            )
+            response = self._client.send(request, stream=True)
+            try:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise HelpdeskRejected(
+                            f"Chatwoot's answer to {action} was larger than "
+                            f"{MAX_RESPONSE_BYTES} bytes ({where})"
+                        )
+            finally:
+                response.close()
+        except httpx.TimeoutException as exc:
+            raise HelpdeskUnavailable(
+                f"timed out {action} at {where} ({type(exc).__name__})"
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            raise HelpdeskRejected(
+                f"could not send the request for {action} to {where} ({type(exc).__name__})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise HelpdeskUnavailable(
+                f"could not reach Chatwoot at {where} while {action} ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise HelpdeskUnavailable(
+                f"HTTP error while {action} at {where} ({type(exc).__name__})"
+            ) from None
+        # The body was read by hand to cap it; give it to the response for .json().
+        response = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=bytes(body),
+            request=request,
+        )
+        _raise_for_status(response, action, account_id, conversation_id, api_token)
+        return response
+
+
+def _raise_for_status(
+    response: httpx.Response, action: str, account_id: int, conversation_id: int, token: str
+) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    # A server that echoes request headers must not get the token into our messages.
+    detail = _error_detail(response).replace(token, "***")
+    where = origin(response.request.url)
+    if status == 429:
+        raise HelpdeskUnavailable(
+            f"Chatwoot is rate limiting us (429) while {action} at {where}{detail}",
+            retry_after=retry_after(response),
+        )
+    if status >= 500 or status == 408:
+        raise HelpdeskUnavailable(
+            f"Chatwoot answered {status} while {action} at {where}{detail}",
+            retry_after=retry_after(response),
+        )
+    if status == 401:
+        raise HelpdeskRejected(
+            f"Chatwoot rejected the API token (401) of account {account_id} while {action}"
+            f"{detail}: check the token (an agent bot's token must belong to this account)"
+        )
+    if status == 403:
+        raise HelpdeskRejected(
+            f"Chatwoot denied access (403) to conversation {conversation_id} in account "
+            f"{account_id} while {action}{detail}: the token's user or bot lacks access"
+        )
+    if status == 404:
+        raise HelpdeskRejected(
+            f"conversation {conversation_id} not found (404) in account {account_id} at "
+            f"{where} while {action}{detail}"
+        )
+    if status == 422:
+        raise HelpdeskRejected(f"Chatwoot refused {action} (422){detail}")
+    if 300 <= status < 400:
+        location = response.headers.get("location")
+        try:
+            target = origin(response.request.url.join(location)) if location else "nowhere"
+        except httpx.InvalidURL:
+            target = "an invalid URL"
+        raise HelpdeskRejected(
+            f"Chatwoot answered {action} with a redirect ({status}) to {target}: set the "
+            "account's Chatwoot URL to the address the API answers on"
+        )
+    raise HelpdeskRejected(f"Chatwoot answered {status} while {action} at {where}{detail}")
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """Chatwoot's own error text (``{"error": …}``, ``{"message": …}``), short and on one line."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    text: object = None
+    if isinstance(data, dict):
+        for key in ("error", "message", "description", "errors"):
+            if data.get(key):
+                text = data[key]
+                break
+    if isinstance(text, list):
+        text = "; ".join(str(item) for item in text[:3])
+    if not isinstance(text, str) or not text.strip():
+        return ""
+    clean = _CONTROL.sub(" ", text).strip()
+    return f': "{clean[:200]}"'
+
+
+def _media_type(response: httpx.Response) -> str:
+    value = response.headers.get("content-type", "no content type")
+    return _CONTROL.sub(" ", value.split(";", 1)[0].strip())[:60] or "no content type"
+
+
+_shared: ChatwootClient | None = None
+_shared_pid: int | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> ChatwootClient:
+    """The process's ``ChatwootClient``, made on first use and again after a fork."""
+    global _shared, _shared_pid
+    with _shared_lock:
+        if _shared is None or _shared_pid != os.getpid():
+            _shared = ChatwootClient()
+            _shared_pid = os.getpid()
+        return _shared

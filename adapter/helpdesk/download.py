@@ -1,0 +1,351 @@
+"""Download one attachment from Chatwoot to a file, safely.
+
+``data_url`` in a webhook is an ActiveStorage *redirect* URL: Chatwoot answers 302 with a
+short-lived signed URL on the storage service (S3, GCS, Azure, or Chatwoot's own disk
+service). The download therefore:
+
+- follows redirects **by hand**, at most ``MAX_REDIRECTS`` hops, vetting every hop's host
+  (``_ssrf``: link-local and metadata always refused; loopback/private refused unless
+  ``allow_private``); http and https only;
+- connects to the **vetted IP address** itself, sending the name in ``Host`` and as the TLS
+  server name (so certificates are checked against the name), which closes the DNS-rebinding
+  window between the check and the connection; environment proxies are not used, since a
+  proxy would do its own resolution (deployments that must go through a proxy for egress
+  cannot download; that is deliberate);
+- uses a fresh connection pool per call, so a TLS connection made for one host is never
+  reused for another host that happens to share its address;
+- streams to a temporary file beside ``dest`` in 64 kB chunks, never holding the body in
+  memory, and renames it to ``dest`` only when complete; every failure removes it;
+- refuses more than ``max_bytes``, by ``Content-Length`` up front and by counting while
+  streaming (a server may send no length, or a false one) → ``AudioTooLarge``;
+- retries "not found" ``not_found_retries`` times with a short backoff, from the start:
+  Chatwoot can send the webhook before the blob is uploaded (a 404 from the redirect
+  endpoint), and a signed storage URL may expire between hops (a 403/404 from the storage
+  host); starting over gets a fresh signature;
+- has connect/read timeouts and a total ``deadline``.
+
+Errors (``adapter.errors``): ``UnsafeURL`` (refused scheme or address), ``AudioTooLarge``,
+``HelpdeskUnavailable`` (5xx, 408, 429 with ``retry_after``, timeouts, connection errors,
+DNS failure, deadline), ``HelpdeskRejected`` (401/403 from Chatwoot, 404 after the retries,
+other 4xx, too many redirects). Messages say "the attachment" and show at most
+``scheme://host``: a signed URL is a bearer credential and never appears in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.message
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
+
+import httpx
+
+from adapter.errors import AudioTooLarge, HelpdeskRejected, HelpdeskUnavailable, UnsafeURL
+from adapter.helpdesk._http import USER_AGENT, origin, retry_after
+from adapter.helpdesk._ssrf import Resolver, Target, resolve_host, vet
+
+MAX_REDIRECTS = 5
+CHUNK_BYTES = 64 * 1024
+#: connect 5 s; 30 s without a byte is a dead download
+DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+#: the whole download, redirects and retries included
+DEFAULT_DEADLINE = 300.0
+#: first wait before retrying a "not found"; doubled each time (0.5, 1, 2 s)
+NOT_FOUND_BACKOFF = 0.5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_FILENAME_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path  # ``dest``
+    size: int  # bytes written
+    content_type: str | None  # the final response's media type, lower case, no parameters
+    filename: str | None  # from Content-Disposition, else the attachment URL's last segment
+
+
+class _StartOver(Exception):
+    """A 404 (or a 403/404 after a redirect): the blob may not be there *yet*."""
+
+    def __init__(self, status: int, where: str) -> None:
+        super().__init__(status, where)
+        self.status = status
+        self.where = where
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    allow_private: bool,
+    timeout: float | httpx.Timeout = DOWNLOAD_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+    not_found_retries: int = 3,
+    not_found_backoff: float = NOT_FOUND_BACKOFF,
+    transport: httpx.BaseTransport | None = None,
+    resolver: Resolver = resolve_host,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> DownloadResult:
+    """Fetch ``url`` into ``dest`` (see the module docstring); the file is complete or absent.
+
+    ``transport``, ``resolver``, ``sleep`` and ``clock`` are for tests.
+    """
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    start = _parse(url)
+    fetch = _Fetch(
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        resolver=resolver,
+        clock=clock,
+        expires=clock() + deadline,
+    )
+    fd, part_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    part = Path(part_name)
+    try:
+        with (
+            os.fdopen(fd, "wb") as sink,
+            httpx.Client(
+                transport=transport,
+                follow_redirects=False,
+                trust_env=False,
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            ) as client,
+        ):
+            attempt = 0
+            while True:
+                try:
+                    size, content_type, disposition = fetch.chain(client, start, sink)
+                    break
+                except _StartOver as missing:
+                    if attempt >= not_found_retries:
+                        raise HelpdeskRejected(
+                            f"the attachment was not found ({missing.status}) at "
+                            f"{missing.where} after {attempt + 1} attempts"
+                        ) from None
+                    pause = not_found_backoff * 2**attempt
+                    fetch.check_deadline(pause)
+                    sleep(pause)
+                    attempt += 1
+        os.replace(part, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise
+    return DownloadResult(
+        path=dest,
+        size=size,
+        content_type=content_type,
+        filename=_filename(disposition, start),
+    )
+
+
+@dataclass
+class _Fetch:
+    max_bytes: int
+    allow_private: bool
+    timeout: httpx.Timeout
+    resolver: Resolver
+    clock: Callable[[], float]
+    expires: float
+
+    def check_deadline(self, extra: float = 0.0) -> float:
+        """Seconds left before the deadline (after ``extra``); ``HelpdeskUnavailable`` if none."""
+        left = self.expires - self.clock() - extra
+        if left <= 0:
+            raise HelpdeskUnavailable("downloading the attachment took longer than its deadline")
+        return left
+
+    def chain(
+        self, client: httpx.Client, url: httpx.URL, sink: IO[bytes]
+    ) -> tuple[int, str | None, str | None]:
+        """Follow the redirects from ``url`` and stream the final body into ``sink``."""
+        current = url
+        for hop in range(MAX_REDIRECTS + 1):
+            target = self._vet(current)
+            with self._open(client, current, target) as response:
+                status = response.status_code
+                where = origin(current)
+                if status in REDIRECT_STATUSES:
+                    current = _redirect_target(response, current)
+                    continue
+                if 200 <= status < 300:
+                    return self._stream(response, sink, where)
+                if status == 404 or (hop > 0 and status == 403):
+                    raise _StartOver(status, where)
+                _raise_for_status(response, where)
+        raise HelpdeskRejected(f"the attachment URL redirected more than {MAX_REDIRECTS} times")
+
+    def _vet(self, url: httpx.URL) -> Target:
+        if url.scheme not in ("http", "https"):
+            raise UnsafeURL(f"refusing to fetch the attachment over {url.scheme or 'no'} scheme")
+        host = url.raw_host.decode("ascii")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        return vet(host, port, allow_private=self.allow_private, resolver=self.resolver)
+
+    @contextlib.contextmanager
+    def _open(
+        self, client: httpx.Client, url: httpx.URL, target: Target
+    ) -> Iterator[httpx.Response]:
+        """GET ``url`` from the vetted addresses in turn (the next one on connect errors)."""
+        where = origin(url)
+        last_error: httpx.TransportError | None = None
+        for address in target.addresses[:3]:
+            left = self.check_deadline()
+            request = client.build_request(
+                "GET",
+                url.copy_with(host=str(address), fragment=None),
+                headers={"Host": url.netloc.decode("ascii")},
+                extensions={"sni_hostname": target.host},
+                timeout=_bounded(self.timeout, left),
+            )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                last_error = exc
+                continue
+            except httpx.TimeoutException as exc:
+                raise HelpdeskUnavailable(
+                    f"timed out fetching the attachment from {where} ({type(exc).__name__})"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise HelpdeskUnavailable(
+                    f"could not fetch the attachment from {where} ({type(exc).__name__})"
+                ) from None
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+        raise HelpdeskUnavailable(
+            f"could not connect to {where} for the attachment "
+            f"({type(last_error).__name__ if last_error else 'no address'})"
+        )
+
+    def _stream(
+        self, response: httpx.Response, sink: IO[bytes], where: str
+    ) -> tuple[int, str | None, str | None]:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            raise AudioTooLarge(
+                f"the attachment is {int(declared)} bytes, over the limit of {self.max_bytes} bytes"
+            )
+        sink.seek(0)
+        sink.truncate()
+        size = 0
+        try:
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise AudioTooLarge(
+                        f"the attachment is over the limit of {self.max_bytes} bytes "
+                        "(more arrived than the limit allows)"
+                    )
+                sink.write(chunk)
+                self.check_deadline()
+        except httpx.TimeoutException as exc:
+            raise HelpdeskUnavailable(
+                f"timed out reading the attachment from {where} ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise HelpdeskUnavailable(
+                f"the download of the attachment from {where} broke off ({type(exc).__name__})"
+            ) from None
+        sink.flush()
+        content_type = response.headers.get("content-type")
+        media = content_type.split(";", 1)[0].strip().lower() if content_type else None
+        return size, media or None, response.headers.get("content-disposition")
+
+
+def _parse(url: str) -> httpx.URL:
+    if not isinstance(url, str):
+        raise UnsafeURL("the attachment URL is not a string")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise UnsafeURL("the attachment URL is not a valid URL") from None
+    if parsed.scheme not in ("http", "https"):
+        raise UnsafeURL(
+            f"refusing to fetch the attachment over {parsed.scheme or 'no'} scheme "
+            "(only http and https)"
+        )
+    if not parsed.raw_host:
+        raise UnsafeURL("the attachment URL has no host")
+    if parsed.userinfo:
+        raise UnsafeURL("the attachment URL carries credentials")
+    return parsed
+
+
+def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
+    location = response.headers.get("location")
+    if not location:
+        raise HelpdeskRejected(
+            f"{origin(current)} redirected ({response.status_code}) without a Location"
+        )
+    try:
+        target = current.join(location.strip())
+    except (httpx.InvalidURL, ValueError):
+        raise UnsafeURL(f"{origin(current)} redirected the attachment to an invalid URL") from None
+    if target.scheme not in ("http", "https"):
+        raise UnsafeURL(
+            f"{origin(current)} redirected the attachment to a {target.scheme or 'schemeless'} "
+            "URL (only http and https)"
+        )
+    if target.userinfo:
+        raise UnsafeURL(f"{origin(current)} redirected the attachment to a URL with credentials")
+    return target
+
+
+def _raise_for_status(response: httpx.Response, where: str) -> None:
+    status = response.status_code
+    if status == 429 or status == 408 or status >= 500:
+        raise HelpdeskUnavailable(
+            f"{where} answered {status} for the attachment", retry_after=retry_after(response)
+        )
+    if status in (401, 403):
+        raise HelpdeskRejected(f"{where} refused the attachment URL ({status})")
+    raise HelpdeskRejected(f"{where} answered {status} for the attachment")
+
+
+def _bounded(timeout: httpx.Timeout, left: float) -> httpx.Timeout:
+    """``timeout`` with no phase longer than the ``left`` seconds before the deadline."""
+
+    def cap(value: float | None) -> float:
+        return left if value is None or not math.isfinite(value) else min(value, left)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect),
+        read=cap(timeout.read),
+        write=cap(timeout.write),
+        pool=cap(timeout.pool),
+    )
+
+
+def _filename(disposition: str | None, url: httpx.URL) -> str | None:
+    """File name from ``Content-Disposition`` (RFC 6266/2231), else the URL's last segment."""
+    name: str | None = None
+    if disposition:
+        message = email.message.Message()
+        message["content-disposition"] = disposition
+        with contextlib.suppress(Exception):  # a malformed header is just no name
+            found = message.get_filename()
+            name = found if isinstance(found, str) else None
+    if not name:
+        name = unquote(url.raw_path.decode("ascii").split("?", 1)[0].rsplit("/", 1)[-1])
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if not name or name in (".", ".."):
+        return None
+    return name[-MAX_FILENAME_LENGTH:]

@@ -1,0 +1,294 @@
+"""The private note agents read, and the exact JSON that posts it (sans-I/O).
+
+A note looks like this in the Chatwoot dashboard (Markdown, which Chatwoot renders)::
+
+    🎙️ **Transcript** (Spanish · es · 0:11) · voice_note.ogg
+
+    Hola, quería saber si mi pedido ya salió.
+
+- The header says what the agent needs before reading: that this is a machine transcript, the
+  language (name and code) and the length of the recording, and which file it came from when
+  a message carried several.
+- The transcript follows as a paragraph, its Markdown characters escaped so that words the
+  customer said cannot become links, headings or HTML.
+- Nothing recognised: the note says "No speech detected" instead of posting an empty body.
+- A transcript made in parts says so, because words at the joins may be off.
+- Chatwoot refuses message content over 150,000 characters (``Message`` validation); longer
+  transcripts are cut with a visible marker.
+
+``note_payload`` builds exactly the contract's request body::
+
+    {"content": NOTE, "message_type": "outgoing", "private": true,
+     "content_attributes": {"in_reply_to": MESSAGE_ID,
+                            "transcriber": {"attachment_id": ID, "language": ISO639_1,
+                                            "duration": SECONDS}}}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal, TypedDict
+
+#: Chatwoot's ``validates :content, length: { maximum: 150_000 }`` on messages.
+CHATWOOT_MAX_CONTENT = 150_000
+#: We stay well below it; the full text stays available from the admin API.
+MAX_NOTE_CHARS = 100_000
+TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcriber.]_"
+
+#: Whisper's languages, ISO 639-1 (and the few non-639-1 codes Whisper uses) → English name.
+LANGUAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "af": "Afrikaans",
+        "am": "Amharic",
+        "ar": "Arabic",
+        "as": "Assamese",
+        "az": "Azerbaijani",
+        "ba": "Bashkir",
+        "be": "Belarusian",
+        "bg": "Bulgarian",
+        "bn": "Bengali",
+        "bo": "Tibetan",
+        "br": "Breton",
+        "bs": "Bosnian",
+        "ca": "Catalan",
+        "cs": "Czech",
+        "cy": "Welsh",
+        "da": "Danish",
+        "de": "German",
+        "el": "Greek",
+        "en": "English",
+        "es": "Spanish",
+        "et": "Estonian",
+        "eu": "Basque",
+        "fa": "Persian",
+        "fi": "Finnish",
+        "fo": "Faroese",
+        "fr": "French",
+        "gl": "Galician",
+        "gu": "Gujarati",
+        "ha": "Hausa",
+        "haw": "Hawaiian",
+        "he": "Hebrew",
+        "hi": "Hindi",
+        "hr": "Croatian",
+        "ht": "Haitian Creole",
+        "hu": "Hungarian",
+        "hy": "Armenian",
+        "id": "Indonesian",
+        "is": "Icelandic",
+        "it": "Italian",
+        "ja": "Japanese",
+        "jv": "Javanese",
+        "jw": "Javanese",
+        "ka": "Georgian",
+        "kk": "Kazakh",
+        "km": "Khmer",
+        "kn": "Kannada",
+        "ko": "Korean",
+        "la": "Latin",
+        "lb": "Luxembourgish",
+        "ln": "Lingala",
+        "lo": "Lao",
+        "lt": "Lithuanian",
+        "lv": "Latvian",
+        "mg": "Malagasy",
+        "mi": "Maori",
+        "mk": "Macedonian",
+        "ml": "Malayalam",
+        "mn": "Mongolian",
+        "mr": "Marathi",
+        "ms": "Malay",
+        "mt": "Maltese",
+        "my": "Burmese",
+        "ne": "Nepali",
+        "nl": "Dutch",
+        "nn": "Norwegian Nynorsk",
+        "no": "Norwegian",
+        "oc": "Occitan",
+        "pa": "Punjabi",
+        "pl": "Polish",
+        "ps": "Pashto",
+        "pt": "Portuguese",
+        "ro": "Romanian",
+        "ru": "Russian",
+        "sa": "Sanskrit",
+        "sd": "Sindhi",
+        "si": "Sinhala",
+        "sk": "Slovak",
+        "sl": "Slovenian",
+        "sn": "Shona",
+        "so": "Somali",
+        "sq": "Albanian",
+        "sr": "Serbian",
+        "su": "Sundanese",
+        "sv": "Swedish",
+        "sw": "Swahili",
+        "ta": "Tamil",
+        "te": "Telugu",
+        "tg": "Tajik",
+        "th": "Thai",
+        "tk": "Turkmen",
+        "tl": "Tagalog",
+        "tr": "Turkish",
+        "tt": "Tatar",
+        "uk": "Ukrainian",
+        "ur": "Urdu",
+        "uz": "Uzbek",
+        "vi": "Vietnamese",
+        "yi": "Yiddish",
+        "yo": "Yoruba",
+        "yue": "Cantonese",
+        "zh": "Chinese",
+    }
+)
+
+#: Names engines report instead of codes (OpenAI's ``verbose_json`` says ``"spanish"``),
+#: including Whisper's aliases.
+_BY_NAME: Mapping[str, str] = MappingProxyType(
+    {
+        **{name.lower(): code for code, name in LANGUAGES.items() if code != "jw"},
+        "burmese": "my",
+        "myanmar": "my",
+        "castilian": "es",
+        "flemish": "nl",
+        "haitian": "ht",
+        "letzeburgesch": "lb",
+        "mandarin": "zh",
+        "moldavian": "ro",
+        "moldovan": "ro",
+        "nynorsk": "nn",
+        "panjabi": "pa",
+        "pushto": "ps",
+        "sinhalese": "si",
+        "valencian": "ca",
+    }
+)
+
+_CODE = re.compile(r"[a-z]{2,3}")
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
+_LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
+
+
+def language_code(value: str | None) -> str | None:
+    """Normalise what an engine reports to a code: ``"ES-es"`` → ``"es"``, ``"Spanish"`` → ``"es"``.
+
+    None when nothing sensible can be made of it.
+    """
+    if not value:
+        return None
+    text = value.strip().lower()
+    if text in _BY_NAME:
+        return _BY_NAME[text]
+    primary = re.split(r"[-_]", text, maxsplit=1)[0]
+    if _CODE.fullmatch(primary):
+        return "jv" if primary == "jw" else primary
+    return None
+
+
+def language_name(code: str | None) -> str:
+    """English name of an ISO 639-1 code (``"es"`` → ``"Spanish"``); the code itself if unknown.
+
+    Accepts what ``language_code`` accepts. ``None`` or nonsense gives ``"Unknown language"``.
+    """
+    normalised = language_code(code)
+    if normalised is None:
+        return "Unknown language"
+    return LANGUAGES.get(normalised, normalised)
+
+
+def format_duration(seconds: float) -> str:
+    """``11.4`` → ``"0:11"``, ``3725`` → ``"1:02:05"``; negative or not finite → ``"0:00"``."""
+    total = round(seconds) if math.isfinite(seconds) and seconds > 0 else 0
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def escape_markdown(text: str) -> str:
+    """Make transcript text render as the words it is, not as Markdown or HTML."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    return _LINE_START_MARKERS.sub(_escape_line_start, escaped)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker, punctuation, space = match.groups()
+    if marker.isdigit():  # "1. " / "1) " start an ordered list: escape the punctuation
+        return f"{indent}{marker}\\{punctuation}{space}" if punctuation else match.group(0)
+    return f"{indent}\\{marker}{punctuation}{space}"
+
+
+def format_note(
+    text: str,
+    language: str | None,
+    duration: float,
+    *,
+    filename: str | None = None,
+    chunked: bool = False,
+) -> str:
+    """The note content agents read: a one-line header, then the transcript."""
+    code = language_code(language)
+    details = ([language_name(code), code] if code is not None else ["language unknown"]) + [
+        format_duration(duration)
+    ]
+    header = f"🎙️ **Transcript** ({' · '.join(details)})"
+    if filename:
+        name = " ".join(filename.split())[:120]
+        header += f" · {escape_markdown(name)}"
+    lines = [header]
+    if chunked:
+        lines.append("_Transcribed in parts; words at the joins may be off._")
+    body = text.strip()
+    lines.append(escape_markdown(body) if body else "_No speech detected._")
+    note = "\n\n".join(lines)
+    if len(note) > MAX_NOTE_CHARS:
+        note = note[: MAX_NOTE_CHARS - len(TRUNCATED_MARKER)].rstrip("\\") + TRUNCATED_MARKER
+    return note
+
+
+class TranscriberAttributes(TypedDict):
+    attachment_id: int
+    language: str | None
+    duration: float
+
+
+class NoteContentAttributes(TypedDict):
+    in_reply_to: int
+    transcriber: TranscriberAttributes
+
+
+class NotePayload(TypedDict):
+    content: str
+    message_type: Literal["outgoing"]
+    private: Literal[True]
+    content_attributes: NoteContentAttributes
+
+
+def note_payload(
+    note: str,
+    *,
+    message_id: int,
+    attachment_id: int,
+    language: str | None,
+    duration: float,
+) -> NotePayload:
+    """The contract's JSON body for ``POST …/conversations/{id}/messages``.
+
+    ``note`` is ``format_note``'s output. ``language`` is normalised to a code (``None``
+    stays ``null``); ``duration`` is seconds rounded to 0.01 (0 when not finite).
+    """
+    return {
+        "content": note,
+        "message_type": "outgoing",
+        "private": True,
+        "content_attributes": {
+            "in_reply_to": message_id,
+            "transcriber": {
+                "attachment_id": attachment_id,
+                "language": language_code(language),
+                "duration": round(duration, 2) if math.isfinite(duration) else 0.0,
+            },
+        },
+    }
