@@ -178,7 +178,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if kind == "openai" and key is None:
         raise Failure("the openai engine needs OPENAI_API_KEY")
     engine = build_engine(kind, api_key=key, model=args.model, base_url=settings.openai_base_url,
-                          language=args.language)
+                          language=args.language, model_dir=settings.model_dir)
     info = probe(path)
     with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
         prepared = prepare(path, Path(tmp), engine.limits, remove_silence=not args.keep_silence)

@@ -60,11 +60,13 @@ class Keyring:
             raise ConfigError("TRANSCRIBER_ENCRYPTION_KEYS holds no key")
         return cls(MultiFernet(fernets), len(fernets))
 
-    def encrypt(self, value: str) -> str:
-        _register(value)
+    def encrypt(self, value: str, *, register: bool = True) -> str:
+        """Encrypt ``value``; ``register`` tells the log scrubber about it (secrets, not URLs)."""
+        if register:
+            _register(value)
         return self._fernet.encrypt(value.encode()).decode()
 
-    def decrypt(self, token: str, *, what: str) -> str:
+    def decrypt(self, token: str, *, what: str, register: bool = True) -> str:
         """Decrypt ``token``; ``what`` names the account and field for the error message."""
         try:
             value = self._fernet.decrypt(token.encode()).decode()
@@ -73,7 +75,8 @@ class Keyring:
                 f"{what} cannot be decrypted with any key in TRANSCRIBER_ENCRYPTION_KEYS "
                 "(was a key removed before `transcriber keys rotate` ran?)"
             ) from exc
-        _register(value)
+        if register:
+            _register(value)
         return value
 
     def rotate(self, token: str, *, what: str) -> str:

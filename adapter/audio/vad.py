@@ -38,29 +38,46 @@ BoolArray = npt.NDArray[np.bool_]
 class EnergyMeter:
     """Streaming mean power per ``FRAME`` samples; memory grows by one float per frame."""
 
+    #: samples gathered before their frames are measured (keeps the per-block overhead small)
+    _BATCH = 64 * FRAME
+
     def __init__(self) -> None:
         self._parts: list[FloatArray] = []
-        self._rest: FloatArray = np.zeros(0, dtype=np.float32)
+        self._pending: list[FloatArray] = []
+        self._pending_size = 0
         self.samples = 0
 
     def feed(self, block: FloatArray) -> None:
         self.samples += block.size
-        data = np.concatenate((self._rest, block)) if self._rest.size else block
+        self._pending.append(block)
+        self._pending_size += block.size
+        if self._pending_size >= self._BATCH:
+            self._measure(final=False)
+
+    def _measure(self, *, final: bool) -> None:
+        if not self._pending:
+            return
+        data = np.concatenate(self._pending).astype(np.float32, copy=False)
         whole = data.size - data.size % FRAME
         if whole:
-            frames = data[:whole].astype(np.float32).reshape(-1, FRAME)
+            frames = data[:whole].reshape(-1, FRAME)
             self._parts.append(np.einsum("ij,ij->i", frames, frames) / np.float32(FRAME))
-        self._rest = data[whole:].copy()
+        rest = data[whole:]
+        if final and rest.size:
+            self._parts.append(np.array([np.dot(rest, rest) / rest.size], dtype=np.float32))
+            rest = rest[:0]
+        self._pending = [rest.copy()] if rest.size else []
+        self._pending_size = rest.size
 
     def powers(self) -> FloatArray:
-        """Mean power of every frame seen (the last one may be short)."""
-        parts = list(self._parts)
-        if self._rest.size:
-            rest = self._rest
-            parts.append(np.array([np.dot(rest, rest) / rest.size], dtype=np.float32))
-        if not parts:
+        """Mean power of every frame fed so far (the last one may be short).
+
+        Call once, after the last block.
+        """
+        self._measure(final=True)
+        if not self._parts:
             return np.zeros(0, dtype=np.float32)
-        return np.concatenate(parts).astype(np.float32)
+        return np.concatenate(self._parts).astype(np.float32)
 
 
 def to_dbfs(powers: FloatArray) -> FloatArray:

@@ -30,7 +30,9 @@ class EngineLimits:
     max_seconds: float | None = None
     #: file extensions (no dot, lower case) the engine accepts as they are
     accepted_extensions: frozenset[str] = field(
-        default_factory=lambda: frozenset({"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"})
+        default_factory=lambda: frozenset(
+            {"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"}
+        )
     )
 
 

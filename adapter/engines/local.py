@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Never let huggingface_hub (imported by faster-whisper) reach for the network: every model path
+# this module gives faster-whisper is a local directory, and huggingface_hub reads this variable
+# once, when it is first imported, so it is set before that can happen.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 SAMPLE_RATE = 16_000
 
 #: What PyAV's bundled FFmpeg decodes: every audio extension of the contract, plus OpenAI's list.
@@ -60,9 +65,7 @@ def _load(key: _Key, model_dir: Path | None) -> Any:
         model = _MODELS.get(key)
         if model is not None:
             return model
-        # Never let huggingface_hub reach for the network: every path below is a local directory,
-        # and this makes any fallback fail fast instead of hanging without internet.
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_HUB_OFFLINE"] = "1"  # again, in case a test or a user cleared it
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -147,14 +150,17 @@ class LocalEngine:
     def english_only(self) -> bool:
         return self.model.endswith(".en")
 
-    def whisper_model(self) -> Any:
+    def whisper_model(self) -> object:
         """The shared faster-whisper ``WhisperModel`` (loading it on first use)."""
+        return self._model()
+
+    def _model(self) -> Any:  # faster-whisper has no type hints
         return _load(self._key, self._model_dir)
 
     def transcribe(self, path: Path, *, language: str | None = None) -> Transcript:
         """Transcribe ``path``; ``language`` (ISO 639-1) skips detection and steers decoding."""
         hint = self._hint(language)
-        model = self.whisper_model()
+        model = self._model()
         audio = _decode(path)
         try:
             raw_segments, info = model.transcribe(
@@ -178,7 +184,7 @@ class LocalEngine:
         """The ISO 639-1 code of the language spoken in the first 30 s of ``path``."""
         if self.english_only:
             return "en"
-        model = self.whisper_model()
+        model = self._model()
         audio = _decode(path)
         try:
             language, _probability, _all = model.detect_language(audio=audio)

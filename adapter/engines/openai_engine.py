@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
@@ -313,7 +313,11 @@ _MAX_CLIENTS = 64
 
 
 def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
-    """One pooled SDK client per (key, base URL, timeout) per process; the key is not the index."""
+    """One pooled SDK client per (key, base URL, timeout) per process; the key is not the index.
+
+    A query string in ``base_url`` (``?api-version=…`` for some gateways) becomes the client's
+    default query, sent with every request.
+    """
     fingerprint = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
     cache_key = (fingerprint, base_url, timeout)
     with _CLIENTS_LOCK:
@@ -321,9 +325,11 @@ def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
         if client is not None:
             _CLIENTS.move_to_end(cache_key)
             return client
+        parts = urlsplit(base_url)
         client = openai.OpenAI(
             api_key=api_key,
-            base_url=base_url,
+            base_url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+            default_query=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=min(10.0, timeout)),
         )

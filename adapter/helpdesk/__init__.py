@@ -1,8 +1,9 @@
 """Chatwoot I/O: the API client, the attachment downloader and the note format.
 
-    from adapter.helpdesk import shared_client, download, format_note, note_payload
+    from adapter.helpdesk import download, format_note, note_payload, shared_client, url_is_private
 
-    result = download(attachment.url, path, max_bytes=..., allow_private=...)
+    private = url_is_private(account.chatwoot_url)     # a self-hosted Chatwoot on a LAN
+    result = download(attachment.url, path, max_bytes=..., allow_private=private)
     note = format_note(transcript.text, transcript.language, transcript.duration)
     client = shared_client()
     client.post_note(url, account_id, conversation_id, token,
@@ -10,12 +11,17 @@
                                   duration=...))
     client.set_transcript_language(url, account_id, conversation_id, token, "es")
 
+Note: the function ``download`` shadows the module of the same name as an attribute of this
+package; reach the module as ``sys.modules["adapter.helpdesk.download"]`` or import names
+from it (``from adapter.helpdesk.download import DOWNLOAD_TIMEOUT``).
+
 Every failure is one of ``adapter.errors``: ``HelpdeskUnavailable`` (transient),
 ``HelpdeskRejected``, ``UnsafeURL``, ``AudioTooLarge`` (permanent).
 """
 
 from __future__ import annotations
 
+from adapter.helpdesk._ssrf import url_is_private
 from adapter.helpdesk.chatwoot import TRANSCRIPT_LANGUAGE, ChatwootClient, shared_client
 from adapter.helpdesk.download import DownloadResult, download
 from adapter.helpdesk.notes import (
@@ -41,4 +47,5 @@ __all__ = [
     "language_name",
     "note_payload",
     "shared_client",
+    "url_is_private",
 ]

@@ -27,6 +27,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from adapter.errors import HelpdeskUnavailable, UnsafeURL
 
@@ -137,3 +138,29 @@ def vet(host: str, port: int, *, allow_private: bool, resolver: Resolver) -> Tar
     if not addresses:
         raise HelpdeskUnavailable(f"could not resolve {name} (no addresses)")
     return Target(host=name, port=port, addresses=tuple(addresses))
+
+
+def url_is_private(url: str, *, resolver: Resolver = resolve_host) -> bool:
+    """Whether ``url``'s host is on a private or loopback network (not globally routable).
+
+    The caller passes the answer as ``download(..., allow_private=...)`` for the account's own
+    Chatwoot URL: a self-hosted Chatwoot at ``http://10.0.0.5:3000`` serves its attachments
+    from there too. A host that does not resolve counts as public (downloads then stay
+    restricted). Link-local and metadata addresses never count as private here.
+    """
+    try:
+        parsed = urlsplit(url)
+        host = parsed.hostname
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolver(host, port)]
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return bool(addresses) and all(
+        refusal(a, allow_private=True) is None and refusal(a, allow_private=False) is not None
+        for a in addresses
+    )

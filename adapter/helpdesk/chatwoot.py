@@ -3,6 +3,8 @@
 One ``ChatwootClient`` (one pooled ``httpx.Client``) per process: ``shared_client()`` makes it
 on first use and again after a fork, since Dramatiq forks its worker processes and a
 connection pool must not cross a fork. Timeouts are explicit: connect 5 s, read 15 s.
+Redirects are not followed (a 3xx is reported: the configured URL is wrong). The usual proxy
+variables (``HTTPS_PROXY``, ``NO_PROXY``) apply, as for any httpx client.
 
 The API token is passed to every call and sent as the ``api_access_token`` header; the
 client never stores it, and no exception message contains it (messages show ids and the
@@ -260,7 +262,13 @@ class ChatwootClient:
             raise HelpdeskUnavailable(
                 f"timed out {action} at {where} ({type(exc).__name__})"
             ) from None
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+        except httpx.InvalidURL:
+            # httpx prepares the next request of a 3xx even when not following it; a
+            # Location it cannot parse ends up here.
+            raise HelpdeskRejected(
+                f"Chatwoot answered {action} at {where} with a redirect to an invalid URL"
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise HelpdeskRejected(
                 f"could not send the request for {action} to {where} ({type(exc).__name__})"
             ) from None
@@ -272,12 +280,14 @@ class ChatwootClient:
             raise HelpdeskUnavailable(
                 f"HTTP error while {action} at {where} ({type(exc).__name__})"
             ) from None
-        # The body was read by hand to cap it; give it to the response for .json().
+        # The body was read (and decoded) by hand to cap it; hand it to a response for .json().
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
         response = httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=bytes(body),
-            request=request,
+            response.status_code, headers=headers, content=bytes(body), request=request
         )
         _raise_for_status(response, action, account_id, conversation_id, api_token)
         return response

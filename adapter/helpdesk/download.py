@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import email.message
+import email.utils
+import functools
 import math
 import os
+import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +93,7 @@ def download(
     deadline: float = DEFAULT_DEADLINE,
     not_found_retries: int = 3,
     not_found_backoff: float = NOT_FOUND_BACKOFF,
+    ssl_context: ssl.SSLContext | None = None,
     transport: httpx.BaseTransport | None = None,
     resolver: Resolver = resolve_host,
     sleep: Callable[[float], None] = time.sleep,
@@ -97,6 +101,8 @@ def download(
 ) -> DownloadResult:
     """Fetch ``url`` into ``dest`` (see the module docstring); the file is complete or absent.
 
+    ``ssl_context`` defaults to the system/certifi CA bundle (``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` are honoured, for a self-hosted Chatwoot behind a private CA).
     ``transport``, ``resolver``, ``sleep`` and ``clock`` are for tests.
     """
     if max_bytes <= 0:
@@ -117,6 +123,7 @@ def download(
             os.fdopen(fd, "wb") as sink,
             httpx.Client(
                 transport=transport,
+                verify=ssl_context or _ssl_context(),
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -216,6 +223,10 @@ class _Fetch:
             except httpx.ConnectError as exc:
                 last_error = exc
                 continue
+            except httpx.InvalidURL:
+                # httpx prepares the next request of a redirect even when not following it;
+                # a Location it cannot parse ends up here.
+                raise UnsafeURL(f"{where} redirected the attachment to an invalid URL") from None
             except httpx.TimeoutException as exc:
                 raise HelpdeskUnavailable(
                     f"timed out fetching the attachment from {where} ({type(exc).__name__})"
@@ -229,9 +240,14 @@ class _Fetch:
             finally:
                 response.close()
             return
+        tls = _caused_by(last_error, ssl.SSLError)
         raise HelpdeskUnavailable(
             f"could not connect to {where} for the attachment "
-            f"({type(last_error).__name__ if last_error else 'no address'})"
+            + (
+                "(TLS handshake failed: certificate not valid for the host?)"
+                if tls
+                else f"({type(last_error).__name__ if last_error else 'no address'})"
+            )
         )
 
     def _stream(
@@ -267,6 +283,12 @@ class _Fetch:
         content_type = response.headers.get("content-type")
         media = content_type.split(";", 1)[0].strip().lower() if content_type else None
         return size, media or None, response.headers.get("content-disposition")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context (CA bundle loaded once) for every download's fresh pool."""
+    return httpx.create_ssl_context()
 
 
 def _parse(url: str) -> httpx.URL:
@@ -319,6 +341,17 @@ def _raise_for_status(response: httpx.Response, where: str) -> None:
     raise HelpdeskRejected(f"{where} answered {status} for the attachment")
 
 
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is in the first few links of ``exc``'s cause/context chain."""
+    for _ in range(6):
+        if exc is None:
+            return False
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _bounded(timeout: httpx.Timeout, left: float) -> httpx.Timeout:
     """``timeout`` with no phase longer than the ``left`` seconds before the deadline."""
 
@@ -334,14 +367,21 @@ def _bounded(timeout: httpx.Timeout, left: float) -> httpx.Timeout:
 
 
 def _filename(disposition: str | None, url: httpx.URL) -> str | None:
-    """File name from ``Content-Disposition`` (RFC 6266/2231), else the URL's last segment."""
+    """File name from ``Content-Disposition`` (``filename*`` first, RFC 6266), else the URL's."""
     name: str | None = None
     if disposition:
         message = email.message.Message()
         message["content-disposition"] = disposition
-        with contextlib.suppress(Exception):  # a malformed header is just no name
-            found = message.get_filename()
-            name = found if isinstance(found, str) else None
+        plain: str | None = None
+        extended: str | None = None
+        for key, value in message.get_params(header="content-disposition", failobj=[])[1:]:
+            if key.lower() != "filename":
+                continue
+            if isinstance(value, tuple):
+                extended = email.utils.collapse_rfc2231_value(value)
+            elif isinstance(value, str):
+                plain = value
+        name = extended or plain
     if not name:
         name = unquote(url.raw_path.decode("ascii").split("?", 1)[0].rsplit("/", 1)[-1])
     name = name.replace("\\", "/").rsplit("/", 1)[-1]

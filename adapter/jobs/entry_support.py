@@ -35,7 +35,7 @@ def _sweep_temp() -> None:
 
     settings = get_settings()
     try:
-        removed = sweep(settings.temp_dir, older_than_seconds=settings.stuck_after_seconds)
+        removed = sweep(settings.temp_dir / "jobs", older_than_seconds=settings.stuck_after_seconds)
     except Exception:
         log.exception("temporary file sweep failed")
         return

@@ -102,14 +102,14 @@ def claim_transcription(rt: Runtime, transcription_id: int) -> Claim | None:
     return Claim(transcription_id, attempt)
 
 
-def _guarded_update(rt: Runtime, claim: Claim, state: str, **values: Any) -> bool:
-    """Update a row we hold; False when the lease was lost to another worker."""
+def _guarded_update(rt: Runtime, claim: Claim, expect: str, **values: Any) -> bool:
+    """Update a row we hold in state ``expect``; False when another worker took it over."""
     with Session(rt.db) as session:
         result = session.execute(
             update(T)
             .where(
                 T.id == claim.transcription_id,  # type: ignore[arg-type]
-                T.state == state,  # type: ignore[arg-type]
+                T.state == expect,  # type: ignore[arg-type]
                 T.attempts == claim.attempt,  # type: ignore[arg-type]
             )
             .values(updated_at=utcnow(), **values)
@@ -202,7 +202,7 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         _nudge_delivery(rt, transcription_id)
         return StepResult()
     state = State.transcribing.value
-    workdir = rt.settings.temp_dir / f"t{transcription_id}-a{claim.attempt}-{uuid.uuid4().hex[:8]}"
+    workdir = rt.settings.temp_dir / "jobs" / f"t{transcription_id}-a{claim.attempt}-{uuid.uuid4().hex[:8]}"
     try:
         with _renewing(rt, claim, state):
             transcript, stats = _do_transcribe(rt, claim, workdir)
@@ -297,10 +297,11 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         elif base_url is None:
             base_url = rt.settings.openai_base_url
     engine = build_engine(kind, api_key=api_key, model=account.model, base_url=base_url,  # type: ignore[arg-type]
-                          language=account.language)
+                          language=account.language, model_dir=rt.settings.model_dir)
 
     workdir.mkdir(parents=True, exist_ok=True)
-    url = rt.keyring.decrypt(row.source_url_enc, what=f"transcription {row.id} attachment URL")
+    url = rt.keyring.decrypt(row.source_url_enc, what=f"transcription {row.id} attachment URL",
+                             register=False)
     suffix = f".{row.filename.rsplit('.', 1)[-1][:8]}" if row.filename and "." in row.filename else ""
     source = workdir / f"source{suffix}"
     download(url, source, max_bytes=rt.settings.max_audio_bytes,
@@ -347,7 +348,10 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
     for result in results.values():
         register_transcript(result.text)
     parts = [(c, results[c.index]) for c in chunks]
-    transcript = stitch(parts) if len(parts) != 1 else _single(parts[0], info.duration)
+    if not parts:  # all silence
+        transcript = Transcript("", None, info.duration, ())
+    else:
+        transcript = stitch(parts)
     metrics.incr("audio.seconds", int(round(prepared.audio_seconds)))
     metrics.incr("audio.billed_seconds", int(round(prepared.billed_seconds)))
     metrics.incr("audio.upload_bytes", int(prepared.upload_bytes))
@@ -359,14 +363,6 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         "seconds_done": round(prepared.audio_seconds, 3),
     }
     return transcript, stats
-
-
-def _single(part: tuple[Any, Transcript], duration: float) -> Transcript:
-    from adapter.audio import stitch
-
-    transcript = stitch([part])
-    return Transcript(transcript.text, transcript.language, duration or transcript.duration,
-                      transcript.segments)
 
 
 def _finished_chunks(rt: Runtime, transcription_id: int, chunks: list[Any]) -> dict[int, Transcript]:
@@ -487,7 +483,7 @@ def deliver(rt: Runtime, transcription_id: int) -> StepResult:
 
 
 def _do_deliver(rt: Runtime, claim: Claim) -> None:
-    from adapter.helpdesk.notes import note_payload
+    from adapter.helpdesk.notes import format_note, note_payload
 
     row, account = _load(rt, claim.transcription_id)
     if account is None:
@@ -496,14 +492,11 @@ def _do_deliver(rt: Runtime, claim: Claim) -> None:
     token = rt.keyring.decrypt(account.api_token_enc, what=f"account {account.id} api_token")
     client = rt.chatwoot
     if row.note_message_id is None:
-        payload = note_payload(
-            text=row.text or "",
-            language=row.language,
-            duration=row.duration_seconds or 0.0,
-            message_id=row.message_id,
-            attachment_id=row.attachment_id,
-            filename=row.filename,
-        )
+        duration = row.duration_seconds or 0.0
+        note = format_note(row.text or "", row.language, duration, filename=row.filename,
+                           chunked=(row.chunks_total or 1) > 1)
+        payload = note_payload(note, message_id=row.message_id, attachment_id=row.attachment_id,
+                               language=row.language, duration=duration)
         note_id = client.post_note(account.chatwoot_url, account.id, row.conversation_id, token, payload)
         _delivery_update(rt, claim, note_message_id=note_id)
     if not row.attribute_set and row.language:

@@ -46,7 +46,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql"):
         return create_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+            url, pool_size=10, max_overflow=30, pool_recycle=1800, pool_use_lifo=True
         )
     raise ConfigError(
         "TRANSCRIBER_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from adapter.accounts import webhook_secrets
 from adapter.errors import SecretError
 from adapter.intake import delivery_key, record
 from adapter.observability import metrics
@@ -66,6 +67,26 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_ACCOUNTS = Account.__table__  # type: ignore[attr-defined]
+_secret_cache: dict[tuple[int, str, str | None], list[bytes]] = {}
+_SECRET_CACHE_MAX = 4096
+
+
+def _secrets(rt: Runtime, account_id: int, primary: str, previous: str | None) -> list[bytes]:
+    """Decrypted webhook secrets, cached by their ciphertexts (a rotation changes the key)."""
+    key = (account_id, primary, previous)
+    found = _secret_cache.get(key)
+    if found is None:
+        found = [rt.keyring.decrypt(primary, what=f"account {account_id} webhook_secret").encode()]
+        if previous:
+            found.append(rt.keyring.decrypt(
+                previous, what=f"account {account_id} previous webhook_secret").encode())
+        if len(_secret_cache) >= _SECRET_CACHE_MAX:
+            _secret_cache.clear()
+        _secret_cache[key] = found
+    return found
+
+
 def process(
     rt: Runtime,
     account_id: int,
@@ -76,53 +97,75 @@ def process(
     delivery: str | None,
     now: float,
 ) -> Outcome:
-    """The synchronous part, run in a worker thread."""
-    try:
-        with rt.db.connect() as conn:
-            from sqlmodel import Session
-
-            with Session(bind=conn) as session:
-                account = session.get(Account, account_id)
-    except SQLAlchemyError:
-        log.exception("database unavailable while looking up account %s", account_id)
-        return _error(503, "database unavailable", "webhook.rejected.db_unavailable")
-    if account is None or not account.enabled:
-        return _error(404, "unknown or disabled account", "webhook.rejected.unknown_account")
-    try:
-        secrets = webhook_secrets(account, rt.keyring)
-    except SecretError as exc:
-        log.error("%s", exc)
-        return _error(503, "account secrets cannot be decrypted", "webhook.rejected.db_unavailable")
-    try:
-        verify(secrets, signature=signature, timestamp=timestamp, body=body, now=now)
-    except SignatureError as exc:
-        reason = "stale" if exc.reason == "stale" else "signature"
-        return _error(401, f"signature {exc.reason}", f"webhook.rejected.{reason}")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        return _error(400, "body is not JSON", "webhook.rejected.bad_json")
-    if not isinstance(payload, dict):
-        return _error(400, "body is not a JSON object", "webhook.rejected.bad_json")
-    decision = decide(payload)
-    key = delivery_key(delivery, body)
-    try:
-        result = record(rt.db, rt.keyring, account_id, key, decision)
-    except SQLAlchemyError:
-        log.exception("database unavailable while recording a delivery for account %s", account_id)
-        return _error(503, "database unavailable", "webhook.rejected.db_unavailable")
-    for transcription_id in result.new_ids:
+    """The synchronous part, run in a worker thread: one connection, one transaction."""
+    for attempt in (1, 2):
+        try:
+            with rt.db.begin() as conn:
+                outcome, new_ids = _in_transaction(
+                    rt, conn, account_id, body, signature=signature, timestamp=timestamp,
+                    delivery=delivery, now=now)
+            break
+        except DBAPIError as exc:
+            if attempt == 1 and exc.connection_invalidated:
+                continue  # a pooled connection the server had closed: once more on a fresh one
+            log.exception("database unavailable for a delivery to account %s", account_id)
+            return _error(503, "database unavailable", "webhook.rejected.db_unavailable")
+        except SQLAlchemyError:
+            log.exception("database unavailable for a delivery to account %s", account_id)
+            return _error(503, "database unavailable", "webhook.rejected.db_unavailable")
+    for transcription_id in new_ids:
         metrics.incr("transcription.queued")
         try:
             rt.actors.transcribe.send(transcription_id)
         except Exception:
             # the row is committed as queued: the recovery sweep enqueues it again
             log.exception("could not enqueue transcription %s", transcription_id)
-    return Outcome(
+    return outcome
+
+
+def _in_transaction(
+    rt: Runtime,
+    conn: Connection,
+    account_id: int,
+    body: bytes,
+    *,
+    signature: str | None,
+    timestamp: str | None,
+    delivery: str | None,
+    now: float,
+) -> tuple[Outcome, tuple[int, ...]]:
+    account = conn.execute(
+        select(_ACCOUNTS.c.enabled, _ACCOUNTS.c.webhook_secret_enc,
+               _ACCOUNTS.c.webhook_secret_previous_enc).where(_ACCOUNTS.c.id == account_id)
+    ).first()
+    if account is None or not account.enabled:
+        return _error(404, "unknown or disabled account", "webhook.rejected.unknown_account"), ()
+    try:
+        secrets = _secrets(rt, account_id, account.webhook_secret_enc,
+                           account.webhook_secret_previous_enc)
+    except SecretError as exc:
+        log.error("%s", exc)
+        return _error(503, "account secrets cannot be decrypted",
+                      "webhook.rejected.db_unavailable"), ()
+    try:
+        verify(secrets, signature=signature, timestamp=timestamp, body=body, now=now)
+    except SignatureError as exc:
+        reason = "stale" if exc.reason == "stale" else "signature"
+        return _error(401, f"signature {exc.reason}", f"webhook.rejected.{reason}"), ()
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "body is not JSON", "webhook.rejected.bad_json"), ()
+    if not isinstance(payload, dict):
+        return _error(400, "body is not a JSON object", "webhook.rejected.bad_json"), ()
+    decision = decide(payload)
+    result = record(conn, rt.keyring, account_id, delivery_key(delivery, body), decision)
+    outcome = Outcome(
         202,
         {"status": result.status, "transcriptions": list(result.transcription_ids)},
         f"webhook.{result.status}",
     )
+    return outcome, result.new_ids
 
 
 def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request], Any]:

@@ -237,7 +237,7 @@ def test_503_when_insert_fails_midway(post: Post, runtime: Runtime, account: int
     def broken(*args: object, **kwargs: object) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
-    monkeypatch.setattr(intake, "_record", broken)
+    monkeypatch.setattr(intake, "_insert", broken)
     assert post(load("telegram_voice.json")).status_code == 503
     assert rows(runtime) == []
 

@@ -1,0 +1,69 @@
+"""Fixtures of the engine tests: the OpenAI stand-in, a fake key, the audio fixtures, weights."""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.standins.openai_server import OpenAIStandIn
+
+AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "audio"
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    language: str
+    text: str
+
+
+def _clips() -> list[Clip]:
+    with open(AUDIO / "texts.tsv", encoding="utf-8", newline="") as table:
+        rows = csv.DictReader(table, delimiter="\t")
+        return [Clip(AUDIO / row["file"], row["language"], row["text"]) for row in rows]
+
+
+CLIPS = _clips()
+CLIPS_BY_NAME = {clip.path.name: clip for clip in CLIPS}
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, no punctuation, single spaces: what WER is computed on."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(re.sub(r"[^\w\s]", " ", plain).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+@pytest.fixture
+def api_key() -> str:
+    """A realistic-looking fake key, built at run time so no key-like literal is committed."""
+    return "-".join(["sk", "proj", "Zq" * 10 + "Xy7" * 6 + "Kp4W"])
+
+
+@pytest.fixture
+def openai_server(api_key: str) -> Iterator[OpenAIStandIn]:
+    """The stand-in, expecting ``api_key``."""
+    with OpenAIStandIn(api_key=api_key) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache with the real base model assembled in it: once per test session."""
+    from adapter.engines import weights
+
+    cache = tmp_path_factory.mktemp("models")
+    weights.model_dir("base", cache)
+    return cache

@@ -1,0 +1,598 @@
+"""A stand-in for OpenAI's speech-to-text endpoint: a real HTTP server on 127.0.0.1.
+
+It speaks ``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``response_format``,
+``language``, ``timestamp_granularities[]``) closely enough for the real ``openai`` SDK, checks
+what it receives as OpenAI does, records every request, and answers from a programmable queue.
+
+    from tests.standins.openai_server import OpenAIStandIn, Reply
+
+    with OpenAIStandIn() as server:               # or the ``openai_server`` fixture below
+        server.set_transcript("en1.ogg", "Hello there.", language="english", duration=6.3)
+        server.enqueue(Reply.rate_limited(retry_after="7"))   # the first request gets a 429
+        engine = OpenAIEngine(key, model="whisper-1", base_url=server.base_url)
+        ...                                        # second request: the transcript above
+        assert server.requests[-1].filename == "en1.ogg"
+
+Checks, before any queued reply is used (each answers like OpenAI does):
+  * no ``Authorization: Bearer …`` → 401; with ``api_key=`` given, a different key → 401
+    ``invalid_api_key`` whose message echoes part of the key (as OpenAI's does);
+  * no ``file`` or ``model`` field → 400; a file name whose extension OpenAI does not accept →
+    400 "Invalid file format"; a file over ``max_bytes`` (25 MiB) → 413;
+  * a ``gpt-…`` model asked for anything but ``json``/``text`` → 400 ``unsupported_value``.
+
+Replies: the queue (``enqueue``) is consumed one reply per request that passed the checks; when it
+is empty the answer is a success rendered from the request: ``verbose_json`` (language as an
+English name, duration, one segment), ``json`` (``{"text": …, "usage": …}``), or plain ``text``.
+The transcript is the one set for that file name (or its stem) with ``set_transcript``, else
+``default_text``. See :class:`Reply` for the canned failures (429 with ``Retry-After``, 429
+``insufficient_quota``, 5xx, 401, slow answers, malformed JSON, HTML error pages).
+
+Recorded requests (``server.requests``, a list of :class:`RecordedRequest`) carry the model, the
+file name, size, content type, first bytes and SHA-256, the response format, language, timestamp
+granularities and the ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import PurePosixPath
+from types import TracebackType
+
+import pytest
+
+#: what OpenAI accepts by file name; it rejects ".oga", ".opus" and ".amr" (the brief's facts),
+#: which is exactly the mistake this stand-in must catch
+ACCEPTED_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm")
+MAX_BYTES = 26_214_400
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the stand-in received (recorded even when it was refused)."""
+
+    path: str
+    authorization: str | None
+    model: str | None
+    filename: str | None
+    file_content_type: str | None
+    size: int  # bytes of the uploaded file
+    head: bytes  # its first 16 bytes: enough to tell Ogg from RIFF from ID3
+    sha256: str | None
+    response_format: str | None
+    language: str | None
+    timestamp_granularities: tuple[str, ...]
+    fields: dict[str, str] = field(default_factory=dict)  # every plain form field
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """What the stand-in "hears" in one file."""
+
+    text: str
+    language: str = "english"  # as whisper-1 reports it: an English name
+    duration: float = 1.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One programmed answer. Build them with the class methods."""
+
+    status: int = 200
+    body: bytes | None = None  # None: render a success from the request
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0  # seconds to wait before answering
+    echo_key: bool = False  # 401 whose message echoes part of the key sent
+
+    @classmethod
+    def success(cls, *, delay: float = 0.0) -> Reply:
+        """The default answer: the scripted transcript in the requested format."""
+        return cls(delay=delay)
+
+    @classmethod
+    def verbose_json(
+        cls,
+        text: str,
+        *,
+        language: str | None = "english",
+        duration: float | None = 1.0,
+        segments: list[dict[str, object]] | None = None,
+    ) -> Reply:
+        """A whisper-1 ``verbose_json`` body; ``None`` leaves a field out (compatible servers)."""
+        body: dict[str, object] = {"task": "transcribe", "text": text}
+        if language is not None:
+            body["language"] = language
+        if duration is not None:
+            body["duration"] = duration
+        if segments is not None:
+            body["segments"] = segments
+        return cls.raw(200, json.dumps(body).encode())
+
+    @classmethod
+    def json_text(cls, text: str) -> Reply:
+        """A gpt-4o-transcribe ``json`` body: the text and token usage, nothing else."""
+        return cls.raw(200, json.dumps({"text": text, "usage": _token_usage(text)}).encode())
+
+    @classmethod
+    def plain_text(cls, text: str, *, content_type: str = "text/plain; charset=utf-8") -> Reply:
+        """A ``text`` body."""
+        return cls.raw(200, text.encode(), content_type=content_type)
+
+    @classmethod
+    def raw(
+        cls,
+        status: int,
+        body: bytes,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Reply:
+        """Exactly this answer."""
+        return cls(status, body, content_type, tuple((headers or {}).items()), delay)
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """An OpenAI-shaped error: ``{"error": {"message", "type", "param", "code"}}``."""
+        error = {"message": message, "type": type, "param": param, "code": code}
+        return cls.raw(status, json.dumps({"error": error}).encode(), headers=headers)
+
+    @classmethod
+    def rate_limited(
+        cls, *, retry_after: str | None = "1", retry_after_ms: str | None = None
+    ) -> Reply:
+        """429 ``rate_limit_exceeded`` with ``Retry-After`` and/or ``retry-after-ms`` headers."""
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = retry_after_ms
+        return cls.error(
+            429,
+            "Rate limit reached for whisper-1 on requests per min (RPM): Limit 3, Used 3.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
+
+    @classmethod
+    def insufficient_quota(cls) -> Reply:
+        """429 ``insufficient_quota``: the account is out of credit (retrying cannot help)."""
+        return cls.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Reply:
+        return cls.error(
+            status, "The server had an error while processing your request.", type="server_error"
+        )
+
+    @classmethod
+    def invalid_key(cls) -> Reply:
+        """401 ``invalid_api_key`` echoing part of the key sent, as OpenAI does."""
+        return cls(status=401, echo_key=True)
+
+    @classmethod
+    def slow(cls, seconds: float, then: Reply | None = None) -> Reply:
+        """Wait ``seconds`` before answering (``then``, or a success)."""
+        base = then or cls()
+        return cls(base.status, base.body, base.content_type, base.headers, seconds, base.echo_key)
+
+    @classmethod
+    def malformed_json(cls) -> Reply:
+        return cls.raw(200, b'{"text": "cut off in the mid')
+
+    @classmethod
+    def html_error(cls, status: int = 502) -> Reply:
+        """A gateway's HTML error page."""
+        page = (
+            b"<html><head><title>502 Bad Gateway</title></head><body>"
+            b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+        )
+        return cls.raw(status, page, content_type="text/html")
+
+
+def _token_usage(text: str) -> dict[str, object]:
+    output = max(1, len(text.split()))
+    return {
+        "type": "tokens",
+        "input_tokens": 50,
+        "output_tokens": output,
+        "total_tokens": 50 + output,
+        "input_token_details": {"audio_tokens": 50, "text_tokens": 0},
+    }
+
+
+def _masked(key: str) -> str:
+    """How OpenAI shows a wrong key back: a prefix, stars, the last four characters."""
+    if len(key) <= 12:
+        return "*" * len(key)
+    return key[:8] + "*" * (len(key) - 12) + key[-4:]
+
+
+class OpenAIStandIn:
+    """The server. Start it with ``with`` (or ``start()``/``close()``); see the module docstring.
+
+    ``api_key``: when set, any other bearer token gets 401. ``max_bytes``: the upload limit.
+    ``default_text``: the transcript of files nobody scripted.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        max_bytes: int = MAX_BYTES,
+        default_text: str = "This is the stand-in transcript.",
+    ) -> None:
+        self.api_key = api_key
+        self.max_bytes = max_bytes
+        self.default_text = default_text
+        self.requests: list[RecordedRequest] = []
+        self._scripts: dict[str, Scripted] = {}
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- programming it
+
+    def set_transcript(
+        self, filename: str, text: str, *, language: str = "english", duration: float = 1.0
+    ) -> None:
+        """What the server hears in ``filename`` (matched whole, else by its stem)."""
+        with self._lock:
+            self._scripts[filename] = Scripted(text, language, duration)
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Answer the next requests with these, in order; then go back to successes."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """Queued replies not used yet."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as the SDK's ``base_url``: ``http://127.0.0.1:PORT/v1``."""
+        if self._httpd is None:
+            raise RuntimeError("the stand-in is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    # -- life cycle
+
+    def start(self) -> OpenAIStandIn:
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown
+            name="openai-standin",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()  # wakes slow replies
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> OpenAIStandIn:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- used by the handler
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self._queue.popleft() if self._queue else Reply()
+
+    def _script_for(self, filename: str | None) -> Scripted:
+        with self._lock:
+            if filename:
+                if filename in self._scripts:
+                    return self._scripts[filename]
+                stem = PurePosixPath(filename).stem
+                for name, script in self._scripts.items():
+                    if PurePosixPath(name).stem == stem:
+                        return script
+            return Scripted(self.default_text)
+
+    def _wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+@dataclass
+class _Part:
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def _parse_multipart(body: bytes, content_type: str) -> list[_Part]:
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise ValueError("no multipart boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    parts = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        chunk = chunk.removeprefix(b"\r\n")
+        head, sep, data = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("a part without headers")
+        headers = Message()
+        for line in head.decode("utf-8", errors="replace").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+        field_name = headers.get_param("name", header="content-disposition")
+        filename = headers.get_param("filename", header="content-disposition")
+        parts.append(
+            _Part(
+                name=field_name if isinstance(field_name, str) else "",
+                filename=filename if isinstance(filename, str) else None,
+                content_type=headers.get("content-type"),
+                data=data.removesuffix(b"\r\n"),
+            )
+        )
+    return parts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: OpenAIStandIn
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # quiet: tests read ``requests`` instead
+
+    def do_GET(self) -> None:
+        self._drain()
+        self._json(404, _error_body(f"Invalid URL (GET {self.path})", "invalid_request_error"))
+
+    def do_POST(self) -> None:
+        try:
+            body = self._drain()
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        if self.path.split("?", 1)[0] != TRANSCRIPTIONS_PATH:
+            self._json(404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error"))
+            return
+        authorization = self.headers.get("Authorization")
+        try:
+            parts = _parse_multipart(body, self.headers.get("Content-Type", ""))
+        except ValueError:
+            parts = []
+        fields = {
+            p.name: p.data.decode("utf-8", errors="replace") for p in parts if p.filename is None
+        }
+        files = [p for p in parts if p.name == "file"]
+        upload = files[0] if files else None
+        recorded = RecordedRequest(
+            path=self.path,
+            authorization=authorization,
+            model=fields.get("model"),
+            filename=upload.filename if upload else None,
+            file_content_type=upload.content_type if upload else None,
+            size=len(upload.data) if upload else 0,
+            head=upload.data[:16] if upload else b"",
+            sha256=hashlib.sha256(upload.data).hexdigest() if upload else None,
+            response_format=fields.get("response_format"),
+            language=fields.get("language"),
+            timestamp_granularities=tuple(
+                p.data.decode() for p in parts if p.name == "timestamp_granularities[]"
+            ),
+            fields=fields,
+        )
+        self.standin._record(recorded)
+
+        refusal = self._check(recorded, authorization, upload)
+        if refusal is not None:
+            self._send(refusal, recorded)
+            return
+        self._send(self.standin._next_reply(), recorded)
+
+    # -- checks OpenAI makes
+
+    def _check(
+        self, request: RecordedRequest, authorization: str | None, upload: _Part | None
+    ) -> Reply | None:
+        if not authorization or not authorization.startswith("Bearer ") or not authorization[7:]:
+            return Reply.error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if self.standin.api_key is not None and authorization[7:] != self.standin.api_key:
+            return Reply.invalid_key()
+        if upload is None:
+            return Reply.error(400, "you must provide a file", param="file")
+        if not request.model:
+            return Reply.error(400, "you must provide a model parameter", param="model")
+        extension = PurePosixPath(upload.filename or "").suffix.lower().lstrip(".")
+        if extension not in ACCEPTED_EXTENSIONS:
+            return Reply.error(
+                400,
+                f"Invalid file format. Supported formats: {list(ACCEPTED_EXTENSIONS)}",
+                param="file",
+            )
+        if request.size > self.standin.max_bytes:
+            return Reply.error(
+                413,
+                f"Maximum content size limit ({self.standin.max_bytes}) exceeded "
+                f"({request.size} bytes read)",
+                type="server_error",
+            )
+        response_format = request.response_format or "json"
+        if request.model.startswith("gpt-") and response_format not in ("json", "text"):
+            return Reply.error(
+                400,
+                f"response_format '{response_format}' is not compatible with model "
+                f"'{request.model}'. Use 'json' or 'text' instead.",
+                code="unsupported_value",
+                param="response_format",
+            )
+        return None
+
+    # -- answering
+
+    def _send(self, reply: Reply, request: RecordedRequest) -> None:
+        if reply.delay:
+            self.standin._wait(reply.delay)
+        status, body, content_type = reply.status, reply.body, reply.content_type
+        if reply.echo_key:
+            key = (request.authorization or "")[7:]
+            body = _error_body(
+                f"Incorrect API key provided: {_masked(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        elif body is None:
+            status, body, content_type = self._success(request)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-request-id", f"req_{hashlib.sha256(body).hexdigest()[:24]}")
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:  # the client gave up (a timeout test): nothing to answer
+            self.close_connection = True
+
+    def _success(self, request: RecordedRequest) -> tuple[int, bytes, str]:
+        script = self.standin._script_for(request.filename)
+        response_format = request.response_format or "json"
+        model = request.model or ""
+        if response_format in ("text", "srt", "vtt"):
+            return 200, (script.text + "\n").encode(), "text/plain; charset=utf-8"
+        if response_format == "verbose_json":
+            segment = {
+                "id": 0,
+                "seek": 0,
+                "start": 0.0,
+                "end": script.duration,
+                "text": " " + script.text,
+                "tokens": [50364, 2425, 50564],
+                "temperature": 0.0,
+                "avg_logprob": -0.25,
+                "compression_ratio": 1.1,
+                "no_speech_prob": 0.01,
+            }
+            body: dict[str, object] = {
+                "task": "transcribe",
+                "language": script.language,
+                "duration": script.duration,
+                "text": script.text,
+                "segments": [segment],
+                "usage": {"type": "duration", "seconds": math.ceil(script.duration)},
+            }
+        elif model.startswith("gpt-"):
+            body = {"text": script.text, "usage": _token_usage(script.text)}
+        else:
+            body = {
+                "text": script.text,
+                "usage": {"type": "duration", "seconds": math.ceil(script.duration)},
+            }
+        return 200, json.dumps(body).encode(), "application/json"
+
+    def _json(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drain(self) -> bytes:
+        """The whole request body (``Content-Length`` or chunked)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)  # the CRLF after the chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+def _error_body(message: str, type: str, *, code: str | None = None) -> bytes:
+    return json.dumps(
+        {"error": {"message": message, "type": type, "param": None, "code": code}}
+    ).encode()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIStandIn]:
+    """A started :class:`OpenAIStandIn`, closed after the test.
+
+    Reuse it from another conftest with ``from tests.standins.openai_server import openai_server``.
+    """
+    with OpenAIStandIn() as server:
+        yield server
+
+
+__all__ = [
+    "ACCEPTED_EXTENSIONS",
+    "MAX_BYTES",
+    "OpenAIStandIn",
+    "RecordedRequest",
+    "Reply",
+    "Scripted",
+    "openai_server",
+]
