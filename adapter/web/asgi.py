@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from starlette.applications import Starlette
 
 from adapter.runtime import build_runtime
@@ -10,4 +12,9 @@ from adapter.web.app import create_app
 
 
 def create() -> Starlette:
-    return create_app(build_runtime(get_settings(), component="web", embedded=False))
+    app = create_app(build_runtime(get_settings(), component="web", embedded=False))
+    # everything built so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise pause every in-flight request
+    gc.collect()
+    gc.freeze()
+    return app
