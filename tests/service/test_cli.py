@@ -188,3 +188,39 @@ def test_status_and_retry(cli_env: dict[str, str], tmp_path: Path) -> None:
     retry = run(["retry"], cli_env, tmp_path)
     assert retry.returncode == 0
     assert "re-queued 0" in retry.stdout
+
+
+@pytest.mark.local_engine
+@pytest.mark.slow
+def test_transcribe_command_with_the_local_engine(cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.conftest import FIXTURES
+
+    # a Telegram-style name the engine would refuse as is
+    voice = tmp_path / "file_37.oga"
+    voice.write_bytes((FIXTURES / "audio" / "en2.ogg").read_bytes())
+    out = run(["transcribe", str(voice), "--engine", "local", "--json"], cli_env, tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["language"] == "en"
+    assert "delivery address" in result["text"].lower()
+    assert result["duration"] == pytest.approx(5.4, abs=0.3)
+
+
+@pytest.mark.parametrize("content", [b"", b"%PDF-1.4\n" + b"x" * 500, b"OggS" + b"\x00" * 300])
+def test_transcribe_command_rejects_bad_audio(cli_env: dict[str, str], tmp_path: Path,
+                                             content: bytes) -> None:
+    bad = tmp_path / "bad.ogg"
+    bad.write_bytes(content)
+    out = run(["transcribe", str(bad), "--engine", "local"], cli_env, tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith("transcriber: ") and "Traceback" not in out.stderr
+
+
+@pytest.mark.local_engine
+@pytest.mark.slow
+def test_demo_prints_the_note(cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = run(["demo"], cli_env, tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "Please call me back when you can" in out.stdout
+    assert '"transcript_language": "en"' in out.stdout
+    assert '"in_reply_to": 1001' in out.stdout
