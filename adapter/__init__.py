@@ -8,5 +8,11 @@ from adapter.settings import Settings, get_settings
 
 __version__ = "0.1.0"
 
-__all__ = ["PermanentError", "Settings", "TranscriberError", "TransientError", "__version__",
-           "get_settings"]
+__all__ = [
+    "PermanentError",
+    "Settings",
+    "TranscriberError",
+    "TransientError",
+    "__version__",
+    "get_settings",
+]

@@ -104,7 +104,8 @@ def parse_changes(data: dict[str, Any]) -> AccountChanges:
         return AccountChanges.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise AccountError(f"invalid account: {problems}", status=422) from None
 
@@ -115,7 +116,9 @@ def validate_id(account_id: int) -> int:
     return account_id
 
 
-def create_account(engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges) -> Account:
+def create_account(
+    engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges
+) -> Account:
     validate_id(account_id)
     missing = [
         name
@@ -124,7 +127,9 @@ def create_account(engine: Engine, keyring: Keyring, account_id: int, changes: A
     ]
     if missing:
         raise AccountError(f"missing required field(s): {', '.join(missing)}", status=422)
-    assert changes.chatwoot_url and changes.api_token and changes.webhook_secret
+    assert changes.chatwoot_url is not None
+    assert changes.api_token is not None
+    assert changes.webhook_secret is not None
     with session_scope(engine) as session:
         if session.get(Account, account_id) is not None:
             raise AccountError(f"account {account_id} already exists", status=409)
@@ -149,13 +154,22 @@ def create_account(engine: Engine, keyring: Keyring, account_id: int, changes: A
     return account
 
 
-def update_account(engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges) -> Account:
+def update_account(
+    engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges
+) -> Account:
     with session_scope(engine) as session:
         account = session.get(Account, account_id)
         if account is None:
             raise AccountError(f"account {account_id} not found", status=404)
-        for name in ("chatwoot_url", "engine", "model", "base_url", "language", "remove_silence",
-                     "enabled"):
+        for name in (
+            "chatwoot_url",
+            "engine",
+            "model",
+            "base_url",
+            "language",
+            "remove_silence",
+            "enabled",
+        ):
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value)
@@ -224,7 +238,9 @@ def resolve_openai_key(account: Account, keyring: Keyring, settings: Settings) -
     """The account's own key, else ``OPENAI_API_KEY``, else none."""
     if account.openai_api_key_enc:
         return OpenAIKey(
-            keyring.decrypt(account.openai_api_key_enc, what=f"account {account.id} openai_api_key"),
+            keyring.decrypt(
+                account.openai_api_key_enc, what=f"account {account.id} openai_api_key"
+            ),
             "account",
         )
     if settings.openai_api_key is not None:
@@ -256,11 +272,14 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
 
 
 def webhook_secrets(account: Account, keyring: Keyring) -> list[bytes]:
-    secrets = [keyring.decrypt(account.webhook_secret_enc, what=f"account {account.id} webhook_secret")]
+    secrets = [
+        keyring.decrypt(account.webhook_secret_enc, what=f"account {account.id} webhook_secret")
+    ]
     if account.webhook_secret_previous_enc:
         secrets.append(
             keyring.decrypt(
-                account.webhook_secret_previous_enc, what=f"account {account.id} previous webhook_secret"
+                account.webhook_secret_previous_enc,
+                what=f"account {account.id} previous webhook_secret",
             )
         )
     return [s.encode() for s in secrets]
@@ -273,15 +292,25 @@ def rotate_all(engine: Engine, keyring: Keyring) -> int:
 
     with session_scope(engine) as session:
         for account in session.exec(select(Account)):
-            for field in ("api_token_enc", "webhook_secret_enc", "webhook_secret_previous_enc",
-                          "openai_api_key_enc"):
+            for field in (
+                "api_token_enc",
+                "webhook_secret_enc",
+                "webhook_secret_previous_enc",
+                "openai_api_key_enc",
+            ):
                 token = getattr(account, field)
                 if token:
-                    setattr(account, field, keyring.rotate(token, what=f"account {account.id} {field[:-4]}"))
+                    setattr(
+                        account,
+                        field,
+                        keyring.rotate(token, what=f"account {account.id} {field[:-4]}"),
+                    )
                     count += 1
             session.add(account)
-        for row in session.exec(select(Transcription).where(Transcription.source_url_enc != "")):  # type: ignore[arg-type]
-            row.source_url_enc = keyring.rotate(row.source_url_enc, what=f"transcription {row.id} source_url")
+        for row in session.exec(select(Transcription).where(Transcription.source_url_enc != "")):
+            row.source_url_enc = keyring.rotate(
+                row.source_url_enc, what=f"transcription {row.id} source_url"
+            )
             session.add(row)
             count += 1
     return count

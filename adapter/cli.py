@@ -31,9 +31,7 @@ def _settings() -> Any:
     try:
         return get_settings()
     except ValidationError as exc:
-        fields = ", ".join(
-            str(err["loc"][0]) for err in exc.errors() if err.get("loc")
-        )
+        fields = ", ".join(str(err["loc"][0]) for err in exc.errors() if err.get("loc"))
         raise Failure(f"invalid configuration: {fields or 'see --help'}") from None
 
 
@@ -65,8 +63,16 @@ def _account_changes(args: argparse.Namespace) -> Any:
     from adapter.accounts import parse_changes
 
     data: dict[str, Any] = {}
-    for name in ("chatwoot_url", "api_token", "webhook_secret", "openai_api_key", "engine",
-                 "model", "base_url", "language"):
+    for name in (
+        "chatwoot_url",
+        "api_token",
+        "webhook_secret",
+        "openai_api_key",
+        "engine",
+        "model",
+        "base_url",
+        "language",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value
@@ -100,19 +106,25 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         elif not views:
             print("no accounts")
         else:
-            print(f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  CHATWOOT URL")
+            print(
+                f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  CHATWOOT URL"
+            )
             for v in views:
-                print(f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
-                      f"{v['key_source']:11}  {v['webhook_secrets']:<7}  {v['chatwoot_url']}")
+                print(
+                    f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
+                    f"{v['key_source']:11}  {v['webhook_secrets']:<7}  {v['chatwoot_url']}"
+                )
     return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from adapter.accounts import rotate_all
 
-    settings, db, keyring = _db_and_keyring()
+    _, db, keyring = _db_and_keyring()
     count = rotate_all(db, keyring)
-    print(f"re-encrypted {count} stored secret(s) with the first key of TRANSCRIBER_ENCRYPTION_KEYS")
+    print(
+        f"re-encrypted {count} stored secret(s) with the first key of TRANSCRIBER_ENCRYPTION_KEYS"
+    )
     return 0
 
 
@@ -156,10 +168,15 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     rt = _runtime("cli", embedded=True)
     if rt.settings.redis_url is None:
-        print("warning: no TRANSCRIBER_REDIS_URL: the rows are re-queued in the database and "
-              "`transcriber up` picks them up at its next recovery sweep", file=sys.stderr)
+        print(
+            "warning: no TRANSCRIBER_REDIS_URL: the rows are re-queued in the database and "
+            "`transcriber up` picks them up at its next recovery sweep",
+            file=sys.stderr,
+        )
     ids = retry_many(rt, account_id=args.account_id, state=args.state)
-    print(f"re-queued {len(ids)} transcription(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
+    print(
+        f"re-queued {len(ids)} transcription(s)" + (f": {', '.join(map(str, ids))}" if ids else "")
+    )
     return 0
 
 
@@ -177,8 +194,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if kind == "openai" and key is None:
         raise Failure("the openai engine needs OPENAI_API_KEY")
-    engine = build_engine(kind, api_key=key, model=args.model, base_url=settings.openai_base_url,
-                          language=args.language, model_dir=settings.model_dir)
+    engine = build_engine(
+        kind,
+        api_key=key,
+        model=args.model,
+        base_url=settings.openai_base_url,
+        language=args.language,
+        model_dir=settings.model_dir,
+    )
     info = probe(path)
     with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
         prepared = prepare(path, Path(tmp), engine.limits, remove_silence=not args.keep_silence)
@@ -186,9 +209,16 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     transcript = stitch(parts)
     duration = info.duration or transcript.duration
     if args.json:
-        print(json.dumps({"text": transcript.text, "language": transcript.language,
-                          "duration": round(duration, 3),
-                          "billed_seconds": round(prepared.billed_seconds, 3)}))
+        print(
+            json.dumps(
+                {
+                    "text": transcript.text,
+                    "language": transcript.language,
+                    "duration": round(duration, 3),
+                    "billed_seconds": round(prepared.billed_seconds, 3),
+                }
+            )
+        )
     else:
         print(transcript.text)
         print(f"language: {transcript.language or 'unknown'}")
@@ -202,9 +232,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.redis_url is None:
         raise Failure("`transcriber serve` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
-    uvicorn.run("adapter.web.asgi:create", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_config=None, access_log=False,
-                timeout_graceful_shutdown=30, proxy_headers=True)
+    uvicorn.run(
+        "adapter.web.asgi:create",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
     return 0
 
 
@@ -215,12 +253,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.redis_url is None:
         raise Failure("`transcriber worker` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
-    argv = ["adapter.jobs.entry", "--processes", str(args.processes), "--threads",
-            str(args.threads), "--skip-logging",
-            "--worker-shutdown-timeout", str(int(args.shutdown_timeout * 1000))]
+    argv = [
+        "adapter.jobs.entry",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--skip-logging",
+        "--worker-shutdown-timeout",
+        str(int(args.shutdown_timeout * 1000)),
+    ]
     if args.queues:
         argv += ["--queues", *args.queues]
-    return int(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
+    parsed = make_argument_parser().parse_args(argv)  # type: ignore[no-untyped-call]
+    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -257,22 +303,39 @@ def _port(text: str) -> int:
 
 def _account_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--chatwoot-url", required=required, help="base URL of the Chatwoot instance")
-    p.add_argument("--api-token", required=required,
-                   help="Chatwoot access token (an agent bot's token is recommended)")
-    p.add_argument("--webhook-secret", required=required,
-                   help="the webhook's signing secret; on update the old one keeps working "
-                        "until --drop-previous-secret")
+    p.add_argument(
+        "--api-token",
+        required=required,
+        help="Chatwoot access token (an agent bot's token is recommended)",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        required=required,
+        help="the webhook's signing secret; on update the old one keeps working "
+        "until --drop-previous-secret",
+    )
     p.add_argument("--openai-api-key", help="this account's own OpenAI key (stored encrypted)")
     p.add_argument("--engine", choices=["openai", "local"], help="speech-to-text engine")
-    p.add_argument("--model", help="engine model (openai: gpt-4o-mini-transcribe, whisper-1, …; "
-                                   "local: base, tiny.en)")
+    p.add_argument(
+        "--model",
+        help="engine model (openai: gpt-4o-mini-transcribe, whisper-1, …; local: base, tiny.en)",
+    )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (speaches, LocalAI, …)")
     p.add_argument("--language", help="ISO 639-1 hint, e.g. en, es")
     silence = p.add_mutually_exclusive_group()
-    silence.add_argument("--remove-silence", dest="remove_silence", action="store_true",
-                         default=None, help="cut long silences before sending (default)")
-    silence.add_argument("--keep-silence", dest="remove_silence", action="store_false",
-                         help="send the audio with its silences")
+    silence.add_argument(
+        "--remove-silence",
+        dest="remove_silence",
+        action="store_true",
+        default=None,
+        help="cut long silences before sending (default)",
+    )
+    silence.add_argument(
+        "--keep-silence",
+        dest="remove_silence",
+        action="store_false",
+        help="send the audio with its silences",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,8 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=_positive_int, default=1)
     p.add_argument("--threads", type=_positive_int, default=8)
     p.add_argument("--queues", nargs="+", choices=["transcribe", "deliver"])
-    p.add_argument("--shutdown-timeout", type=float, default=600.0,
-                   help="seconds to let in-flight work finish on SIGTERM (default 600)")
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to let in-flight work finish on SIGTERM (default 600)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema (idempotent)")
@@ -315,10 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     a = asub.add_parser("update", help="change an account")
     a.add_argument("account_id", type=_positive_int)
     _account_options(a, required=False)
-    a.add_argument("--drop-previous-secret", action="store_true",
-                   help="stop accepting the webhook secret replaced by the last rotation")
-    a.add_argument("--clear-openai-api-key", action="store_true",
-                   help="forget the account's own key (fall back to OPENAI_API_KEY)")
+    a.add_argument(
+        "--drop-previous-secret",
+        action="store_true",
+        help="stop accepting the webhook secret replaced by the last rotation",
+    )
+    a.add_argument(
+        "--clear-openai-api-key",
+        action="store_true",
+        help="forget the account's own key (fall back to OPENAI_API_KEY)",
+    )
     a.set_defaults(func=cmd_accounts)
     for name, text in (("enable", "accept webhooks again"), ("disable", "answer its webhooks 404")):
         a = asub.add_parser(name, help=text)
@@ -374,8 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"transcriber: unexpected {type(exc).__name__}: {_one_line(exc)} "
-              "(run with --debug for details)", file=sys.stderr)
+        print(
+            f"transcriber: unexpected {type(exc).__name__}: {_one_line(exc)} "
+            "(run with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -387,5 +463,3 @@ def _one_line(exc: BaseException) -> str:
     except Exception:
         text = type(exc).__name__
     return " ".join(text.split())[:500] or type(exc).__name__
-
-

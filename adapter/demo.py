@@ -100,7 +100,10 @@ def webhook_payload(base_url: str) -> dict[str, Any]:
         "account_id": ACCOUNT_ID,
         "extension": "oga",
         "content_type": "audio/opus",
-        "data_url": f"{base_url}/rails/active_storage/blobs/redirect/demo--0a1b2c/{SAMPLE}?disposition=inline",
+        "data_url": (
+            f"{base_url}/rails/active_storage/blobs/redirect/demo--0a1b2c/{SAMPLE}"
+            "?disposition=inline"
+        ),
         "file_size": 0,
     }
     return {
@@ -134,36 +137,55 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
 
     audio = resources.files("adapter.samples").joinpath(SAMPLE).read_bytes()
     tmp = Path(tempfile.mkdtemp(prefix="transcriber-demo-"))
-    settings = Settings.model_validate({
-        "TRANSCRIBER_DATABASE_URL": f"sqlite:///{tmp / 'demo.db'}",
-        "TRANSCRIBER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "TRANSCRIBER_DEFAULT_ENGINE": engine,
-        "TRANSCRIBER_WORK_DIR": str(tmp / "work"),
-        "TRANSCRIBER_ENV": "development",
-    })
-    secret = "demo-webhook-secret"
+    settings = Settings.model_validate(
+        {
+            "TRANSCRIBER_DATABASE_URL": f"sqlite:///{tmp / 'demo.db'}",
+            "TRANSCRIBER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "TRANSCRIBER_DEFAULT_ENGINE": engine,
+            "TRANSCRIBER_WORK_DIR": str(tmp / "work"),
+            "TRANSCRIBER_ENV": "development",
+        }
+    )
+    secret = "demo-webhook-secret"  # noqa: S105 - the demo's own throw-away stand-in
     print(f"demo: working in {tmp}")
     try:
         migrate(settings.database_url)
         stub = StubBroker(middleware=_middleware())
-        rt = build_runtime(settings, component="demo", broker=(stub, StubBackend()),
-                           observability=False)
+        rt = build_runtime(
+            settings,
+            component="demo",
+            broker=(stub, StubBackend()),  # type: ignore[no-untyped-call]
+            observability=False,
+        )
         worker = start_worker(stub, 2)
         try:
             with StandInHelpdesk(audio) as helpdesk:
-                acc.create_account(rt.db, rt.keyring, ACCOUNT_ID, acc.parse_changes({
-                    "chatwoot_url": helpdesk.url, "api_token": "demo-agent-bot-token",
-                    "webhook_secret": secret, "engine": engine,
-                }))
+                acc.create_account(
+                    rt.db,
+                    rt.keyring,
+                    ACCOUNT_ID,
+                    acc.parse_changes(
+                        {
+                            "chatwoot_url": helpdesk.url,
+                            "api_token": "demo-agent-bot-token",
+                            "webhook_secret": secret,
+                            "engine": engine,
+                        }
+                    ),
+                )
                 body = json.dumps(webhook_payload(helpdesk.url)).encode()
                 stamp = str(int(time.time()))
                 with TestClient(create_app(rt)) as client:
                     response = client.post(
-                        f"/webhooks/chatwoot/{ACCOUNT_ID}", content=body,
-                        headers={"Content-Type": "application/json",
-                                 "X-Chatwoot-Timestamp": stamp,
-                                 "X-Chatwoot-Signature": sign(secret.encode(), stamp, body),
-                                 "X-Chatwoot-Delivery": "demo-delivery-1"})
+                        f"/webhooks/chatwoot/{ACCOUNT_ID}",
+                        content=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Chatwoot-Timestamp": stamp,
+                            "X-Chatwoot-Signature": sign(secret.encode(), stamp, body),
+                            "X-Chatwoot-Delivery": "demo-delivery-1",
+                        },
+                    )
                 print(f"demo: webhook answered {response.status_code} {response.json()}")
                 print("demo: transcribing with the local engine (first run assembles the model)…")
                 deadline = time.monotonic() + 600
@@ -173,7 +195,11 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
                 while time.monotonic() < deadline:
                     with Session(rt.db) as session:
                         row = session.get(Transcription, response.json()["transcriptions"][0])
-                    if row is not None and row.state in (State.delivered, State.failed, State.skipped):
+                    if row is not None and row.state in (
+                        State.delivered,
+                        State.failed,
+                        State.skipped,
+                    ):
                         break
                     time.sleep(0.25)
                 if row is None or row.state != State.delivered:

@@ -58,8 +58,13 @@ def _register_settings_secrets(settings: Settings) -> None:
     """Secrets from the environment are known to the scrubber from the start."""
     from adapter.observability.redact import register_secret
 
-    for secret in (settings.openai_api_key, settings.admin_token, settings.encryption_keys,
-                   settings.redis_url, settings.sentry_dsn):
+    for secret in (
+        settings.openai_api_key,
+        settings.admin_token,
+        settings.encryption_keys,
+        settings.redis_url,
+        settings.sentry_dsn,
+    ):
         if secret is not None:
             register_secret(secret.get_secret_value())
             for part in secret.get_secret_value().split(","):

@@ -100,9 +100,7 @@ def load_keyring(settings: Settings) -> Keyring:
         keys = [k for k in settings.encryption_keys.get_secret_value().split(",") if k.strip()]
         return Keyring.from_keys(keys)
     if settings.production:
-        raise ConfigError(
-            "TRANSCRIBER_ENCRYPTION_KEYS is required when TRANSCRIBER_ENV=production"
-        )
+        raise ConfigError("TRANSCRIBER_ENCRYPTION_KEYS is required when TRANSCRIBER_ENV=production")
     path = dev_key_path(settings)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

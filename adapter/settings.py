@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     default_engine_setting: Literal["openai", "local"] | None = Field(
         None, validation_alias="TRANSCRIBER_DEFAULT_ENGINE"
     )
-    max_webhook_bytes: int = Field(1_048_576, gt=0, validation_alias="TRANSCRIBER_MAX_WEBHOOK_BYTES")
+    max_webhook_bytes: int = Field(
+        1_048_576, gt=0, validation_alias="TRANSCRIBER_MAX_WEBHOOK_BYTES"
+    )
     max_audio_bytes: int = Field(104_857_600, gt=0, validation_alias="TRANSCRIBER_MAX_AUDIO_BYTES")
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
@@ -55,8 +57,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))
     model_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_MODEL_DIR"))
 
-    @field_validator("openai_api_key", "admin_token", "encryption_keys", "redis_url", "sentry_dsn",
-                     mode="before")
+    @field_validator(
+        "openai_api_key", "admin_token", "encryption_keys", "redis_url", "sentry_dsn", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

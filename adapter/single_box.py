@@ -35,8 +35,16 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
     recover(rt, stuck_after=0)
     if rt.settings.redis_url is None:
         log.warning("no TRANSCRIBER_REDIS_URL: using the in-process broker (single box only)")
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host=host, port=port, log_config=None,
-                                           access_log=False, timeout_graceful_shutdown=30))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(rt),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    )
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: FrameType | None) -> None:

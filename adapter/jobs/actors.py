@@ -47,10 +47,8 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
     """Register the actors on ``broker`` (one broker per process; tests build their own)."""
 
     def transcribe(transcription_id: int) -> None:
-        from adapter.jobs import pipeline
-        from adapter.runtime import current
-
         from adapter.observability import log_context
+        from adapter.runtime import current
 
         rt = current()
         with log_context(transcription_id=transcription_id, step="transcribe"):
@@ -62,8 +60,10 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         key = _limiter_key(transcription_id)
         if key is None:
             return
-        limiter = ConcurrentRateLimiter(
-            rt.rate_backend, key, limit=rt.settings.account_concurrency,
+        limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            rt.rate_backend,
+            key,
+            limit=rt.settings.account_concurrency,
             ttl=rt.settings.stuck_after_seconds * 1000,
         )
         with limiter.acquire(raise_on_failure=False) as acquired:
@@ -78,9 +78,8 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
 
     def deliver(transcription_id: int) -> None:
         from adapter.jobs import pipeline
-        from adapter.runtime import current
-
         from adapter.observability import log_context
+        from adapter.runtime import current
 
         with log_context(transcription_id=transcription_id, step="deliver"):
             result = pipeline.deliver(current(), transcription_id)
@@ -93,10 +92,18 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         "retry_when": _only_requested_retries,
     }
     return Actors(
-        transcribe=dramatiq.actor(transcribe, actor_name="transcribe", queue_name="transcribe",
-                                  time_limit=TRANSCRIBE_TIME_LIMIT_MS, **common),
-        deliver=dramatiq.actor(deliver, actor_name="deliver", queue_name="deliver",
-                               time_limit=DELIVER_TIME_LIMIT_MS, **common),
+        transcribe=dramatiq.actor(
+            actor_name="transcribe",
+            queue_name="transcribe",
+            time_limit=TRANSCRIBE_TIME_LIMIT_MS,
+            **common,
+        )(transcribe),
+        deliver=dramatiq.actor(
+            actor_name="deliver",
+            queue_name="deliver",
+            time_limit=DELIVER_TIME_LIMIT_MS,
+            **common,
+        )(deliver),
     )
 
 

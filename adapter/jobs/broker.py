@@ -9,7 +9,14 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
@@ -31,11 +38,13 @@ def _middleware() -> list[dramatiq.Middleware]:
     ]
 
 
-def build_broker(settings: Settings, *, embedded: bool) -> tuple[dramatiq.Broker, RateLimiterBackend]:
+def build_broker(
+    settings: Settings, *, embedded: bool
+) -> tuple[dramatiq.Broker, RateLimiterBackend]:
     """The broker and the rate-limiter backend for this process."""
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
-        broker: dramatiq.Broker = RedisBroker(
+        broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=url, namespace=NAMESPACE, middleware=_middleware(), heartbeat_timeout=60_000
         )
         return broker, RedisBackend(url=url)
@@ -46,7 +55,7 @@ def build_broker(settings: Settings, *, embedded: bool) -> tuple[dramatiq.Broker
         )
     stub = StubBroker(middleware=_middleware())
     stub.emit_after("process_boot")
-    return stub, StubBackend()
+    return stub, StubBackend()  # type: ignore[no-untyped-call]
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:

@@ -12,6 +12,7 @@ from adapter.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+
 def start_recovery(period: float) -> threading.Event:
     """Every ``period`` seconds (with jitter), re-enqueue rows whose work was lost."""
     from adapter.jobs.ops import recover
@@ -46,4 +47,7 @@ def _sweep_temp() -> None:
 def start_background(rt: Runtime) -> list[threading.Event]:
     """Sweep leftovers, then start the heartbeat and the recovery loop. Returns their stops."""
     _sweep_temp()
-    return [start_heartbeat(heartbeat_path(rt.settings.temp_dir)), start_recovery(rt.settings.recovery_interval_seconds)]
+    return [
+        start_heartbeat(heartbeat_path(rt.settings.temp_dir)),
+        start_recovery(rt.settings.recovery_interval_seconds),
+    ]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -36,10 +37,8 @@ def start_heartbeat(path: Path, period: float = PERIOD_SECONDS) -> threading.Eve
 
     def run() -> None:
         while True:
-            try:
+            with contextlib.suppress(OSError):
                 beat(path)
-            except OSError:
-                pass
             if stop.wait(period):
                 return
 
@@ -58,8 +57,10 @@ def check(path: Path, max_age: float, now: float | None = None) -> tuple[bool, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adapter.jobs.liveness",
-                                     description="Exit 0 when the worker heartbeat is fresh.")
+    parser = argparse.ArgumentParser(
+        prog="python -m adapter.jobs.liveness",
+        description="Exit 0 when the worker heartbeat is fresh.",
+    )
     parser.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
     parser.add_argument("--path", type=Path, default=None, help="heartbeat file")
     args = parser.parse_args(argv)

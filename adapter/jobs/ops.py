@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlmodel import Session
 
 from adapter.jobs.broker import queue_depth
@@ -17,6 +17,8 @@ from adapter.views import transcription_view
 log = logging.getLogger(__name__)
 
 T = Transcription
+TT: Table = Transcription.__table__  # type: ignore[attr-defined]
+TC = TT.c
 
 
 class RetryRefused(Exception):
@@ -43,7 +45,10 @@ def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
         if row is None:
             raise RetryRefused("transcription not found", 404)
         if row.state not in (State.failed.value, State.skipped.value):
-            raise RetryRefused(f"only failed or skipped transcriptions can be retried (this one is {row.state})", 409)
+            raise RetryRefused(
+                f"only failed or skipped transcriptions can be retried (this one is {row.state})",
+                409,
+            )
         target = _requeue_state(row)
         row.state = target.value
         row.attempts = 0 if target is State.queued else row.attempts
@@ -60,11 +65,11 @@ def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
 
 
 def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
-    stmt = select(T.id).where(T.state == state)  # type: ignore[call-overload]
+    stmt = select(TC.id).where(TC.state == state)
     if account_id is not None:
-        stmt = stmt.where(T.account_id == account_id)
+        stmt = stmt.where(TC.account_id == account_id)
     with Session(rt.db) as session:
-        ids = [int(i) for i in session.execute(stmt.order_by(T.id)).scalars()]
+        ids = [int(i) for i in session.execute(stmt.order_by(TC.id)).scalars()]
     done = []
     for tid in ids:
         try:
@@ -84,19 +89,19 @@ def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
     now = utcnow()
     age = rt.settings.stuck_after_seconds if stuck_after is None else stuck_after
     cutoff = now - timedelta(seconds=age)
-    stmt = select(T.id, T.state).where(  # type: ignore[call-overload]
-        T.state.in_([s.value for s in ACTIVE_STATES]),  # type: ignore[attr-defined]
+    stmt = select(TC.id, TC.state).where(
+        TC.state.in_([s.value for s in ACTIVE_STATES]),
         or_(
-            T.lease_until < now,  # type: ignore[operator]
-            (T.lease_until.is_(None)) & (T.updated_at <= cutoff),  # type: ignore[union-attr, operator]
+            TC.lease_until < now,
+            (TC.lease_until.is_(None)) & (TC.updated_at <= cutoff),
         ),
     )
     with Session(rt.db) as session:
-        rows = [(int(i), str(s)) for i, s in session.execute(stmt.order_by(T.id))]
+        rows = [(int(i), str(s)) for i, s in session.execute(stmt.order_by(TC.id))]
         # touch them so the next sweep waits another full period
         if rows:
             session.execute(
-                update(T).where(T.id.in_([i for i, _ in rows])).values(updated_at=now)  # type: ignore[union-attr]
+                update(TT).where(TC.id.in_([i for i, _ in rows])).values(updated_at=now)
             )
             session.commit()
     _gauges(rt)
@@ -119,7 +124,7 @@ def _gauges(rt: Runtime) -> None:
 
     try:
         with Session(rt.db) as session:
-            counts = dict(session.execute(select(T.state, func.count()).group_by(T.state)).all())  # type: ignore[call-overload]
+            counts = dict(session.execute(select(TC.state, func.count()).group_by(TC.state)).all())
         for state in State:
             metrics.gauge(f"transcriptions.state.{state.value}", int(counts.get(state.value, 0)))
         for queue, depth in queue_depth(rt.broker).items():
@@ -131,12 +136,12 @@ def _gauges(rt: Runtime) -> None:
 def status_counts(rt: Runtime) -> dict[str, Any]:
     with Session(rt.db) as session:
         counts = {s.value: 0 for s in State}
-        for state, count in session.execute(select(T.state, func.count()).group_by(T.state)):  # type: ignore[call-overload]
+        for state, count in session.execute(select(TC.state, func.count()).group_by(TC.state)):
             counts[str(state)] = int(count)
         active = [
             transcription_view(r)
             for r in session.execute(
-                select(T).where(T.state == State.transcribing.value).order_by(T.id).limit(20)  # type: ignore[arg-type]
+                select(T).where(TC.state == State.transcribing.value).order_by(TC.id).limit(20)
             ).scalars()
         ]
     try:
@@ -146,9 +151,7 @@ def status_counts(rt: Runtime) -> dict[str, Any]:
     return {
         "states": counts,
         "queue_depth": depth,
-        "in_progress": [
-            {"id": v["id"], "progress": v["progress"]} for v in active
-        ],
+        "in_progress": [{"id": v["id"], "progress": v["progress"]} for v in active],
     }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlmodel import Session
 
 from adapter.accounts import effective_engine, resolve_openai_key
@@ -47,6 +47,8 @@ from adapter.store import Account, State, TranscriptChunk, Transcription, utcnow
 
 log = logging.getLogger(__name__)
 T = Transcription
+TT: Table = Transcription.__table__  # type: ignore[attr-defined]
+TC = TT.c
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def _lease(rt: Runtime) -> timedelta:
 
 
 def _claimable(now: Any) -> Any:
-    return or_(T.lease_until.is_(None), T.lease_until < now)  # type: ignore[union-attr, operator]
+    return or_(TC.lease_until.is_(None), TC.lease_until < now)
 
 
 def claim_transcription(rt: Runtime, transcription_id: int) -> Claim | None:
@@ -80,13 +82,13 @@ def claim_transcription(rt: Runtime, transcription_id: int) -> Claim | None:
             return None
         attempt = row.attempts + 1
         result = session.execute(
-            update(T)
+            update(TT)
             .where(
-                T.id == transcription_id,  # type: ignore[arg-type]
-                T.attempts == row.attempts,  # type: ignore[arg-type]
+                TC.id == transcription_id,
+                TC.attempts == row.attempts,
                 or_(
-                    T.state == State.queued.value,  # type: ignore[arg-type]
-                    (T.state == State.transcribing.value) & _claimable(now),  # type: ignore[arg-type]
+                    TC.state == State.queued.value,
+                    (TC.state == State.transcribing.value) & _claimable(now),
                 ),
             )
             .values(
@@ -106,11 +108,11 @@ def _guarded_update(rt: Runtime, claim: Claim, expect: str, **values: Any) -> bo
     """Update a row we hold in state ``expect``; False when another worker took it over."""
     with Session(rt.db) as session:
         result = session.execute(
-            update(T)
+            update(TT)
             .where(
-                T.id == claim.transcription_id,  # type: ignore[arg-type]
-                T.state == expect,  # type: ignore[arg-type]
-                T.attempts == claim.attempt,  # type: ignore[arg-type]
+                TC.id == claim.transcription_id,
+                TC.state == expect,
+                TC.attempts == claim.attempt,
             )
             .values(updated_at=utcnow(), **values)
         )
@@ -129,10 +131,10 @@ def _renewing(rt: Runtime, claim: Claim, state: str, counter: str = "attempts") 
             try:
                 with Session(rt.db) as session:
                     session.execute(
-                        update(T)
+                        update(TT)
                         .where(
-                            T.id == claim.transcription_id,  # type: ignore[arg-type]
-                            T.state == state,  # type: ignore[arg-type]
+                            TC.id == claim.transcription_id,
+                            TC.state == state,
                             getattr(T, counter) == claim.attempt,
                         )
                         .values(lease_until=utcnow() + _lease(rt))
@@ -202,27 +204,56 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         _nudge_delivery(rt, transcription_id)
         return StepResult()
     state = State.transcribing.value
-    workdir = rt.settings.temp_dir / "jobs" / f"t{transcription_id}-a{claim.attempt}-{uuid.uuid4().hex[:8]}"
+    workdir = (
+        rt.settings.temp_dir
+        / "jobs"
+        / f"t{transcription_id}-a{claim.attempt}-{uuid.uuid4().hex[:8]}"
+    )
     try:
         with _renewing(rt, claim, state):
             transcript, stats = _do_transcribe(rt, claim, workdir)
     except Skip as skip:
-        _guarded_update(rt, claim, state, state=State.skipped.value, reason=skip.reason,
-                        error=None, lease_until=None)
+        _guarded_update(
+            rt,
+            claim,
+            state,
+            state=State.skipped.value,
+            reason=skip.reason,
+            error=None,
+            lease_until=None,
+        )
         metrics.incr("transcription.skipped")
-        log.info("transcription skipped: %s", skip.reason, extra={"transcription_id": transcription_id})
+        log.info(
+            "transcription skipped: %s", skip.reason, extra={"transcription_id": transcription_id}
+        )
         return StepResult()
     except (AudioTooLarge, NotAudio) as exc:
         reason = "too large" if isinstance(exc, AudioTooLarge) else "not audio"
-        _guarded_update(rt, claim, state, state=State.skipped.value, reason=reason,
-                        error=_safe_error(exc), lease_until=None)
+        _guarded_update(
+            rt,
+            claim,
+            state,
+            state=State.skipped.value,
+            reason=reason,
+            error=_safe_error(exc),
+            lease_until=None,
+        )
         metrics.incr("transcription.skipped")
         return StepResult()
     except PermanentError as exc:
-        _guarded_update(rt, claim, state, state=State.failed.value, reason=exc.reason,
-                        error=_safe_error(exc), lease_until=None)
+        _guarded_update(
+            rt,
+            claim,
+            state,
+            state=State.failed.value,
+            reason=exc.reason,
+            error=_safe_error(exc),
+            lease_until=None,
+        )
         metrics.incr("transcription.failed")
-        log.warning("transcription failed: %s", exc.reason, extra={"transcription_id": transcription_id})
+        log.warning(
+            "transcription failed: %s", exc.reason, extra={"transcription_id": transcription_id}
+        )
         return StepResult()
     except Exception as exc:
         transient = exc if isinstance(exc, TransientError) else None
@@ -230,20 +261,35 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
             log.exception("unexpected error transcribing %s", transcription_id)
         reason = transient.reason if transient else "internal"
         if claim.attempt >= rt.settings.max_attempts:
-            _guarded_update(rt, claim, state, state=State.failed.value, reason=reason,
-                            error=f"gave up after {claim.attempt} attempts: {_safe_error(exc)}",
-                            lease_until=None)
+            _guarded_update(
+                rt,
+                claim,
+                state,
+                state=State.failed.value,
+                reason=reason,
+                error=f"gave up after {claim.attempt} attempts: {_safe_error(exc)}",
+                lease_until=None,
+            )
             metrics.incr("transcription.failed")
             return StepResult()
-        _guarded_update(rt, claim, state, state=State.queued.value, reason=reason,
-                        error=_safe_error(exc), lease_until=None)
+        _guarded_update(
+            rt,
+            claim,
+            state,
+            state=State.queued.value,
+            reason=reason,
+            error=_safe_error(exc),
+            lease_until=None,
+        )
         metrics.incr("transcription.retried")
         return StepResult(retry_in_ms=backoff_ms(claim.attempt, transient))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     done = _guarded_update(
-        rt, claim, state,
+        rt,
+        claim,
+        state,
         state=State.transcribed.value,
         text=transcript.text,
         language=transcript.language,
@@ -292,26 +338,45 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         if key.value is None:
             raise Skip("no key")
         api_key = key.value
-        if base_url is None and key.source == "environment":
+        if base_url is None:
             base_url = rt.settings.openai_base_url
-        elif base_url is None:
-            base_url = rt.settings.openai_base_url
-    engine = build_engine(kind, api_key=api_key, model=account.model, base_url=base_url,  # type: ignore[arg-type]
-                          language=account.language, model_dir=rt.settings.model_dir)
+    engine = build_engine(
+        "openai" if kind == "openai" else "local",
+        api_key=api_key,
+        model=account.model,
+        base_url=base_url,
+        language=account.language,
+        model_dir=rt.settings.model_dir,
+    )
 
     workdir.mkdir(parents=True, exist_ok=True)
-    url = rt.keyring.decrypt(row.source_url_enc, what=f"transcription {row.id} attachment URL",
-                             register=False)
-    suffix = f".{row.filename.rsplit('.', 1)[-1][:8]}" if row.filename and "." in row.filename else ""
+    url = rt.keyring.decrypt(
+        row.source_url_enc, what=f"transcription {row.id} attachment URL", register=False
+    )
+    suffix = (
+        f".{row.filename.rsplit('.', 1)[-1][:8]}" if row.filename and "." in row.filename else ""
+    )
     source = workdir / f"source{suffix}"
-    download(url, source, max_bytes=rt.settings.max_audio_bytes,
-             allow_private=is_private_url(account.chatwoot_url))
+    download(
+        url,
+        source,
+        max_bytes=rt.settings.max_audio_bytes,
+        allow_private=is_private_url(account.chatwoot_url),
+    )
     info = probe(source)
-    prepared = prepare(source, workdir / "chunks", engine.limits, remove_silence=account.remove_silence)
+    prepared = prepare(
+        source, workdir / "chunks", engine.limits, remove_silence=account.remove_silence
+    )
     chunks = list(prepared.chunks)
-    _guarded_update(rt, claim, State.transcribing.value, chunks_total=len(chunks),
-                    audio_seconds=round(prepared.audio_seconds, 3), engine=kind,
-                    model=getattr(engine, "model", None))
+    _guarded_update(
+        rt,
+        claim,
+        State.transcribing.value,
+        chunks_total=len(chunks),
+        audio_seconds=round(prepared.audio_seconds, 3),
+        engine=kind,
+        model=getattr(engine, "model", None),
+    )
 
     finished = _finished_chunks(rt, claim.transcription_id, chunks)
     todo = [c for c in chunks if c.index not in finished]
@@ -324,7 +389,8 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         try:
             result = engine.transcribe(chunk.path, language=account.language)
         except BaseException as exc:
-            metrics.incr(f"engine.{kind}.errors.{'transient' if not isinstance(exc, PermanentError) else 'permanent'}")
+            kind_of_error = "permanent" if isinstance(exc, PermanentError) else "transient"
+            metrics.incr(f"engine.{kind}.errors.{kind_of_error}")
             with lock:
                 errors.append(exc)
             return
@@ -348,12 +414,10 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
     for result in results.values():
         register_transcript(result.text)
     parts = [(c, results[c.index]) for c in chunks]
-    if not parts:  # all silence
-        transcript = Transcript("", None, info.duration, ())
-    else:
-        transcript = stitch(parts)
-    metrics.incr("audio.seconds", int(round(prepared.audio_seconds)))
-    metrics.incr("audio.billed_seconds", int(round(prepared.billed_seconds)))
+    # no chunks at all: the audio was silence
+    transcript = stitch(parts) if parts else Transcript("", None, info.duration, ())
+    metrics.incr("audio.seconds", round(prepared.audio_seconds))
+    metrics.incr("audio.billed_seconds", round(prepared.billed_seconds))
     metrics.incr("audio.upload_bytes", int(prepared.upload_bytes))
     stats = {
         "audio_seconds": round(prepared.audio_seconds, 3),
@@ -365,7 +429,9 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
     return transcript, stats
 
 
-def _finished_chunks(rt: Runtime, transcription_id: int, chunks: list[Any]) -> dict[int, Transcript]:
+def _finished_chunks(
+    rt: Runtime, transcription_id: int, chunks: list[Any]
+) -> dict[int, Transcript]:
     """Chunks a previous attempt already paid for, when the chunk plan is the same."""
     with Session(rt.db) as session:
         rows = list(
@@ -379,17 +445,23 @@ def _finished_chunks(rt: Runtime, transcription_id: int, chunks: list[Any]) -> d
         if plan.get(r.idx) == (round(r.offset_seconds, 3), round(r.duration_seconds, 3)):
             data = json.loads(r.result_json)
             done[r.idx] = Transcript(
-                text=data["text"], language=data["language"], duration=data["duration"],
+                text=data["text"],
+                language=data["language"],
+                duration=data["duration"],
                 segments=tuple(Segment(**s) for s in data["segments"]),
             )
     return done
 
 
 def _save_chunk(rt: Runtime, claim: Claim, chunk: Any, result: Transcript) -> None:
-    payload = json.dumps({
-        "text": result.text, "language": result.language, "duration": result.duration,
-        "segments": [asdict(s) for s in result.segments],
-    })
+    payload = json.dumps(
+        {
+            "text": result.text,
+            "language": result.language,
+            "duration": result.duration,
+            "segments": [asdict(s) for s in result.segments],
+        }
+    )
     with Session(rt.db) as session:
         session.execute(
             TranscriptChunk.__table__.delete().where(  # type: ignore[attr-defined]
@@ -397,16 +469,25 @@ def _save_chunk(rt: Runtime, claim: Claim, chunk: Any, result: Transcript) -> No
                 & (TranscriptChunk.idx == chunk.index)
             )
         )
-        session.add(TranscriptChunk(
-            transcription_id=claim.transcription_id, idx=chunk.index,
-            offset_seconds=round(chunk.offset, 3), duration_seconds=round(chunk.duration, 3),
-            billed_seconds=round(chunk.billed_seconds, 3), language=result.language,
-            result_json=payload,
-        ))
+        session.add(
+            TranscriptChunk(
+                transcription_id=claim.transcription_id,
+                idx=chunk.index,
+                offset_seconds=round(chunk.offset, 3),
+                duration_seconds=round(chunk.duration, 3),
+                billed_seconds=round(chunk.billed_seconds, 3),
+                language=result.language,
+                result_json=payload,
+            )
+        )
         session.execute(
-            update(T).where(T.id == claim.transcription_id)  # type: ignore[arg-type]
-            .values(chunks_done=T.chunks_done + 1, seconds_done=T.seconds_done + chunk.duration,
-                    updated_at=utcnow())
+            update(TT)
+            .where(TC.id == claim.transcription_id)
+            .values(
+                chunks_done=TC.chunks_done + 1,
+                seconds_done=TC.seconds_done + chunk.duration,
+                updated_at=utcnow(),
+            )
         )
         session.commit()
 
@@ -422,11 +503,11 @@ def claim_delivery(rt: Runtime, transcription_id: int) -> Claim | None:
             return None
         attempt = row.delivery_attempts + 1
         result = session.execute(
-            update(T)
+            update(TT)
             .where(
-                T.id == transcription_id,  # type: ignore[arg-type]
-                T.state == State.transcribed.value,  # type: ignore[arg-type]
-                T.delivery_attempts == row.delivery_attempts,  # type: ignore[arg-type]
+                TC.id == transcription_id,
+                TC.state == State.transcribed.value,
+                TC.delivery_attempts == row.delivery_attempts,
                 _claimable(now),
             )
             .values(delivery_attempts=attempt, lease_until=now + _lease(rt), updated_at=now)
@@ -440,11 +521,11 @@ def claim_delivery(rt: Runtime, transcription_id: int) -> Claim | None:
 def _delivery_update(rt: Runtime, claim: Claim, **values: Any) -> bool:
     with Session(rt.db) as session:
         result = session.execute(
-            update(T)
+            update(TT)
             .where(
-                T.id == claim.transcription_id,  # type: ignore[arg-type]
-                T.state == State.transcribed.value,  # type: ignore[arg-type]
-                T.delivery_attempts == claim.attempt,  # type: ignore[arg-type]
+                TC.id == claim.transcription_id,
+                TC.state == State.transcribed.value,
+                TC.delivery_attempts == claim.attempt,
             )
             .values(updated_at=utcnow(), **values)
         )
@@ -460,8 +541,14 @@ def deliver(rt: Runtime, transcription_id: int) -> StepResult:
         with _renewing(rt, claim, State.transcribed.value, counter="delivery_attempts"):
             _do_deliver(rt, claim)
     except PermanentError as exc:
-        _delivery_update(rt, claim, state=State.failed.value, reason=exc.reason,
-                         error=_safe_error(exc), lease_until=None)
+        _delivery_update(
+            rt,
+            claim,
+            state=State.failed.value,
+            reason=exc.reason,
+            error=_safe_error(exc),
+            lease_until=None,
+        )
         metrics.incr("transcription.failed")
         metrics.incr("helpdesk.errors.permanent")
         return StepResult()
@@ -471,10 +558,14 @@ def deliver(rt: Runtime, transcription_id: int) -> StepResult:
             log.exception("unexpected error delivering %s", transcription_id)
         metrics.incr("helpdesk.errors.transient")
         if claim.attempt >= rt.settings.max_attempts:
-            _delivery_update(rt, claim, state=State.failed.value,
-                             reason=transient.reason if transient else "internal",
-                             error=f"delivery gave up after {claim.attempt} attempts: {_safe_error(exc)}",
-                             lease_until=None)
+            _delivery_update(
+                rt,
+                claim,
+                state=State.failed.value,
+                reason=transient.reason if transient else "internal",
+                error=f"delivery gave up after {claim.attempt} attempts: {_safe_error(exc)}",
+                lease_until=None,
+            )
             metrics.incr("transcription.failed")
             return StepResult()
         _delivery_update(rt, claim, error=_safe_error(exc), lease_until=None)
@@ -493,23 +584,44 @@ def _do_deliver(rt: Runtime, claim: Claim) -> None:
     client = rt.chatwoot
     if row.note_message_id is None:
         duration = row.duration_seconds or 0.0
-        note = format_note(row.text or "", row.language, duration, filename=row.filename,
-                           chunked=(row.chunks_total or 1) > 1)
-        payload = note_payload(note, message_id=row.message_id, attachment_id=row.attachment_id,
-                               language=row.language, duration=duration)
-        note_id = client.post_note(account.chatwoot_url, account.id, row.conversation_id, token, payload)
+        note = format_note(
+            row.text or "",
+            row.language,
+            duration,
+            filename=row.filename,
+            chunked=(row.chunks_total or 1) > 1,
+        )
+        payload = note_payload(
+            note,
+            message_id=row.message_id,
+            attachment_id=row.attachment_id,
+            language=row.language,
+            duration=duration,
+        )
+        note_id = client.post_note(
+            account.chatwoot_url, account.id, row.conversation_id, token, payload
+        )
         _delivery_update(rt, claim, note_message_id=note_id)
     if not row.attribute_set and row.language:
-        client.set_transcript_language(account.chatwoot_url, account.id, row.conversation_id,
-                                       token, row.language)
+        client.set_transcript_language(
+            account.chatwoot_url, account.id, row.conversation_id, token, row.language
+        )
         _delivery_update(rt, claim, attribute_set=True)
-    if _delivery_update(rt, claim, state=State.delivered.value, lease_until=None, error=None,
-                        reason=None):
+    if _delivery_update(
+        rt, claim, state=State.delivered.value, lease_until=None, error=None, reason=None
+    ):
         metrics.incr("transcription.delivered")
         received = row.received_at
         metrics.timing("delivery.latency", (utcnow() - received).total_seconds() * 1000)
         log.info("transcript delivered", extra={"transcription_id": row.id})
 
 
-__all__ = ["StepResult", "backoff_ms", "claim_delivery", "claim_transcription", "deliver",
-           "is_private_url", "transcribe"]
+__all__ = [
+    "StepResult",
+    "backoff_ms",
+    "claim_delivery",
+    "claim_transcription",
+    "deliver",
+    "is_private_url",
+    "transcribe",
+]

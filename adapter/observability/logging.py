@@ -86,7 +86,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         try:
             message = format_log_message(record.msg, record.args)
-        except Exception:  # noqa: BLE001 (a bad format string must not lose the line)
+        except Exception:
             message = f"{record.msg!s} [unformattable arguments]"
         payload: dict[str, object] = {
             "ts": _timestamp(record.created),
@@ -117,7 +117,7 @@ class JsonFormatter(logging.Formatter):
 def _fallback(value: object) -> str:
     try:
         return redact_text(str(value))
-    except Exception:  # noqa: BLE001 (a broken __str__ must not break logging)
+    except Exception:
         return REDACTED
 
 
@@ -132,7 +132,7 @@ class _StderrHandler(logging.Handler):
             stream.flush()
         except RecursionError:
             raise
-        except Exception:  # noqa: BLE001 (logging.Handler contract: report, never raise)
+        except Exception:
             self.handleError(record)
 
     def handleError(self, record: logging.LogRecord) -> None:

@@ -203,7 +203,7 @@ class _ResolvingClient:
                     import statsd
 
                     self._client = statsd.StatsClient(self.host, self.port, prefix=self.prefix)
-                except Exception as exc:  # noqa: BLE001 (metrics are optional; say why, retry)
+                except Exception as exc:
                     self._next_attempt = now + self.retry_seconds
                     if not self._warned:
                         self._warned = True

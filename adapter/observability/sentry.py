@@ -144,7 +144,7 @@ def scrub_event(event: Event, hint: Hint) -> Event | None:
         record = hint.get("log_record") if isinstance(hint, dict) else None
         _scrub_event(data, record if isinstance(record, logging.LogRecord) else None)
         return event
-    except Exception as exc:  # noqa: BLE001 (drop rather than leak)
+    except Exception as exc:
         _report_drop("event", exc)
         return None
 
@@ -157,7 +157,7 @@ def scrub_breadcrumb(crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb | No
             crumb["message"] = _format(str(record.msg), record.args, crumb.get("message"))
         _scrub_breadcrumb(crumb)
         return crumb
-    except Exception as exc:  # noqa: BLE001 (drop rather than leak)
+    except Exception as exc:
         _report_drop("breadcrumb", exc)
         return None
 
@@ -230,7 +230,7 @@ def _format(template: str, params: object, fallback: object) -> str:
     args = tuple(params) if isinstance(params, list) else params
     try:
         return format_log_message(template, args)
-    except Exception:  # noqa: BLE001 (a template that does not fit its arguments)
+    except Exception:
         return redact_text(fallback) if isinstance(fallback, str) else REDACTED
 
 

@@ -52,7 +52,9 @@ class Account(SQLModel, table=True):
 class Transcription(SQLModel, table=True):
     __tablename__ = "transcriptions"
     __table_args__ = (
-        UniqueConstraint("account_id", "attachment_id", name="uq_transcriptions_account_attachment"),
+        UniqueConstraint(
+            "account_id", "attachment_id", name="uq_transcriptions_account_attachment"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -93,7 +95,9 @@ class TranscriptChunk(SQLModel, table=True):
     """One finished chunk of a long transcription: never sent to the engine twice."""
 
     __tablename__ = "transcript_chunks"
-    __table_args__ = (UniqueConstraint("transcription_id", "idx", name="uq_chunks_transcription_idx"),)
+    __table_args__ = (
+        UniqueConstraint("transcription_id", "idx", name="uq_chunks_transcription_idx"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     transcription_id: int = Field(index=True, foreign_key="transcriptions.id")

@@ -66,7 +66,9 @@ def guarded(handler: Callable[[Request, Runtime], Awaitable[Response]]) -> Handl
     return endpoint
 
 
-def _int(value: str | None, name: str, *, default: int | None = None, maximum: int = 2**53) -> int | None:
+def _int(
+    value: str | None, name: str, *, default: int | None = None, maximum: int = 2**53
+) -> int | None:
     if value is None or value == "":
         return default
     if not value.isascii() or not value.isdigit() or not 0 < int(value) <= maximum:
@@ -147,7 +149,9 @@ async def create_account(request: Request, rt: Runtime) -> Response:
     for forbidden in ("drop_previous_secret", "clear_openai_api_key"):
         data.pop(forbidden, None)
     changes = acc.parse_changes(data)
-    account = await to_thread.run_sync(lambda: acc.create_account(rt.db, rt.keyring, raw_id, changes))
+    account = await to_thread.run_sync(
+        lambda: acc.create_account(rt.db, rt.keyring, raw_id, changes)
+    )
     return JSONResponse(acc.account_view(account, rt.settings), status_code=201)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from collections.abc import Callable
 
 from anyio import to_thread
@@ -30,7 +31,10 @@ async def readyz(request: Request) -> Response:
     checks: dict[str, str] = {}
 
     def check() -> None:
-        for name, probe in (("database", lambda: db_ping(rt.db)), ("broker", lambda: broker_ping(rt.broker))):
+        for name, probe in (
+            ("database", partial(db_ping, rt.db)),
+            ("broker", partial(broker_ping, rt.broker)),
+        ):
             try:
                 probe()
                 checks[name] = "ok"
@@ -39,8 +43,10 @@ async def readyz(request: Request) -> Response:
 
     await to_thread.run_sync(check)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -37,7 +37,7 @@ def verify(
     now: float,
     window: int = WINDOW_SECONDS,
 ) -> None:
-    """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` at a fresh ``timestamp``."""
+    """Raise ``SignatureError`` unless a secret signed ``body`` at a fresh ``timestamp``."""
     if not signature or not timestamp:
         raise SignatureError("missing")
     if len(signature) > _MAX_HEADER or len(timestamp) > 32:

@@ -53,8 +53,9 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
     broker = StubBroker(middleware=_middleware())
     broker.emit_after("process_boot")
-    rt = build_runtime(settings, component="test", broker=(broker, StubBackend()),
-                       observability=False)
+    rt = build_runtime(
+        settings, component="test", broker=(broker, StubBackend()), observability=False
+    )
     yield rt
     broker.close()
     reset()
@@ -77,16 +78,28 @@ def client(runtime: Runtime, clock: Clock) -> Iterator[TestClient]:
 def account(runtime: Runtime) -> int:
     from adapter import accounts as acc
 
-    acc.create_account(runtime.db, runtime.keyring, 3, acc.parse_changes({
-        "chatwoot_url": "https://chatwoot.example.test",
-        "api_token": "cw-api-token-9876543210",
-        "webhook_secret": SECRET,
-    }))
+    acc.create_account(
+        runtime.db,
+        runtime.keyring,
+        3,
+        acc.parse_changes(
+            {
+                "chatwoot_url": "https://chatwoot.example.test",
+                "api_token": "cw-api-token-9876543210",
+                "webhook_secret": SECRET,
+            }
+        ),
+    )
     return 3
 
 
-def signed_headers(body: bytes, *, secret: str = SECRET, timestamp: float | None = None,
-                   delivery: str | None = None) -> dict[str, str]:
+def signed_headers(
+    body: bytes,
+    *,
+    secret: str = SECRET,
+    timestamp: float | None = None,
+    delivery: str | None = None,
+) -> dict[str, str]:
     stamp = str(int(time.time() if timestamp is None else timestamp))
     headers = {
         "Content-Type": "application/json",
@@ -105,7 +118,8 @@ Post = Callable[..., Any]
 def post(client: TestClient) -> Post:
     def _post(payload: Any, account_id: int = 3, **kwargs: Any) -> Any:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return client.post(f"/webhooks/chatwoot/{account_id}", content=body,
-                           headers=signed_headers(body, **kwargs))
+        return client.post(
+            f"/webhooks/chatwoot/{account_id}", content=body, headers=signed_headers(body, **kwargs)
+        )
 
     return _post

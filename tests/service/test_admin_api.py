@@ -30,7 +30,9 @@ def secrets_absent(text: str) -> None:
 
 def test_requires_bearer_token(client: Any) -> None:
     assert client.get("/api/v1/accounts").status_code == 401
-    assert client.get("/api/v1/accounts", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        client.get("/api/v1/accounts", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
     assert client.get("/api/v1/accounts", headers={"Authorization": ADMIN}).status_code == 401
     assert client.get("/api/v1/accounts", headers=AUTH).status_code == 200
 
@@ -54,7 +56,9 @@ def test_account_crud_never_returns_secrets(client: Any) -> None:
     got = client.get("/api/v1/accounts/21", headers=AUTH)
     assert got.status_code == 200
     secrets_absent(got.text)
-    patched = client.patch("/api/v1/accounts/21", json={"enabled": False, "engine": "local"}, headers=AUTH)
+    patched = client.patch(
+        "/api/v1/accounts/21", json={"enabled": False, "engine": "local"}, headers=AUTH
+    )
     assert patched.status_code == 200
     assert (patched.json()["enabled"], patched.json()["engine"]) == (False, "local")
     listing = client.get("/api/v1/accounts", headers=AUTH)
@@ -97,16 +101,31 @@ def test_oversized_body_is_413(client: Any) -> None:
     assert client.post("/api/v1/accounts", content=body, headers=AUTH).status_code == 413
 
 
-def test_transcriptions_list_get_and_retry(client: Any, post: Post, runtime: Runtime, account: int) -> None:
+def test_transcriptions_list_get_and_retry(
+    client: Any, post: Post, runtime: Runtime, account: int
+) -> None:
     from tests.service.test_webhook import load
 
     ids = post(load("two_audio_attachments_email.json")).json()["transcriptions"]
     listing = client.get("/api/v1/transcriptions?account_id=3&state=queued&limit=1", headers=AUTH)
     assert listing.status_code == 200
     [item] = listing.json()["transcriptions"]
-    expected_keys = {"id", "account_id", "conversation_id", "message_id", "attachment_id", "channel",
-                     "state", "attempts", "language", "duration_seconds", "text", "error",
-                     "created_at", "updated_at"}
+    expected_keys = {
+        "id",
+        "account_id",
+        "conversation_id",
+        "message_id",
+        "attachment_id",
+        "channel",
+        "state",
+        "attempts",
+        "language",
+        "duration_seconds",
+        "text",
+        "error",
+        "created_at",
+        "updated_at",
+    }
     assert expected_keys <= set(item)
     one = client.get(f"/api/v1/transcriptions/{ids[0]}", headers=AUTH).json()
     assert one["state"] == "queued" and one["channel"] == "email"
@@ -126,8 +145,10 @@ def test_transcriptions_list_get_and_retry(client: Any, post: Post, runtime: Run
     assert client.post("/api/v1/transcriptions/999999/retry", headers=AUTH).status_code == 404
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=100000", "account_id=-3",
-                                   "state=lost", "account_id=1e3"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=abc", "limit=100000", "account_id=-3", "state=lost", "account_id=1e3"],
+)
 def test_bad_query_is_400(client: Any, query: str) -> None:
     assert client.get(f"/api/v1/transcriptions?{query}", headers=AUTH).status_code == 400
 

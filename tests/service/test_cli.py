@@ -16,27 +16,53 @@ WEBHOOK_SECRET = "whsec-" + "z9" * 12
 OPENAI_KEY = "sk-test-" + "k3" * 20
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+def run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, fernet_key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSCRIBER_", "OPENAI_"))}
-    env.update({
-        "TRANSCRIBER_DATABASE_URL": database_url,
-        "TRANSCRIBER_ENCRYPTION_KEYS": fernet_key,
-        "TRANSCRIBER_WORK_DIR": str(tmp_path / "work"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    })
+    env.update(
+        {
+            "TRANSCRIBER_DATABASE_URL": database_url,
+            "TRANSCRIBER_ENCRYPTION_KEYS": fernet_key,
+            "TRANSCRIBER_WORK_DIR": str(tmp_path / "work"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        }
+    )
     return env
 
 
-def add(env: dict[str, str], cwd: Path, account_id: int = 7, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run(["accounts", "add", "--account-id", str(account_id), "--chatwoot-url",
-                "https://chatwoot.example.test", "--api-token", API_TOKEN, "--webhook-secret",
-                WEBHOOK_SECRET, *extra], env, cwd)
+def add(
+    env: dict[str, str], cwd: Path, account_id: int = 7, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        [
+            "accounts",
+            "add",
+            "--account-id",
+            str(account_id),
+            "--chatwoot-url",
+            "https://chatwoot.example.test",
+            "--api-token",
+            API_TOKEN,
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            *extra,
+        ],
+        env,
+        cwd,
+    )
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -48,8 +74,18 @@ def assert_no_secret(*texts: str) -> None:
 def test_help_documents_every_command(cli_env: dict[str, str], tmp_path: Path) -> None:
     out = run(["--help"], cli_env, tmp_path)
     assert out.returncode == 0
-    for command in ("up", "serve", "worker", "migrate", "accounts", "keys", "transcribe", "status",
-                    "retry", "demo"):
+    for command in (
+        "up",
+        "serve",
+        "worker",
+        "migrate",
+        "accounts",
+        "keys",
+        "transcribe",
+        "status",
+        "retry",
+        "demo",
+    ):
         assert command in out.stdout
         assert run([command, "--help"], cli_env, tmp_path).returncode == 0
 
@@ -66,7 +102,9 @@ def test_accounts_lifecycle(cli_env: dict[str, str], tmp_path: Path, database_ur
     assert view["key_source"] == "account"
     assert view["enabled"] is True
     assert run(["accounts", "disable", "7"], cli_env, tmp_path).returncode == 0
-    upd = run(["accounts", "update", "7", "--clear-openai-api-key", "--language", "es"], cli_env, tmp_path)
+    upd = run(
+        ["accounts", "update", "7", "--clear-openai-api-key", "--language", "es"], cli_env, tmp_path
+    )
     assert upd.returncode == 0, upd.stderr
     [view] = json.loads(run(["accounts", "list", "--json"], cli_env, tmp_path).stdout)
     assert (view["enabled"], view["key_source"], view["language"]) == (False, "none", "es")
@@ -77,8 +115,9 @@ def test_accounts_lifecycle(cli_env: dict[str, str], tmp_path: Path, database_ur
     assert_no_secret(added.stdout, added.stderr, listing.stdout, table.stdout, upd.stdout)
 
 
-def test_secrets_are_not_in_the_database_file(cli_env: dict[str, str], tmp_path: Path,
-                                              database_url: str) -> None:
+def test_secrets_are_not_in_the_database_file(
+    cli_env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
     assert add(cli_env, tmp_path, 8, "--openai-api-key", OPENAI_KEY).returncode == 0
     if database_url.startswith("sqlite"):
         db_file = Path(database_url.split(":///", 1)[1])
@@ -91,7 +130,9 @@ def test_secrets_are_not_in_the_database_file(cli_env: dict[str, str], tmp_path:
 
         engine = sa.create_engine(database_url)
         with engine.connect() as conn:
-            dump = json.dumps([list(map(str, r)) for r in conn.execute(sa.text("SELECT * FROM accounts"))])
+            dump = json.dumps(
+                [list(map(str, r)) for r in conn.execute(sa.text("SELECT * FROM accounts"))]
+            )
         engine.dispose()
         assert "chatwoot.example.test" in dump
         assert_no_secret(dump)
@@ -101,24 +142,67 @@ def test_secrets_are_not_in_the_database_file(cli_env: dict[str, str], tmp_path:
     ("args", "code"),
     [
         (["accounts", "add", "--account-id", "x"], 2),
-        (["accounts", "add", "--account-id", "-4", "--chatwoot-url", "https://a.test",
-          "--api-token", "t", "--webhook-secret", "s"], 2),
+        (
+            [
+                "accounts",
+                "add",
+                "--account-id",
+                "-4",
+                "--chatwoot-url",
+                "https://a.test",
+                "--api-token",
+                "t",
+                "--webhook-secret",
+                "s",
+            ],
+            2,
+        ),
         (["accounts", "update"], 2),
         (["accounts", "enable", "0"], 2),
         (["nonsense"], 2),
         ([], 2),
         (["up", "--port", "70000"], 2),
         (["accounts", "update", "999"], 1),
-        (["accounts", "add", "--account-id", "5", "--chatwoot-url", "ftp://a.test",
-          "--api-token", "t", "--webhook-secret", "s"], 1),
-        (["accounts", "add", "--account-id", "5", "--chatwoot-url", "https://a.test",
-          "--api-token", "t", "--webhook-secret", "s", "--language", "english"], 1),
+        (
+            [
+                "accounts",
+                "add",
+                "--account-id",
+                "5",
+                "--chatwoot-url",
+                "ftp://a.test",
+                "--api-token",
+                "t",
+                "--webhook-secret",
+                "s",
+            ],
+            1,
+        ),
+        (
+            [
+                "accounts",
+                "add",
+                "--account-id",
+                "5",
+                "--chatwoot-url",
+                "https://a.test",
+                "--api-token",
+                "t",
+                "--webhook-secret",
+                "s",
+                "--language",
+                "english",
+            ],
+            1,
+        ),
         (["transcribe", "/no/such/file.ogg"], 1),
         (["serve"], 1),
         (["worker"], 1),
     ],
 )
-def test_bad_usage_and_failures(cli_env: dict[str, str], tmp_path: Path, args: list[str], code: int) -> None:
+def test_bad_usage_and_failures(
+    cli_env: dict[str, str], tmp_path: Path, args: list[str], code: int
+) -> None:
     out = run(args, cli_env, tmp_path)
     assert out.returncode == code, out.stderr
     if code == 1:
@@ -156,7 +240,9 @@ def test_development_key_file_is_generated_once(tmp_path: Path, cli_env: dict[st
     assert key_file.read_text() == key
 
 
-def test_keys_rotate_then_drop_old_key(cli_env: dict[str, str], tmp_path: Path, fernet_key: str) -> None:
+def test_keys_rotate_then_drop_old_key(
+    cli_env: dict[str, str], tmp_path: Path, fernet_key: str
+) -> None:
     from cryptography.fernet import Fernet
 
     assert add(cli_env, tmp_path, 12, "--openai-api-key", OPENAI_KEY).returncode == 0
@@ -165,7 +251,9 @@ def test_keys_rotate_then_drop_old_key(cli_env: dict[str, str], tmp_path: Path, 
     rotated = run(["keys", "rotate"], both, tmp_path)
     assert rotated.returncode == 0, rotated.stderr
     only_new = dict(cli_env, TRANSCRIBER_ENCRYPTION_KEYS=new_key)
-    assert run(["keys", "rotate"], only_new, tmp_path).returncode == 0  # decryptable with the new key alone
+    assert (
+        run(["keys", "rotate"], only_new, tmp_path).returncode == 0
+    )  # decryptable with the new key alone
     wrong = dict(cli_env, TRANSCRIBER_ENCRYPTION_KEYS=Fernet.generate_key().decode())
     out = run(["keys", "rotate"], wrong, tmp_path)
     assert out.returncode == 1
@@ -174,7 +262,9 @@ def test_keys_rotate_then_drop_old_key(cli_env: dict[str, str], tmp_path: Path, 
 
 
 def test_invalid_encryption_key_is_a_clear_error(cli_env: dict[str, str], tmp_path: Path) -> None:
-    out = run(["accounts", "list"], dict(cli_env, TRANSCRIBER_ENCRYPTION_KEYS="not-a-key"), tmp_path)
+    out = run(
+        ["accounts", "list"], dict(cli_env, TRANSCRIBER_ENCRYPTION_KEYS="not-a-key"), tmp_path
+    )
     assert out.returncode == 1
     assert "not a valid Fernet key" in out.stderr
     assert "not-a-key" not in out.stderr
@@ -198,7 +288,9 @@ def test_transcribe_command_with_the_local_engine(cli_env: dict[str, str], tmp_p
     # a Telegram-style name the engine would refuse as is
     voice = tmp_path / "file_37.oga"
     voice.write_bytes((FIXTURES / "audio" / "en2.ogg").read_bytes())
-    out = run(["transcribe", str(voice), "--engine", "local", "--json"], cli_env, tmp_path, timeout=300)
+    out = run(
+        ["transcribe", str(voice), "--engine", "local", "--json"], cli_env, tmp_path, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["language"] == "en"
@@ -207,8 +299,9 @@ def test_transcribe_command_with_the_local_engine(cli_env: dict[str, str], tmp_p
 
 
 @pytest.mark.parametrize("content", [b"", b"%PDF-1.4\n" + b"x" * 500, b"OggS" + b"\x00" * 300])
-def test_transcribe_command_rejects_bad_audio(cli_env: dict[str, str], tmp_path: Path,
-                                             content: bytes) -> None:
+def test_transcribe_command_rejects_bad_audio(
+    cli_env: dict[str, str], tmp_path: Path, content: bytes
+) -> None:
     bad = tmp_path / "bad.ogg"
     bad.write_bytes(content)
     out = run(["transcribe", str(bad), "--engine", "local"], cli_env, tmp_path)

@@ -8,12 +8,11 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from adapter import accounts as acc
@@ -51,28 +50,40 @@ def worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
 
 @pytest.fixture
 def e2e_account(runtime: Runtime, chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn) -> int:
-    acc.create_account(runtime.db, runtime.keyring, 3, acc.parse_changes({
-        "chatwoot_url": chatwoot.base_url,
-        "api_token": chatwoot.api_token,
-        "webhook_secret": SECRET,
-        "openai_api_key": OPENAI_KEY,
-        "engine": "openai",
-        "model": "whisper-1",
-        "base_url": openai_server.base_url,
-    }))
+    acc.create_account(
+        runtime.db,
+        runtime.keyring,
+        3,
+        acc.parse_changes(
+            {
+                "chatwoot_url": chatwoot.base_url,
+                "api_token": chatwoot.api_token,
+                "webhook_secret": SECRET,
+                "openai_api_key": OPENAI_KEY,
+                "engine": "openai",
+                "model": "whisper-1",
+                "base_url": openai_server.base_url,
+            }
+        ),
+    )
     return 3
 
 
 def send(client: TestClient, payload: dict[str, Any], delivery: str | None = None) -> list[int]:
     body = json.dumps(payload).encode()
-    response = client.post("/webhooks/chatwoot/3", content=body,
-                           headers=signed_headers(body, delivery=delivery or str(uuid.uuid4())))
+    response = client.post(
+        "/webhooks/chatwoot/3",
+        content=body,
+        headers=signed_headers(body, delivery=delivery or str(uuid.uuid4())),
+    )
     assert response.status_code == 202, response.text
     ids: list[int] = response.json()["transcriptions"]
     return ids
 
 
-def wait_for(rt: Runtime, ids: list[int], states: set[str] = TERMINAL, timeout: float = 60) -> list[Transcription]:
+def wait_for(
+    rt: Runtime, ids: list[int], states: set[str] = TERMINAL, timeout: float = 60
+) -> list[Transcription]:
     deadline = time.monotonic() + timeout
     while True:
         with Session(rt.db) as session:
@@ -85,7 +96,9 @@ def wait_for(rt: Runtime, ids: list[int], states: set[str] = TERMINAL, timeout: 
 
 
 def telegram(chatwoot: ChatwootStandIn, audio: bytes, name: str = "file_37.oga") -> dict[str, Any]:
-    chatwoot.add_conversation(321, custom_attributes={"order": "48213"}, channel="Channel::Telegram")
+    chatwoot.add_conversation(
+        321, custom_attributes={"order": "48213"}, channel="Channel::Telegram"
+    )
     url = chatwoot.add_blob(name, audio, content_type="audio/opus")
     return fixture_payload("telegram_voice.json", attachment_urls={55123: url})
 
@@ -94,11 +107,17 @@ def transcription_calls(server: OpenAIStandIn) -> int:
     return len([r for r in server.requests if r.path.endswith("/audio/transcriptions")])
 
 
-def test_voice_note_becomes_a_private_note(client: TestClient, runtime: Runtime, worker: Any,
-                                           chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                           e2e_account: int) -> None:
-    openai_server.enqueue(Reply.verbose_json("Hola, quiero cambiar mi dirección.",
-                                             language="spanish", duration=4.2))
+def test_voice_note_becomes_a_private_note(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
+    openai_server.enqueue(
+        Reply.verbose_json("Hola, quiero cambiar mi dirección.", language="spanish", duration=4.2)
+    )
     payload = telegram(chatwoot, (AUDIO / "en2.ogg").read_bytes())
     [tid] = send(client, payload)
     [row] = wait_for(runtime, [tid])
@@ -115,19 +134,41 @@ def test_voice_note_becomes_a_private_note(client: TestClient, runtime: Runtime,
     assert note["content_attributes"]["in_reply_to"] == payload["id"]
     posted = [r for r in chatwoot.requests if r.method == "POST" and r.path.endswith("/messages")]
     assert json.loads(posted[0].body)["content_attributes"]["transcriber"] == {
-        "attachment_id": 55123, "language": "es", "duration": round(row.duration_seconds or 0, 2)}
+        "attachment_id": 55123,
+        "language": "es",
+        "duration": round(row.duration_seconds or 0, 2),
+    }
     assert row.duration_seconds == pytest.approx(5.4, abs=0.3)  # the audio's own length, probed
-    assert chatwoot.conversation(321)["custom_attributes"] == {"order": "48213", "transcript_language": "es"}
+    assert chatwoot.conversation(321)["custom_attributes"] == {
+        "order": "48213",
+        "transcript_language": "es",
+    }
     assert chatwoot.violations == []
 
 
 def test_two_attachments_two_notes_and_duplicates_do_nothing(
-        client: TestClient, runtime: Runtime, worker: Any, chatwoot: ChatwootStandIn,
-        openai_server: OpenAIStandIn, e2e_account: int) -> None:
-    chatwoot.add_conversation(fixture_payload("two_audio_attachments_email.json")["conversation"]["id"], channel="Channel::Email")
-    urls = {55125: chatwoot.add_blob("part-1.mp3", (AUDIO / "en2.mp3").read_bytes(), content_type="audio/mpeg"),
-            55126: chatwoot.add_blob("part-2.m4a", (AUDIO / "en3.m4a").read_bytes(), content_type="audio/mp4"),
-            55127: chatwoot.add_blob("invoice.pdf", b"%PDF-1.4 not audio", content_type="application/pdf")}
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
+    chatwoot.add_conversation(
+        fixture_payload("two_audio_attachments_email.json")["conversation"]["id"],
+        channel="Channel::Email",
+    )
+    urls = {
+        55125: chatwoot.add_blob(
+            "part-1.mp3", (AUDIO / "en2.mp3").read_bytes(), content_type="audio/mpeg"
+        ),
+        55126: chatwoot.add_blob(
+            "part-2.m4a", (AUDIO / "en3.m4a").read_bytes(), content_type="audio/mp4"
+        ),
+        55127: chatwoot.add_blob(
+            "invoice.pdf", b"%PDF-1.4 not audio", content_type="application/pdf"
+        ),
+    }
     payload = fixture_payload("two_audio_attachments_email.json", attachment_urls=urls)
     ids = send(client, payload, delivery="same")
     assert send(client, payload, delivery="same") == ids
@@ -141,9 +182,14 @@ def test_two_attachments_two_notes_and_duplicates_do_nothing(
     assert chatwoot.violations == []
 
 
-def test_429_with_retry_after_then_success(client: TestClient, runtime: Runtime, worker: Any,
-                                           chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                           e2e_account: int) -> None:
+def test_429_with_retry_after_then_success(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     openai_server.enqueue(Reply.rate_limited(retry_after="1"))
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid])
@@ -153,8 +199,14 @@ def test_429_with_retry_after_then_success(client: TestClient, runtime: Runtime,
     assert len(chatwoot.notes(321)) == 1
 
 
-def test_500_then_success(client: TestClient, runtime: Runtime, worker: Any,
-                          chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn, e2e_account: int) -> None:
+def test_500_then_success(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     openai_server.enqueue(Reply.server_error(500))
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid], timeout=90)
@@ -162,9 +214,14 @@ def test_500_then_success(client: TestClient, runtime: Runtime, worker: Any,
     assert (row.attempts, transcription_calls(openai_server)) == (2, 2)
 
 
-def test_rejected_key_fails_after_one_call(client: TestClient, runtime: Runtime, worker: Any,
-                                           chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                           e2e_account: int) -> None:
+def test_rejected_key_fails_after_one_call(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     openai_server.enqueue(Reply.invalid_key())
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid])
@@ -175,9 +232,14 @@ def test_rejected_key_fails_after_one_call(client: TestClient, runtime: Runtime,
     assert chatwoot.notes(321) == []
 
 
-def test_insufficient_quota_fails_at_once(client: TestClient, runtime: Runtime, worker: Any,
-                                          chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                          e2e_account: int) -> None:
+def test_insufficient_quota_fails_at_once(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     openai_server.enqueue(Reply.insufficient_quota())
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid])
@@ -186,8 +248,13 @@ def test_insufficient_quota_fails_at_once(client: TestClient, runtime: Runtime, 
 
 
 def test_chatwoot_down_during_delivery_retries_only_delivery(
-        client: TestClient, runtime: Runtime, worker: Any, chatwoot: ChatwootStandIn,
-        openai_server: OpenAIStandIn, e2e_account: int) -> None:
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
     chatwoot.fail(503, times=2, path="/api/")
     [tid] = send(client, payload)
@@ -199,17 +266,26 @@ def test_chatwoot_down_during_delivery_retries_only_delivery(
     assert len(chatwoot.notes(321)) == 1
 
 
-def test_chatwoot_token_rejected_fails_delivery(client: TestClient, runtime: Runtime, worker: Any,
-                                                chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                                e2e_account: int) -> None:
+def test_chatwoot_token_rejected_fails_delivery(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
-    acc.update_account(runtime.db, runtime.keyring, 3, acc.parse_changes({"api_token": "wrong-token-123456"}))
+    acc.update_account(
+        runtime.db, runtime.keyring, 3, acc.parse_changes({"api_token": "wrong-token-123456"})
+    )
     [tid] = send(client, payload)
     [row] = wait_for(runtime, [tid])
     assert row.state == State.failed
     assert row.text  # the paid transcript is kept: `transcriber retry` only re-delivers
     assert "wrong-token-123456" not in (row.error or "")
-    acc.update_account(runtime.db, runtime.keyring, 3, acc.parse_changes({"api_token": chatwoot.api_token}))
+    acc.update_account(
+        runtime.db, runtime.keyring, 3, acc.parse_changes({"api_token": chatwoot.api_token})
+    )
     from adapter.jobs.ops import retry_one
 
     retry_one(runtime, tid)
@@ -218,14 +294,24 @@ def test_chatwoot_token_rejected_fails_delivery(client: TestClient, runtime: Run
     assert transcription_calls(openai_server) == 1
 
 
-@pytest.mark.parametrize(("data", "state"), [
-    (b"", State.failed),
-    (b"OggS" + b"\x00" * 200, State.failed),
-    (b"%PDF-1.7\n" + b"x" * 4000, State.skipped),
-])
-def test_corrupt_or_non_audio(client: TestClient, runtime: Runtime, worker: Any,
-                              chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                              e2e_account: int, data: bytes, state: State) -> None:
+@pytest.mark.parametrize(
+    ("data", "state"),
+    [
+        (b"", State.failed),
+        (b"OggS" + b"\x00" * 200, State.failed),
+        (b"%PDF-1.7\n" + b"x" * 4000, State.skipped),
+    ],
+)
+def test_corrupt_or_non_audio(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+    data: bytes,
+    state: State,
+) -> None:
     [tid] = send(client, telegram(chatwoot, data))
     [row] = wait_for(runtime, [tid])
     assert row.state == state, (row.state, row.error)
@@ -234,26 +320,44 @@ def test_corrupt_or_non_audio(client: TestClient, runtime: Runtime, worker: Any,
     assert transcription_calls(openai_server) == 0
 
 
-def test_too_large_is_skipped(client: TestClient, runtime: Runtime, worker: Any,
-                              chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                              e2e_account: int) -> None:
+def test_too_large_is_skipped(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     runtime.settings = runtime.settings.model_copy(update={"max_audio_bytes": 1000})
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid])
     assert (row.state, row.reason) == (State.skipped, "too large")
 
 
-def test_no_key_is_skipped(client: TestClient, runtime: Runtime, worker: Any,
-                           chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn, e2e_account: int) -> None:
-    acc.update_account(runtime.db, runtime.keyring, 3, acc.parse_changes({"clear_openai_api_key": True}))
+def test_no_key_is_skipped(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
+    acc.update_account(
+        runtime.db, runtime.keyring, 3, acc.parse_changes({"clear_openai_api_key": True})
+    )
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
     [row] = wait_for(runtime, [tid])
     assert (row.state, row.reason) == (State.skipped, "no key")
 
 
-def test_upload_race_404_then_blob(client: TestClient, runtime: Runtime, worker: Any,
-                                   chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                   e2e_account: int) -> None:
+def test_upload_race_404_then_blob(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
     chatwoot.fail(404, times=2, path="/rails/")
     [tid] = send(client, payload)
@@ -261,9 +365,14 @@ def test_upload_race_404_then_blob(client: TestClient, runtime: Runtime, worker:
     assert row.state == State.delivered, row.error
 
 
-def test_no_temporary_files_left(client: TestClient, runtime: Runtime, worker: Any,
-                                 chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                 e2e_account: int) -> None:
+def test_no_temporary_files_left(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+) -> None:
     openai_server.enqueue(Reply.invalid_key())
     ids = [send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))[0]]
     wait_for(runtime, ids)
@@ -271,9 +380,15 @@ def test_no_temporary_files_left(client: TestClient, runtime: Runtime, worker: A
     assert not jobs.exists() or list(jobs.iterdir()) == []
 
 
-def test_no_secret_or_transcript_in_logs(client: TestClient, runtime: Runtime, worker: Any,
-                                         chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn,
-                                         e2e_account: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_or_transcript_in_logs(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import logging
 
     from adapter.observability import JsonFormatter

@@ -41,15 +41,17 @@ def free_port() -> int:
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSCRIBER_", "OPENAI_"))}
-    env.update({
-        "TRANSCRIBER_DATABASE_URL": settings.database_url,
-        "TRANSCRIBER_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),  # type: ignore[union-attr]
-        "TRANSCRIBER_WORK_DIR": str(settings.temp_dir),
-        "TRANSCRIBER_STUCK_AFTER_SECONDS": "10",
-        "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS": "1",
-        "TRANSCRIBER_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(REPO),
-    })
+    env.update(
+        {
+            "TRANSCRIBER_DATABASE_URL": settings.database_url,
+            "TRANSCRIBER_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),  # type: ignore[union-attr]
+            "TRANSCRIBER_WORK_DIR": str(settings.temp_dir),
+            "TRANSCRIBER_STUCK_AFTER_SECONDS": "10",
+            "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS": "1",
+            "TRANSCRIBER_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     env.update(extra)
     return env
 
@@ -58,9 +60,13 @@ class Proc:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         self.handle = log.open("ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "adapter", *args], env=env,
-                                      stdout=self.handle, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "adapter", *args],
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill9(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
@@ -102,19 +108,34 @@ def openai_server() -> Iterator[OpenAIStandIn]:
         yield server
 
 
-def add_account(settings: Settings, chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn) -> None:
+def add_account(
+    settings: Settings, chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn
+) -> None:
     from adapter.secrets import load_keyring
 
     migrate(settings.database_url)
-    acc.create_account(get_engine(settings.database_url), load_keyring(settings), 3, acc.parse_changes({
-        "chatwoot_url": chatwoot.base_url, "api_token": chatwoot.api_token, "webhook_secret": SECRET,
-        "openai_api_key": OPENAI_KEY, "engine": "openai", "model": "whisper-1",
-        "base_url": openai_server.base_url,
-    }))
+    acc.create_account(
+        get_engine(settings.database_url),
+        load_keyring(settings),
+        3,
+        acc.parse_changes(
+            {
+                "chatwoot_url": chatwoot.base_url,
+                "api_token": chatwoot.api_token,
+                "webhook_secret": SECRET,
+                "openai_api_key": OPENAI_KEY,
+                "engine": "openai",
+                "model": "whisper-1",
+                "base_url": openai_server.base_url,
+            }
+        ),
+    )
 
 
 def payload(chatwoot: ChatwootStandIn) -> bytes:
-    url = chatwoot.add_blob("file_37.oga", (AUDIO / "en1.ogg").read_bytes(), content_type="audio/opus")
+    url = chatwoot.add_blob(
+        "file_37.oga", (AUDIO / "en1.ogg").read_bytes(), content_type="audio/opus"
+    )
     return json.dumps(fixture_payload("telegram_voice.json", attachment_urls={55123: url})).encode()
 
 
@@ -133,9 +154,15 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_worker_on_redis_survives_kill9(database_url: str, redis_url: str, tmp_path: Path,
-                                        fernet_key: str, chatwoot: ChatwootStandIn,
-                                        openai_server: OpenAIStandIn, procs: list[Proc]) -> None:
+def test_worker_on_redis_survives_kill9(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    fernet_key: str,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    procs: list[Proc],
+) -> None:
     from starlette.testclient import TestClient
 
     from adapter.runtime import build_runtime, reset
@@ -152,13 +179,19 @@ def test_worker_on_redis_survives_kill9(database_url: str, redis_url: str, tmp_p
     try:
         body = payload(chatwoot)
         with TestClient(create_app(rt)) as client:
-            response = client.post("/webhooks/chatwoot/3", content=body,
-                                   headers=signed_headers(body, delivery=str(uuid.uuid4())))
+            response = client.post(
+                "/webhooks/chatwoot/3",
+                content=body,
+                headers=signed_headers(body, delivery=str(uuid.uuid4())),
+            )
             assert response.status_code == 202, response.text
             [tid] = response.json()["transcriptions"]
             # and the same delivery again, resent by an impatient proxy
-            again = client.post("/webhooks/chatwoot/3", content=body,
-                                headers=signed_headers(body, delivery=str(uuid.uuid4())))
+            again = client.post(
+                "/webhooks/chatwoot/3",
+                content=body,
+                headers=signed_headers(body, delivery=str(uuid.uuid4())),
+            )
             assert again.json()["status"] == "duplicate"
     finally:
         reset()
@@ -167,7 +200,9 @@ def test_worker_on_redis_survives_kill9(database_url: str, redis_url: str, tmp_p
     assert row_state(settings, tid).state == State.transcribing
     worker.kill9()
 
-    restarted = Proc(["worker", "--processes", "1", "--threads", "2"], env, tmp_path / "worker2.log")
+    restarted = Proc(
+        ["worker", "--processes", "1", "--threads", "2"], env, tmp_path / "worker2.log"
+    )
     procs.append(restarted)
     wait(lambda: row_state(settings, tid).state in (State.delivered, State.failed), 120, "delivery")
     row = row_state(settings, tid)
@@ -182,8 +217,13 @@ def test_worker_on_redis_survives_kill9(database_url: str, redis_url: str, tmp_p
         assert secret not in log
 
 
-def test_up_single_box_restart_after_kill9(tmp_path: Path, fernet_key: str, chatwoot: ChatwootStandIn,
-                                           openai_server: OpenAIStandIn, procs: list[Proc]) -> None:
+def test_up_single_box_restart_after_kill9(
+    tmp_path: Path,
+    fernet_key: str,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    procs: list[Proc],
+) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'box.db'}", tmp_path, fernet_key)
     add_account(settings, chatwoot, openai_server)
     port = free_port()
@@ -194,8 +234,12 @@ def test_up_single_box_restart_after_kill9(tmp_path: Path, fernet_key: str, chat
     base = f"http://127.0.0.1:{port}"
     wait(lambda: _ready(base), 60, "`transcriber up` to listen")
     body = payload(chatwoot)
-    response = httpx.post(f"{base}/webhooks/chatwoot/3", content=body,
-                          headers=signed_headers(body, delivery="d-1"), timeout=10)
+    response = httpx.post(
+        f"{base}/webhooks/chatwoot/3",
+        content=body,
+        headers=signed_headers(body, delivery="d-1"),
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     [tid] = response.json()["transcriptions"]
     wait(lambda: len(openai_server.requests) == 1, 60, "the first engine call")

@@ -15,8 +15,13 @@ SIG_2 = "sha256=b2225cc2e4d00049c4a6534fdc459eefa6ba3451fd73a0256e4754aa2dd8a867
 NOW = 1781601243.0
 
 
-def check(secrets: list[bytes], signature: str | None, timestamp: str | None = STAMP,
-          body: bytes = BODY, now: float = NOW) -> None:
+def check(
+    secrets: list[bytes],
+    signature: str | None,
+    timestamp: str | None = STAMP,
+    body: bytes = BODY,
+    now: float = NOW,
+) -> None:
     verify(secrets, signature=signature, timestamp=timestamp, body=body, now=now)
 
 
@@ -75,12 +80,13 @@ def test_window_edges_pass(offset: int) -> None:
         ("sha256=" + "ab" * 31, STAMP, "malformed"),
         (SIG_1, "12.5", "malformed"),
         (SIG_1, "soon", "malformed"),
-        (SIG_1, "１２３", "malformed"),
+        (SIG_1, "１２３", "malformed"),  # noqa: RUF001 - full-width digits
         ("sha256=" + "a" * 5000, STAMP, "malformed"),
     ],
 )
-def test_missing_and_malformed_headers(signature: str | None, timestamp: str | None,
-                                       expected: str) -> None:
+def test_missing_and_malformed_headers(
+    signature: str | None, timestamp: str | None, expected: str
+) -> None:
     assert reason([SECRET_1], signature, timestamp=timestamp) == expected
 
 

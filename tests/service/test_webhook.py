@@ -73,7 +73,9 @@ def test_actor_message_carries_only_the_row_id(post: Post, runtime: Runtime, acc
     assert "chatwoot.example.test" not in message.decode()
 
 
-def test_stored_row_holds_no_plain_attachment_url(post: Post, runtime: Runtime, account: int) -> None:
+def test_stored_row_holds_no_plain_attachment_url(
+    post: Post, runtime: Runtime, account: int
+) -> None:
     payload = load("whatsapp_voice_note_ogg_opus.json")
     post(payload)
     [row] = rows(runtime)
@@ -91,13 +93,17 @@ def test_same_delivery_twice_is_duplicate(post: Post, runtime: Runtime, account:
     second = post(payload, delivery="7b1e4f0e-55a4-4d39-9a43-000000000001")
     assert first.json()["status"] == "accepted"
     assert second.status_code == 202
-    assert second.json() == {"status": "duplicate", "transcriptions": first.json()["transcriptions"]}
+    assert second.json() == {
+        "status": "duplicate",
+        "transcriptions": first.json()["transcriptions"],
+    }
     assert len(rows(runtime)) == 2
     assert queued_messages(runtime) == 2
 
 
-def test_resend_without_delivery_header_dedupes_by_body(post: Post, runtime: Runtime,
-                                                        account: int) -> None:
+def test_resend_without_delivery_header_dedupes_by_body(
+    post: Post, runtime: Runtime, account: int
+) -> None:
     payload = load("telegram_voice.json")
     assert post(payload).json()["status"] == "accepted"
     assert post(payload).json()["status"] == "duplicate"
@@ -106,8 +112,9 @@ def test_resend_without_delivery_header_dedupes_by_body(post: Post, runtime: Run
     assert delivery.delivery_key.startswith("sha256:")
 
 
-def test_message_updated_echo_of_seen_attachment_does_nothing(post: Post, runtime: Runtime,
-                                                              account: int) -> None:
+def test_message_updated_echo_of_seen_attachment_does_nothing(
+    post: Post, runtime: Runtime, account: int
+) -> None:
     payload = load("whatsapp_voice_note_ogg_opus.json")
     post(payload, delivery="a")
     payload["event"] = "message_updated"
@@ -160,8 +167,9 @@ def test_401_tampered_body(client: Any, account: int) -> None:
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -7200])
-def test_401_stale_timestamp_with_injected_clock(client: Any, clock: Clock, account: int,
-                                                 skew: int) -> None:
+def test_401_stale_timestamp_with_injected_clock(
+    client: Any, clock: Clock, account: int, skew: int
+) -> None:
     body = json.dumps(load("telegram_voice.json")).encode()
     clock.now = 1_900_000_000.0
     headers = signed_headers(body, timestamp=clock.now + skew)
@@ -173,16 +181,30 @@ def test_401_stale_timestamp_with_injected_clock(client: Any, clock: Clock, acco
 def test_two_secrets_during_rotation(post: Post, runtime: Runtime, account: int) -> None:
     from adapter import accounts as acc
 
-    acc.update_account(runtime.db, runtime.keyring, 3, acc.parse_changes({"webhook_secret": "new-secret-xyz"}))
+    acc.update_account(
+        runtime.db, runtime.keyring, 3, acc.parse_changes({"webhook_secret": "new-secret-xyz"})
+    )
     assert post(load("telegram_voice.json"), secret=SECRET, delivery="old").status_code == 202
-    assert post(load("telegram_voice.json"), secret="new-secret-xyz", delivery="new").status_code == 202
-    acc.update_account(runtime.db, runtime.keyring, 3, acc.parse_changes({"drop_previous_secret": True}))
+    assert (
+        post(load("telegram_voice.json"), secret="new-secret-xyz", delivery="new").status_code
+        == 202
+    )
+    acc.update_account(
+        runtime.db, runtime.keyring, 3, acc.parse_changes({"drop_previous_secret": True})
+    )
     assert post(load("telegram_voice.json"), secret=SECRET, delivery="old2").status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/webhooks/chatwoot/99", "/webhooks/chatwoot/0",
-                                  "/webhooks/chatwoot/-1", "/webhooks/chatwoot/abc",
-                                  "/webhooks/chatwoot/99999999999999999999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webhooks/chatwoot/99",
+        "/webhooks/chatwoot/0",
+        "/webhooks/chatwoot/-1",
+        "/webhooks/chatwoot/abc",
+        "/webhooks/chatwoot/99999999999999999999999",
+    ],
+)
 def test_404_unknown_account(client: Any, account: int, path: str) -> None:
     body = b"{}"
     assert client.post(path, content=body, headers=signed_headers(body)).status_code == 404
@@ -197,8 +219,9 @@ def test_404_disabled_account(post: Post, runtime: Runtime, account: int) -> Non
     assert post(load("telegram_voice.json")).status_code == 202
 
 
-@pytest.mark.parametrize("body", [b"[]", b"null", b"42", b'"text"', b"{not json", b"\xff\xfe",
-                                  b"", b"[" * 100_000])
+@pytest.mark.parametrize(
+    "body", [b"[]", b"null", b"42", b'"text"', b"{not json", b"\xff\xfe", b"", b"[" * 100_000]
+)
 def test_400_not_a_json_object(post: Post, account: int, body: bytes) -> None:
     assert post(body).status_code == 400
 
@@ -214,8 +237,11 @@ def test_413_streamed_body_without_length(client: Any, runtime: Runtime, account
         for _ in range(40):
             yield b"x" * 65536
 
-    response = client.post("/webhooks/chatwoot/3", content=chunks(),
-                           headers={"X-Chatwoot-Timestamp": "1", "X-Chatwoot-Signature": "sha256=" + "0" * 64})
+    response = client.post(
+        "/webhooks/chatwoot/3",
+        content=chunks(),
+        headers={"X-Chatwoot-Timestamp": "1", "X-Chatwoot-Signature": "sha256=" + "0" * 64},
+    )
     assert response.status_code == 413
 
 
@@ -228,8 +254,9 @@ def test_503_when_database_cannot_be_written(post: Post, runtime: Runtime, accou
     assert "error" in response.json()
 
 
-def test_503_when_insert_fails_midway(post: Post, runtime: Runtime, account: int,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_503_when_insert_fails_midway(
+    post: Post, runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlalchemy as sa
 
     from adapter import intake
