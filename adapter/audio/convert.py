@@ -157,16 +157,17 @@ class _ChunkSink:
 
 
 def encode_chunks(
-    src: Path, plans: Sequence[ChunkPlan], paths: Sequence[Path]
+    src: Path, plans: Sequence[ChunkPlan], paths: Sequence[Path], *, max_seconds: float
 ) -> tuple[int, list[int]]:
     """Decode ``src`` and encode each plan's spans to the matching path.
 
     Returns the decoded length of the source in samples and the samples written per chunk.
+    Raises :class:`BadAudio` if the source decodes to more than ``max_seconds``.
     """
     sinks = [_ChunkSink(plan, path) for plan, path in zip(plans, paths, strict=True)]
     position = 0
     try:
-        with closing(iter_pcm(src)) as blocks:
+        with closing(iter_pcm(src, max_seconds=max_seconds)) as blocks:
             for block in blocks:
                 for sink in sinks:
                     if not sink.done:

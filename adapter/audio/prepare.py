@@ -117,7 +117,7 @@ def prepare(
         return _encode(src, info, workdir, [whole], info.duration)
 
     meter = EnergyMeter()
-    with closing(iter_pcm(src)) as blocks:
+    with closing(iter_pcm(src, max_seconds=_decode_bound(info))) as blocks:
         for block in blocks:
             meter.feed(block)
     powers = meter.powers()
@@ -147,6 +147,11 @@ def prepare(
         window=_frames(min(_WINDOW_MAX, _WINDOW_FRACTION * target)),
     )
     return _encode(src, info, workdir, plans, audio_seconds)
+
+
+def _decode_bound(info: AudioInfo) -> float:
+    """Seconds of decoded audio beyond which the source lied about its length."""
+    return info.duration * 1.5 + 60.0
 
 
 def _frames(seconds: float) -> int:
@@ -227,7 +232,7 @@ def _encode(
 ) -> PreparedAudio:
     outdir = _outdir(workdir)
     paths = [outdir / f"chunk-{plan.index:03d}.ogg" for plan in plans]
-    total, written = encode_chunks(src, plans, paths)
+    total, written = encode_chunks(src, plans, paths, max_seconds=_decode_bound(info))
     source_duration = total / SAMPLE_RATE if total else audio_seconds
     chunks: list[AudioChunk] = []
     for plan, path, samples in zip(plans, paths, written, strict=True):

@@ -2,12 +2,15 @@
 
 The length is measured, not believed: the audio packets are demuxed to the end (no decoding,
 about a second for three hours of MP3) and the last packet's end is taken, so a header that
-lies, a VBR MP3 without a Xing header, or a raw AMR stream all get their real duration. The
-first packets are decoded to prove the stream decodes at all.
+lies, a VBR MP3 without a Xing header, or a raw AMR stream all get their real duration (when
+packets carry no timestamps, the stream is decoded to count samples). The first packets are
+decoded to prove the stream decodes at all. Forged headers that would turn a small file into
+days of samples are refused: sample rates outside 4-768 kHz, lengths over ``MAX_HOURS``.
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,14 @@ import av
 
 from adapter.audio.decode import SAMPLE_RATE, demux, describe_error, iter_pcm, open_audio
 from adapter.errors import BadAudio
+
+#: sample rates a real recording has (telephony is 8 kHz; anything lower is a forged header
+#: that would make a small file decode to days of samples)
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 768_000
+#: longest audio accepted; a longer one is a forged header, or not worth transcribing
+MAX_HOURS = 12
+MAX_SECONDS = MAX_HOURS * 3600.0
 
 #: frames that must decode before a stream is believed to be audio
 _FRAMES_TO_VERIFY = 4
@@ -84,16 +95,20 @@ def probe(path: Path) -> AudioInfo:
         brand = str(container.metadata.get("major_brand", ""))
         has_video = any(s.type == "video" for s in container.streams)
         others = len(container.streams) > 1
-        measured = _measure(container, stream, size)
         sample_rate = int(codec_context.sample_rate or stream.rate or 0)
         channels = int(codec_context.channels or 0)
+        if sample_rate <= 0 or channels <= 0:
+            raise BadAudio("the audio stream declares no sample rate or channels")
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise BadAudio(
+                f"the audio stream declares an implausible sample rate ({sample_rate} Hz)"
+            )
+        measured = _measure(container, stream, size)
         bit_rate = int(codec_context.bit_rate or container.bit_rate or 0) or None
-        declared = float(container.duration) / 1_000_000 if container.duration else 0.0
-    duration = measured or declared
-    if duration <= 0:
-        duration = _decoded_seconds(path)
-    if sample_rate <= 0 or channels <= 0:
-        raise BadAudio("the audio stream declares no sample rate or channels")
+    duration = measured if measured > 0 else _decoded_seconds(path)
+    if duration > MAX_SECONDS:
+        hours = duration / 3600
+        raise BadAudio(f"the audio is implausibly long ({hours:.0f} h; at most {MAX_HOURS} h)")
     return AudioInfo(
         container=container_name,
         codec=codec,
@@ -153,5 +168,8 @@ def _measure(container: Any, stream: Any, size: int) -> float:
 
 def _decoded_seconds(path: Path) -> float:
     """Length by decoding everything: the last resort when no timestamp tells."""
-    samples = sum(block.size for block in iter_pcm(path))
+    samples = 0
+    with closing(iter_pcm(path, max_seconds=MAX_SECONDS + 1)) as blocks:
+        for block in blocks:
+            samples += block.size
     return samples / SAMPLE_RATE

@@ -339,7 +339,9 @@ def test_half_hour_call_is_split_for_openai(make: Make, workdir: Path, cut_silen
 # --- bad input and arguments --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["empty", "random bytes", "pdf", "jpeg named ogg", "text"])
+@pytest.mark.parametrize(
+    "case", ["empty", "random bytes", "pdf", "jpeg named ogg", "text", "wav at 1 Hz"]
+)
 def test_prepare_refuses_what_is_not_audio(
     fixtures_dir: Path, tmp_path: Path, workdir: Path, openai_limits: EngineLimits, case: str
 ) -> None:

@@ -172,7 +172,27 @@ def _ogg_headers_then_garbage(fixtures: Path, path: Path) -> Path:
     return path
 
 
+def _forged_wav(channels: int, rate: int, bits: int) -> Callable[[Path, Path], object]:
+    """A WAV header declaring 2 GB of data in an odd format, over 200 kB of noise."""
+
+    def write(fixtures: Path, path: Path) -> Path:
+        block = max(1, channels * bits // 8) & 0xFFFF
+        header = b"RIFF" + struct.pack("<I", 0x7FFFFFF0) + b"WAVE"
+        fmt = b"fmt " + struct.pack(
+            "<IHHIIHH", 16, 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits
+        )
+        noise = np.random.default_rng(2).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+        path.write_bytes(header + fmt + b"data" + struct.pack("<I", 0x7FFFFFD0) + noise)
+        return path
+
+    return write
+
+
 HOSTILE: dict[str, Callable[[Path, Path], object]] = {
+    # 200 kB at 1 Hz would be 28 hours of samples once resampled to 16 kHz
+    "wav at 1 Hz": _forged_wav(1, 1, 16),
+    "wav with 1000 channels": _forged_wav(1000, 8000, 16),
+    "wav with 0 bits": _forged_wav(1, 8000, 0),
     "empty": lambda fx, p: p.write_bytes(b"") and p,
     "zero bytes": lambda fx, p: p.write_bytes(bytes(4096)) and p,
     "random bytes": lambda fx, p: (
@@ -203,7 +223,10 @@ def test_hostile_input_is_bad_audio(fixtures_dir: Path, tmp_path: Path, case: st
 
     message = str(caught.value)
     assert isinstance(caught.value, PermanentError)
-    assert caught.value.reason == "bad_audio"
+    # documents, images and streams with no audio at all are "not audio" (the row is skipped);
+    # everything else that fails is bad audio (the row fails)
+    not_audio = {"jpeg named ogg", "pdf", "video without audio"}
+    assert caught.value.reason == ("not_audio" if case in not_audio else "bad_audio")
     assert message
     assert "\n" not in message
     for leak in (str(tmp_path), "http", "file:/"):
@@ -220,9 +243,10 @@ def test_hostile_messages_say_what_is_wrong(fixtures_dir: Path, tmp_path: Path) 
 
     assert message("empty") == "the file is empty"
     assert "no audio stream" in message("video without audio")
-    assert message("pdf").startswith("not readable as audio: ")
-    assert message("jpeg named ogg") == "not readable as audio: not an accepted audio format"
+    assert message("pdf") == "not audio: the file is a PDF document"
+    assert message("jpeg named ogg") == "not audio: the file is a JPEG image"
     assert "truncated" in message("truncated ogg")
+    assert "implausible sample rate (1 Hz)" in message("wav at 1 Hz")
 
 
 def test_missing_file_is_a_caller_bug(tmp_path: Path) -> None:
@@ -236,3 +260,32 @@ def test_colon_in_the_name_is_not_a_protocol(make: Make, tmp_path: Path) -> None
     shutil.copyfile(original, odd)
 
     assert isinstance(probe(odd), AudioInfo)
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "PNG"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG"),
+        (b"PK\x03\x04" + b"\x00" * 64, "ZIP"),
+        (b"  <!DOCTYPE html><html></html>", "HTML"),
+    ],
+)
+def test_documents_and_images_are_not_audio(tmp_path: Path, head: bytes, kind: str) -> None:
+    from adapter.errors import NotAudio
+
+    path = tmp_path / "voice.ogg"  # the name lies, as customers' files do
+    path.write_bytes(head + b"x" * 2048)
+    with pytest.raises(NotAudio, match=kind):
+        probe(path)
+
+
+def test_corrupt_audio_is_bad_audio_not_not_audio(tmp_path: Path) -> None:
+    from adapter.errors import BadAudio, NotAudio
+
+    path = tmp_path / "voice.ogg"
+    path.write_bytes(b"OggS" + b"\x00" * 300)
+    with pytest.raises(BadAudio) as info:
+        probe(path)
+    assert not isinstance(info.value, NotAudio)
