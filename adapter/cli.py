@@ -185,6 +185,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     from adapter.audio import prepare, probe, stitch
     from adapter.engines.factory import build_engine
+    from adapter.jobs.pipeline import engine_limits
 
     settings = _settings()
     path = Path(args.file)
@@ -204,7 +205,13 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     )
     info = probe(path)
     with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
-        prepared = prepare(path, Path(tmp), engine.limits, remove_silence=not args.keep_silence)
+        prepared = prepare(
+            path,
+            Path(tmp),
+            engine_limits(engine.limits, settings),
+            remove_silence=not args.keep_silence,
+            target_chunk_seconds=settings.chunk_seconds,
+        )
         parts = [(c, engine.transcribe(c.path, language=args.language)) for c in prepared.chunks]
     transcript = stitch(parts)
     duration = info.duration or transcript.duration

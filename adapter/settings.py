@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     stuck_after_seconds: int = Field(
         900, ge=10, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
     )
+    chunk_seconds: float = Field(
+        600.0, ge=5, validation_alias=AliasChoices("TRANSCRIBER_CHUNK_SECONDS")
+    )
+    max_chunk_seconds: float | None = Field(
+        None, ge=10, validation_alias=AliasChoices("TRANSCRIBER_MAX_CHUNK_SECONDS")
+    )
+    max_chunk_bytes: int | None = Field(
+        None, ge=100_000, validation_alias=AliasChoices("TRANSCRIBER_MAX_CHUNK_BYTES")
+    )
     recovery_interval_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
     )

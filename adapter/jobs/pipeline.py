@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy import Table, or_, select, update
 from sqlmodel import Session
 
 from adapter.accounts import effective_engine, resolve_openai_key
-from adapter.engines.base import Segment, Transcript
+from adapter.engines.base import EngineLimits, Segment, Transcript
 from adapter.errors import (
     AudioTooLarge,
     HelpdeskRejected,
@@ -43,6 +43,7 @@ from adapter.errors import (
 from adapter.observability import metrics
 from adapter.observability.redact import redact_text, register_transcript
 from adapter.runtime import Runtime
+from adapter.settings import Settings
 from adapter.store import Account, State, TranscriptChunk, Transcription, utcnow
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,11 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
     )
     info = probe(source)
     prepared = prepare(
-        source, workdir / "chunks", engine.limits, remove_silence=account.remove_silence
+        source,
+        workdir / "chunks",
+        engine_limits(engine.limits, rt.settings),
+        remove_silence=account.remove_silence,
+        target_chunk_seconds=rt.settings.chunk_seconds,
     )
     chunks = list(prepared.chunks)
     _guarded_update(
@@ -427,6 +432,16 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         "seconds_done": round(prepared.audio_seconds, 3),
     }
     return transcript, stats
+
+
+def engine_limits(limits: EngineLimits, settings: Settings) -> EngineLimits:
+    """The engine's own limits, tightened by ``TRANSCRIBER_MAX_CHUNK_SECONDS``/``_BYTES``."""
+    seconds, size = limits.max_seconds, limits.max_bytes
+    if settings.max_chunk_seconds is not None:
+        seconds = min(seconds or settings.max_chunk_seconds, settings.max_chunk_seconds)
+    if settings.max_chunk_bytes is not None:
+        size = min(size or settings.max_chunk_bytes, settings.max_chunk_bytes)
+    return replace(limits, max_seconds=seconds, max_bytes=size)
 
 
 def _finished_chunks(

@@ -404,3 +404,52 @@ def test_no_secret_or_transcript_in_logs(
     text = "\n".join(formatter.format(r) for r in caplog.records)
     for secret in (OPENAI_KEY, chatwoot.api_token, SECRET, url, "4111 1111 1111 1111"):
         assert secret not in text
+
+
+def test_long_audio_is_chunked_and_a_retry_never_resends_a_finished_chunk(
+    client: TestClient,
+    runtime: Runtime,
+    worker: Any,
+    chatwoot: ChatwootStandIn,
+    openai_server: OpenAIStandIn,
+    e2e_account: int,
+    tmp_path: Path,
+) -> None:
+    from tests.audio import gen
+
+    runtime.settings = runtime.settings.model_copy(
+        update={"max_chunk_seconds": 30.0, "chunk_seconds": 20.0}
+    )
+    # 90 s of speech-like bursts with long pauses, as an email's call recording
+    layout = gen.bursts(90.0, burst=4.0, gap=2.5, lead=1.0, freq=300.0)
+    recording = tmp_path / "call.mp3"
+    gen.write(recording, gen.pattern(layout, 22050), "mp3")
+    for index in range(8):
+        openai_server.set_transcript(
+            f"chunk-{index:03d}.ogg", f"part {index} alpha{index} omega{index}", duration=20.0
+        )
+    openai_server.enqueue(Reply.success(), Reply.server_error(500))
+    chatwoot.add_conversation(321, channel="Channel::Email")
+    url = chatwoot.add_blob("call.mp3", recording.read_bytes(), content_type="audio/mpeg")
+    [tid] = send(client, fixture_payload("telegram_voice.json", attachment_urls={55123: url}))
+    [row] = wait_for(runtime, [tid], timeout=120)
+    assert row.state == State.delivered, row.error
+    assert row.chunks_total is not None and row.chunks_total >= 3
+    assert row.chunks_done == row.chunks_total
+    assert row.attempts == 2
+    # every chunk once, the failed one twice (an Ogg stream's serial number is random, so the
+    # re-encoded retry differs in bytes: compare the chunk names the engine received)
+    from collections import Counter
+
+    names = Counter(r.filename for r in openai_server.requests)
+    assert len(openai_server.requests) == row.chunks_total + 1
+    assert len(names) == row.chunks_total
+    assert sorted(names.values()) == [1] * (row.chunks_total - 1) + [2]
+    assert all(r.filename and r.filename.endswith(".ogg") for r in openai_server.requests)
+    assert row.audio_seconds == pytest.approx(90.0, abs=1.0)
+    assert row.billed_seconds is not None and row.billed_seconds < row.audio_seconds
+    assert row.upload_bytes and row.upload_bytes < len(recording.read_bytes())
+    [note] = chatwoot.notes(321)
+    for index in range(row.chunks_total):
+        assert f"alpha{index}" in note["content"]
+    assert "parts" in note["content"]
