@@ -48,30 +48,58 @@ def packets(sock: socket.socket) -> list[str]:
         out.extend(data.decode().split("\n"))
 
 
-def test_service_reports_faults_without_leaking(ingest: Ingest, statsd: socket.socket,  # noqa: F811
-                                                database_url: str, tmp_path: Path, fernet_key: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_service_reports_faults_without_leaking(
+    ingest: Ingest,  # noqa: F811 - the imported fixture
+    statsd: socket.socket,
+    database_url: str,
+    tmp_path: Path,
+    fernet_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import sentry_sdk
 
     from adapter.engines import openai_engine
     from adapter.observability import shutdown_metrics, shutdown_sentry, unconfigure_logging
 
-    settings = make_settings(database_url, tmp_path, fernet_key, SENTRY_DSN=ingest.dsn,
-                             STATSD_HOST="127.0.0.1", STATSD_PORT=str(statsd.getsockname()[1]))
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        fernet_key,
+        SENTRY_DSN=ingest.dsn,
+        STATSD_HOST="127.0.0.1",
+        STATSD_PORT=str(statsd.getsockname()[1]),
+    )
     stub = StubBroker()
     with ChatwootStandIn(account_id=3) as chatwoot, OpenAIStandIn(api_key=OPENAI_KEY) as oai:
         rt = build_runtime(settings, component="test", broker=(stub, StubBackend()))  # type: ignore[no-untyped-call]
         worker = dramatiq.Worker(stub, worker_threads=1, worker_timeout=50)
         worker.start()
         try:
-            acc.create_account(rt.db, rt.keyring, 3, acc.parse_changes({
-                "chatwoot_url": chatwoot.base_url, "api_token": chatwoot.api_token,
-                "webhook_secret": SECRET, "openai_api_key": OPENAI_KEY, "engine": "openai",
-                "model": "whisper-1", "base_url": oai.base_url}))
+            acc.create_account(
+                rt.db,
+                rt.keyring,
+                3,
+                acc.parse_changes(
+                    {
+                        "chatwoot_url": chatwoot.base_url,
+                        "api_token": chatwoot.api_token,
+                        "webhook_secret": SECRET,
+                        "openai_api_key": OPENAI_KEY,
+                        "engine": "openai",
+                        "model": "whisper-1",
+                        "base_url": oai.base_url,
+                    }
+                ),
+            )
             chatwoot.add_conversation(321)
-            url = chatwoot.add_blob("file_37.oga", (FIXTURES / "audio" / "en1.ogg").read_bytes(),
-                                    content_type="audio/opus")
-            body = json.dumps(fixture_payload("telegram_voice.json", attachment_urls={55123: url})).encode()
+            url = chatwoot.add_blob(
+                "file_37.oga",
+                (FIXTURES / "audio" / "en1.ogg").read_bytes(),
+                content_type="audio/opus",
+            )
+            body = json.dumps(
+                fixture_payload("telegram_voice.json", attachment_urls={55123: url})
+            ).encode()
 
             real = openai_engine.OpenAIEngine.transcribe
             calls: list[int] = []
@@ -97,10 +125,16 @@ def test_service_reports_faults_without_leaking(ingest: Ingest, statsd: socket.s
             monkeypatch.setattr(notes, "format_note", flaky_note)
             oai.enqueue(Reply.verbose_json(TRANSCRIPT, language="english", duration=5.0))
             with TestClient(rt_app(rt)) as client:
-                ok = client.post("/webhooks/chatwoot/3", content=body,
-                                 headers=signed_headers(body, delivery=str(uuid.uuid4())))
-                bad = client.post("/webhooks/chatwoot/3", content=body,
-                                  headers=signed_headers(body, secret="wrong-secret-000"))
+                ok = client.post(
+                    "/webhooks/chatwoot/3",
+                    content=body,
+                    headers=signed_headers(body, delivery=str(uuid.uuid4())),
+                )
+                bad = client.post(
+                    "/webhooks/chatwoot/3",
+                    content=body,
+                    headers=signed_headers(body, secret="wrong-secret-000"),
+                )
             assert (ok.status_code, bad.status_code) == (202, 401)
             [tid] = ok.json()["transcriptions"]
             deadline = time.monotonic() + 60
@@ -118,16 +152,29 @@ def test_service_reports_faults_without_leaking(ingest: Ingest, statsd: socket.s
             unconfigure_logging()
 
         raw = ingest.raw().decode("utf-8", "replace")
-        for leaked in (OPENAI_KEY, url, "hunter2", TRANSCRIPT, chatwoot.api_token, SECRET,
-                       url.split("?")[0]):
+        for leaked in (
+            OPENAI_KEY,
+            url,
+            "hunter2",
+            TRANSCRIPT,
+            chatwoot.api_token,
+            SECRET,
+            url.split("?")[0],
+        ):
             assert leaked not in raw
         assert str(tid)  # ids may appear; they are not secrets
         sent = packets(statsd)
         names = {p.split(":")[0] for p in sent if p}
-        for expected in ("transcriber.webhook.received", "transcriber.webhook.accepted",
-                         "transcriber.webhook.rejected.signature", "transcriber.transcription.queued",
-                         "transcriber.transcription.retried", "transcriber.transcription.delivered",
-                         "transcriber.engine.openai.latency", "transcriber.delivery.latency"):
+        for expected in (
+            "transcriber.webhook.received",
+            "transcriber.webhook.accepted",
+            "transcriber.webhook.rejected.signature",
+            "transcriber.transcription.queued",
+            "transcriber.transcription.retried",
+            "transcriber.transcription.delivered",
+            "transcriber.engine.openai.latency",
+            "transcriber.delivery.latency",
+        ):
             assert expected in names, sorted(names)
         assert not any(ch.isdigit() for n in names for ch in n.replace("transcriber.", "")), names
 
