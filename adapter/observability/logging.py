@@ -42,7 +42,17 @@ if TYPE_CHECKING:
     from adapter.settings import Settings
 
 #: loggers whose INFO lines print request URLs (signed attachment ids, queries)
-NOISY_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "openai", "urllib3", "hpack", "multipart", "faster_whisper")
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "openai",
+    "urllib3",
+    "hpack",
+    "multipart",
+    "faster_whisper",
+)
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _context: ContextVar[Mapping[str, object]] = ContextVar("transcriber_log_context", default=_EMPTY)
