@@ -29,8 +29,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Literal, TypedDict
+
+from adapter.engines.languages import LANGUAGE_NAMES, to_iso639_1
+from adapter.engines.languages import language_name as _engine_language_name
 
 #: Chatwoot's ``validates :content, length: { maximum: 150_000 }`` on messages.
 CHATWOOT_MAX_CONTENT = 150_000
@@ -39,135 +41,8 @@ MAX_NOTE_CHARS = 100_000
 TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcriber.]_"
 
 #: Whisper's languages, ISO 639-1 (and the few non-639-1 codes Whisper uses) → English name.
-LANGUAGES: Mapping[str, str] = MappingProxyType(
-    {
-        "af": "Afrikaans",
-        "am": "Amharic",
-        "ar": "Arabic",
-        "as": "Assamese",
-        "az": "Azerbaijani",
-        "ba": "Bashkir",
-        "be": "Belarusian",
-        "bg": "Bulgarian",
-        "bn": "Bengali",
-        "bo": "Tibetan",
-        "br": "Breton",
-        "bs": "Bosnian",
-        "ca": "Catalan",
-        "cs": "Czech",
-        "cy": "Welsh",
-        "da": "Danish",
-        "de": "German",
-        "el": "Greek",
-        "en": "English",
-        "es": "Spanish",
-        "et": "Estonian",
-        "eu": "Basque",
-        "fa": "Persian",
-        "fi": "Finnish",
-        "fo": "Faroese",
-        "fr": "French",
-        "gl": "Galician",
-        "gu": "Gujarati",
-        "ha": "Hausa",
-        "haw": "Hawaiian",
-        "he": "Hebrew",
-        "hi": "Hindi",
-        "hr": "Croatian",
-        "ht": "Haitian Creole",
-        "hu": "Hungarian",
-        "hy": "Armenian",
-        "id": "Indonesian",
-        "is": "Icelandic",
-        "it": "Italian",
-        "ja": "Japanese",
-        "jv": "Javanese",
-        "jw": "Javanese",
-        "ka": "Georgian",
-        "kk": "Kazakh",
-        "km": "Khmer",
-        "kn": "Kannada",
-        "ko": "Korean",
-        "la": "Latin",
-        "lb": "Luxembourgish",
-        "ln": "Lingala",
-        "lo": "Lao",
-        "lt": "Lithuanian",
-        "lv": "Latvian",
-        "mg": "Malagasy",
-        "mi": "Maori",
-        "mk": "Macedonian",
-        "ml": "Malayalam",
-        "mn": "Mongolian",
-        "mr": "Marathi",
-        "ms": "Malay",
-        "mt": "Maltese",
-        "my": "Burmese",
-        "ne": "Nepali",
-        "nl": "Dutch",
-        "nn": "Norwegian Nynorsk",
-        "no": "Norwegian",
-        "oc": "Occitan",
-        "pa": "Punjabi",
-        "pl": "Polish",
-        "ps": "Pashto",
-        "pt": "Portuguese",
-        "ro": "Romanian",
-        "ru": "Russian",
-        "sa": "Sanskrit",
-        "sd": "Sindhi",
-        "si": "Sinhala",
-        "sk": "Slovak",
-        "sl": "Slovenian",
-        "sn": "Shona",
-        "so": "Somali",
-        "sq": "Albanian",
-        "sr": "Serbian",
-        "su": "Sundanese",
-        "sv": "Swedish",
-        "sw": "Swahili",
-        "ta": "Tamil",
-        "te": "Telugu",
-        "tg": "Tajik",
-        "th": "Thai",
-        "tk": "Turkmen",
-        "tl": "Tagalog",
-        "tr": "Turkish",
-        "tt": "Tatar",
-        "uk": "Ukrainian",
-        "ur": "Urdu",
-        "uz": "Uzbek",
-        "vi": "Vietnamese",
-        "yi": "Yiddish",
-        "yo": "Yoruba",
-        "yue": "Cantonese",
-        "zh": "Chinese",
-    }
-)
-
-#: Names engines report instead of codes (OpenAI's ``verbose_json`` says ``"spanish"``),
-#: including Whisper's aliases.
-_BY_NAME: Mapping[str, str] = MappingProxyType(
-    {
-        **{name.lower(): code for code, name in LANGUAGES.items() if code != "jw"},
-        "burmese": "my",
-        "myanmar": "my",
-        "castilian": "es",
-        "flemish": "nl",
-        "haitian": "ht",
-        "letzeburgesch": "lb",
-        "mandarin": "zh",
-        "moldavian": "ro",
-        "moldovan": "ro",
-        "nynorsk": "nn",
-        "panjabi": "pa",
-        "pushto": "ps",
-        "sinhalese": "si",
-        "valencian": "ca",
-    }
-)
-
-_CODE = re.compile(r"[a-z]{2,3}")
+#: one language table for the whole service (Whisper's languages, ISO 639-1 codes)
+LANGUAGES: Mapping[str, str] = LANGUAGE_NAMES
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 _LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
 
@@ -177,15 +52,7 @@ def language_code(value: str | None) -> str | None:
 
     None when nothing sensible can be made of it.
     """
-    if not value:
-        return None
-    text = value.strip().lower()
-    if text in _BY_NAME:
-        return _BY_NAME[text]
-    primary = re.split(r"[-_]", text, maxsplit=1)[0]
-    if _CODE.fullmatch(primary):
-        return "jv" if primary == "jw" else primary
-    return None
+    return to_iso639_1(value)
 
 
 def language_name(code: str | None) -> str:
@@ -193,10 +60,10 @@ def language_name(code: str | None) -> str:
 
     Accepts what ``language_code`` accepts. ``None`` or nonsense gives ``"Unknown language"``.
     """
-    normalised = language_code(code)
+    normalised = to_iso639_1(code)
     if normalised is None:
         return "Unknown language"
-    return LANGUAGES.get(normalised, normalised)
+    return _engine_language_name(normalised) or normalised
 
 
 def format_duration(seconds: float) -> str:
