@@ -1,20 +1,53 @@
-"""Record one authenticated webhook delivery: dedupe it, create the queued transcriptions.
+"""Record authenticated webhook deliveries: dedupe them, create the queued transcriptions.
 
-One transaction per delivery, in SQL the database does in a handful of round trips:
-``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the delivery (unique per account and delivery
-key) and for each transcription (unique per account and attachment). Concurrent duplicates
-collide on those constraints, so exactly one of them creates rows.
+A batch of deliveries (one, or the many that the receiver's group commit gathers) is recorded
+on one connection in a fixed handful of statements, whatever its size:
+
+1. one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` of the deliveries (unique per
+   account and delivery key); the keys that collided are read back in one ``SELECT``: duplicates;
+2. the same for the transcriptions of the new, accepted deliveries (unique per account and
+   attachment id): an attachment seen before (an echo) is not transcribed twice;
+3. one ``UPDATE`` storing each accepted delivery's transcription ids and status.
+
+On PostgreSQL every statement has a fixed text whatever the batch size: the rows travel as one
+JSON parameter unpacked by ``json_to_recordset``, so the driver converts and the server
+prepares each statement once. SQLite gets SQLAlchemy's multi-row ``VALUES``.
+
+Copies inside one batch are resolved in memory the way consecutive requests would be: the first
+delivery with a key records it, later ones are its duplicates and answer its ids; the first
+delivery naming an attachment creates its transcription. Copies in concurrent transactions
+(other processes) collide on the unique constraints, so exactly one of them creates rows.
+The caller owns the transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
 from typing import Any, Literal
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Select, Update
+from sqlalchemy.types import TypeEngine
 
 from adapter.secrets import Keyring
 from adapter.store import State, Transcription, WebhookDelivery, utcnow
@@ -25,11 +58,20 @@ DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 TRANSCRIPTIONS: Table = Transcription.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One authenticated, parsed delivery to record."""
+
+    account_id: int
+    key: str  # ``delivery_key(...)``
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
 class IntakeResult:
     status: Literal["accepted", "duplicate", "ignored"]
     transcription_ids: tuple[int, ...]
-    new_ids: tuple[int, ...]
+    new_ids: tuple[int, ...]  # created by this delivery: one broker message each
 
 
 def delivery_key(header: str | None, body: bytes) -> str:
@@ -41,81 +83,224 @@ def delivery_key(header: str | None, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def _insert(conn: Connection, table: Table, values: dict[str, Any], conflict: list[str]) -> int | None:
-    """Insert a row unless it conflicts; its id, or None on conflict."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c.id)
-    )
-    row = conn.execute(stmt).first()
-    return None if row is None else int(row[0])
+@dataclass(frozen=True)
+class _Rows:
+    """How rows of ``table`` are inserted: per-row columns, constants, timestamps, unique key."""
+
+    table: Table
+    columns: tuple[str, ...]  # the keys of each row dict
+    constants: dict[str, Any]
+    stamps: tuple[str, ...]  # set to the batch's ``now``
+    conflict: tuple[str, str]
+
+
+_DELIVERY_ROWS = _Rows(
+    DELIVERIES, ("account_id", "delivery_key", "event", "status", "reason"),
+    {"transcription_ids": ""}, ("received_at",), ("account_id", "delivery_key"))
+_TRANSCRIPTION_ROWS = _Rows(
+    TRANSCRIPTIONS,
+    ("account_id", "conversation_id", "message_id", "attachment_id", "channel", "source_url_enc",
+     "filename", "content_type", "file_size"),
+    {"state": State.queued.value, "attempts": 0, "delivery_attempts": 0, "chunks_done": 0,
+     "seconds_done": 0.0, "attribute_set": False},
+    ("received_at", "created_at", "updated_at"), ("account_id", "attachment_id"))
+
+
+def _loose(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The recordset's column type: lengths are left to the table's own columns."""
+    return BigInteger() if isinstance(type_, Integer) else Text()
+
+
+def _recordset(name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]) -> Any:
+    """``json_to_recordset(CAST(:rows AS JSON)) AS name(col type, …)`` (PostgreSQL)."""
+    return func.json_to_recordset(cast(bindparam("rows"), postgresql.JSON)).table_valued(
+        *(column(n, _loose(t)) for n, t in columns)).render_derived(name=name, with_types=True)
+
+
+def _build_insert(spec: _Rows, dialect: str) -> Any:
+    table = spec.table
+    names = [*spec.columns, *spec.constants, *spec.stamps]
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        rows = _recordset("r", [(n, table.c[n].type) for n in spec.columns])
+        source = select(
+            *(rows.c[n] for n in spec.columns),
+            *(literal(v, table.c[n].type) for n, v in spec.constants.items()),
+            *(bindparam("now", type_=table.c[n].type) for n in spec.stamps),
+        )
+        stmt = postgresql.insert(table).from_select(names, source)
+    else:
+        stmt = sqlite.insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=list(spec.conflict)).returning(
+        table.c.id, table.c[spec.conflict[0]], table.c[spec.conflict[1]])
+
+
+# Statements are built once (per dialect) and executed with parameters, so SQLAlchemy's
+# compiled cache serves every later batch.
+_INSERTS: dict[tuple[str, str], Any] = {}
+_EXISTING_DELIVERIES: Select[Any] = select(
+    DELIVERIES.c.account_id, DELIVERIES.c.delivery_key, DELIVERIES.c.transcription_ids
+).where(tuple_(DELIVERIES.c.account_id, DELIVERIES.c.delivery_key).in_(
+    bindparam("keys", expanding=True)))
+_EXISTING_TRANSCRIPTIONS: Select[Any] = select(
+    TRANSCRIPTIONS.c.id, TRANSCRIPTIONS.c.account_id, TRANSCRIPTIONS.c.attachment_id
+).where(tuple_(TRANSCRIPTIONS.c.account_id, TRANSCRIPTIONS.c.attachment_id).in_(
+    bindparam("keys", expanding=True)))
+_SET_TRANSCRIPTIONS: Update = (
+    update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
+    .values(transcription_ids=bindparam("ids"), status=bindparam("new_status"))
+)
+_SET_FROM = _recordset("u", [("delivery_id", DELIVERIES.c.id.type),
+                             ("ids", DELIVERIES.c.transcription_ids.type),
+                             ("new_status", DELIVERIES.c.status.type)])
+_SET_TRANSCRIPTIONS_PG: Update = (
+    update(DELIVERIES).where(DELIVERIES.c.id == _SET_FROM.c.delivery_id)
+    .values(transcription_ids=_SET_FROM.c.ids, status=_SET_FROM.c.new_status)
+)
+
+
+def _insert(conn: Connection, spec: _Rows, rows: Sequence[dict[str, Any]],
+            now: datetime) -> dict[tuple[Any, ...], int]:
+    """Insert the rows that do not conflict on ``spec.conflict``: their ids by their key values.
+
+    One statement for all rows. RETURNING carries the key columns because it names only the
+    inserted rows, in no promised order.
+    """
+    # rows in key order: concurrent batches that share keys lock them in the same order, so
+    # they wait for one another instead of deadlocking
+    rows = sorted(rows, key=itemgetter(*spec.conflict))
+    dialect = conn.dialect.name
+    stmt = _INSERTS.get((dialect, spec.table.name))
+    if stmt is None:
+        stmt = _INSERTS[(dialect, spec.table.name)] = _build_insert(spec, dialect)
+    if dialect == "postgresql":
+        result = conn.execute(stmt, {"rows": json.dumps(rows, separators=(",", ":")),
+                                     "now": now})
+    else:
+        fixed = {**spec.constants, **dict.fromkeys(spec.stamps, now)}
+        full = [{**row, **fixed} for row in rows]
+        result = conn.execute(stmt, full[0] if len(full) == 1 else full)
+    return {(row[1], row[2]): int(row[0]) for row in result}
+
+
+def _set_transcriptions(conn: Connection, updates: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SET_TRANSCRIPTIONS_PG,
+                     {"rows": json.dumps(updates, separators=(",", ":"))})
+    else:
+        conn.execute(_SET_TRANSCRIPTIONS, updates[0] if len(updates) == 1 else updates)
+
+
+def _chunks(keys: Sequence[tuple[Any, ...]], size: int = 400) -> Iterable[list[tuple[Any, ...]]]:
+    # SQLite binds at most 999 parameters per statement in old builds: stay well below
+    for start in range(0, len(keys), size):
+        yield list(keys[start:start + size])
+
+
+def record_batch(conn: Connection, keyring: Keyring,
+                 deliveries: Sequence[Delivery]) -> list[IntakeResult]:
+    """Store the deliveries and their new transcriptions on ``conn``; one result per delivery."""
+    if not deliveries:
+        return []
+    now = utcnow()
+
+    # 1. deliveries: the first of each (account, key) inserts; later copies are its duplicates
+    first: dict[tuple[int, str], int] = {}
+    delivery_rows: list[dict[str, Any]] = []
+    for index, d in enumerate(deliveries):
+        if first.setdefault((d.account_id, d.key), index) != index:
+            continue
+        decision = d.decision
+        delivery_rows.append({
+            "account_id": d.account_id,
+            "delivery_key": d.key,
+            "event": (decision.event or "")[:64] or None,
+            "status": decision.status,
+            "reason": decision.reason[:64],
+        })
+    delivery_ids = _insert(conn, _DELIVERY_ROWS, delivery_rows, now)
+    seen_before: dict[tuple[int, str], tuple[int, ...]] = {}
+    if len(delivery_ids) < len(first):
+        collided = [k for k in first if k not in delivery_ids]
+        for chunk in _chunks(collided):
+            for row in conn.execute(_EXISTING_DELIVERIES, {"keys": chunk}):
+                seen_before[(row[0], row[1])] = tuple(int(i) for i in row[2].split(",") if i)
+
+    # 2. transcriptions of the new, accepted deliveries; the first to name an attachment owns it
+    results: list[IntakeResult | None] = [None] * len(deliveries)
+    claims: dict[tuple[int, int], int] = {}  # attachment key -> index of the delivery creating it
+    wanted: list[tuple[int, list[tuple[int, int]]]] = []  # (index, attachment keys)
+    transcription_rows: list[dict[str, Any]] = []
+    for index, d in enumerate(deliveries):
+        dkey = (d.account_id, d.key)
+        if first[dkey] != index:
+            continue  # a copy of an earlier delivery in this batch: step 4
+        if dkey not in delivery_ids:
+            results[index] = IntakeResult("duplicate", seen_before.get(dkey, ()), ())
+            continue
+        decision = d.decision
+        if (decision.status != "accepted" or decision.conversation_id is None
+                or decision.message_id is None):
+            results[index] = IntakeResult("ignored", (), ())
+            continue
+        keys: list[tuple[int, int]] = []
+        for attachment in {a.attachment_id: a for a in decision.attachments}.values():
+            akey = (d.account_id, attachment.attachment_id)
+            keys.append(akey)
+            if claims.setdefault(akey, index) != index:
+                continue
+            transcription_rows.append({
+                "account_id": d.account_id,
+                "conversation_id": decision.conversation_id,
+                "message_id": decision.message_id,
+                "attachment_id": attachment.attachment_id,
+                "channel": decision.channel[:32],
+                "source_url_enc": keyring.encrypt(attachment.url, register=False),
+                "filename": (attachment.filename or "")[:512] or None,
+                "content_type": (attachment.content_type or "")[:255] or None,
+                "file_size": attachment.file_size,
+            })
+        wanted.append((index, keys))
+
+    if wanted:
+        created = (_insert(conn, _TRANSCRIPTION_ROWS, transcription_rows, now)
+                   if transcription_rows else {})
+        known = dict(created)
+        if len(created) < len(claims):  # seen before: an echo, or another event for them
+            collided_attachments = [k for k in claims if k not in created]
+            for chunk in _chunks(collided_attachments):
+                for row in conn.execute(_EXISTING_TRANSCRIPTIONS, {"keys": chunk}):
+                    known[(row[1], row[2])] = int(row[0])
+            if len(known) < len(claims):
+                raise LookupError("a conflicting transcription row could not be read back")
+        # 3. each accepted delivery's transcription ids, and whether it created any
+        updates: list[dict[str, Any]] = []
+        for index, keys in wanted:
+            ids = tuple(known[k] for k in keys)
+            new_ids = tuple(known[k] for k in keys if k in created and claims[k] == index)
+            status: Literal["accepted", "duplicate"] = "accepted" if new_ids else "duplicate"
+            results[index] = IntakeResult(status, ids, new_ids)
+            d = deliveries[index]
+            updates.append({"delivery_id": delivery_ids[(d.account_id, d.key)],
+                            "ids": ",".join(map(str, ids)), "new_status": status})
+        _set_transcriptions(conn, updates)
+
+    # 4. copies of a delivery inside the batch answer what the first one recorded
+    final: list[IntakeResult] = []
+    for index, d in enumerate(deliveries):
+        result = results[index]
+        if result is None:
+            original = results[first[(d.account_id, d.key)]]
+            assert original is not None
+            result = IntakeResult("duplicate", original.transcription_ids, ())
+        final.append(result)
+    return final
 
 
 def record(conn: Connection, keyring: Keyring, account_id: int, key: str,
            decision: Decision) -> IntakeResult:
-    """Store the delivery and its new transcriptions on ``conn`` (the caller commits)."""
-    now = utcnow()
-    delivery_id = _insert(conn, DELIVERIES, {
-        "account_id": account_id,
-        "delivery_key": key,
-        "event": (decision.event or "")[:64] or None,
-        "status": decision.status,
-        "reason": decision.reason[:64],
-        "transcription_ids": "",
-        "received_at": now,
-    }, ["account_id", "delivery_key"])
-    if delivery_id is None:
-        row = conn.execute(
-            select(DELIVERIES.c.transcription_ids).where(
-                DELIVERIES.c.account_id == account_id, DELIVERIES.c.delivery_key == key)
-        ).first()
-        ids = tuple(int(i) for i in row[0].split(",") if i) if row else ()
-        return IntakeResult("duplicate", ids, ())
-    if decision.status != "accepted" or decision.conversation_id is None or decision.message_id is None:
-        return IntakeResult("ignored", (), ())
-
-    ids: list[int] = []
-    new_ids: list[int] = []
-    for attachment in {a.attachment_id: a for a in decision.attachments}.values():
-        new_id = _insert(conn, TRANSCRIPTIONS, {
-            "account_id": account_id,
-            "conversation_id": decision.conversation_id,
-            "message_id": decision.message_id,
-            "attachment_id": attachment.attachment_id,
-            "channel": decision.channel[:32],
-            "state": State.queued.value,
-            "attempts": 0,
-            "delivery_attempts": 0,
-            "source_url_enc": keyring.encrypt(attachment.url, register=False),
-            "filename": (attachment.filename or "")[:512] or None,
-            "content_type": (attachment.content_type or "")[:255] or None,
-            "file_size": attachment.file_size,
-            "chunks_done": 0,
-            "seconds_done": 0.0,
-            "attribute_set": False,
-            "received_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }, ["account_id", "attachment_id"])
-        if new_id is None:  # seen before (an echo, or another event for the same attachment)
-            existing = conn.execute(
-                select(TRANSCRIPTIONS.c.id).where(
-                    TRANSCRIPTIONS.c.account_id == account_id,
-                    TRANSCRIPTIONS.c.attachment_id == attachment.attachment_id)
-            ).scalar_one()
-            ids.append(int(existing))
-        else:
-            ids.append(new_id)
-            new_ids.append(new_id)
-    status: Literal["accepted", "duplicate"] = "accepted" if new_ids else "duplicate"
-    conn.execute(
-        update(DELIVERIES).where(DELIVERIES.c.id == delivery_id)
-        .values(transcription_ids=",".join(map(str, ids)), status=status)
-    )
-    return IntakeResult(status, tuple(ids), tuple(new_ids))
+    """Store one delivery and its new transcriptions on ``conn`` (the caller commits)."""
+    return record_batch(conn, keyring, [Delivery(account_id, key, decision)])[0]
 
 
-__all__ = ["IntakeResult", "delivery_key", "record"]
+__all__ = ["Delivery", "IntakeResult", "delivery_key", "record", "record_batch"]

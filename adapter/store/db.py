@@ -48,9 +48,7 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             url, pool_size=10, max_overflow=30, pool_recycle=1800, pool_use_lifo=True
         )
-    raise ConfigError(
-        "TRANSCRIBER_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"
-    )
+    raise ConfigError("TRANSCRIBER_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
 
 
 def get_engine(url: str) -> Engine:

@@ -44,7 +44,7 @@ ACCOUNT = 3
 
 def voice_note(n: int, *, event: str = "message_created") -> dict[str, Any]:
     """The WhatsApp voice note as message ``n``: its own message id, attachment id and URL."""
-    payload = copy.deepcopy(VOICE_NOTE)
+    payload: dict[str, Any] = copy.deepcopy(VOICE_NOTE)
     payload["event"] = event
     message_id, attachment_id = 700_000 + n, 900_000 + n
     payload["id"] = message_id
@@ -65,7 +65,8 @@ def webhook(payload: dict[str, Any], *, delivery: str | None = None, account_id:
             secret: str | None = None) -> Webhook:
     """A signed webhook as the receiver hands it to the writer."""
     body = body_of(payload)
-    headers = signed_headers(body, delivery=delivery, **({"secret": secret} if secret else {}))
+    headers = (signed_headers(body, delivery=delivery) if secret is None
+               else signed_headers(body, delivery=delivery, secret=secret))
     return Webhook(account_id, body, headers["X-Chatwoot-Signature"],
                    headers["X-Chatwoot-Timestamp"], headers.get("X-Chatwoot-Delivery"), time.time())
 
@@ -82,7 +83,7 @@ def deliveries(rt: Runtime) -> list[WebhookDelivery]:
 
 def queued_ids(rt: Runtime) -> list[int]:
     """The argument of every message waiting on the StubBroker's transcribe queue."""
-    queue = rt.broker.queues["transcribe"]  # type: ignore[attr-defined]
+    queue = rt.broker.queues["transcribe"]
     ids: list[int] = []
     for data in list(queue.queue):
         message = dramatiq.Message.decode(data)
@@ -154,7 +155,7 @@ def test_concurrent_webhooks_are_each_recorded_and_enqueued_once(
     assert all(len(ids) == 1 for ids in answered)
     rows = transcriptions(runtime)
     assert len(rows) == 200
-    by_id = {row.id: row for row in rows}
+    by_id = {row.id: row for row in rows if row.id is not None}
     for n, [transcription_id] in enumerate(answered):
         assert by_id[transcription_id].attachment_id == 900_000 + n  # each answer names its row
     assert sorted(queued_ids(runtime)) == sorted(by_id)  # one message per row, ids only
@@ -541,8 +542,8 @@ def test_bulk_messages_on_redis_are_ordinary_dramatiq_messages(redis_url: str) -
                           delay: int | None) -> None:
             enqueued.append(message.message_id)
 
-    broker = RedisBroker(url=redis_url, namespace="dramatiq", middleware=[*_middleware(),
-                                                                          Recorder()])
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=redis_url, namespace="dramatiq", middleware=[*_middleware(), Recorder()])
     try:
         @dramatiq.actor(broker=broker, queue_name="transcribe", actor_name="transcribe")
         def transcribe(transcription_id: int) -> None:
