@@ -95,15 +95,36 @@ class _Rows:
 
 
 _DELIVERY_ROWS = _Rows(
-    DELIVERIES, ("account_id", "delivery_key", "event", "status", "reason"),
-    {"transcription_ids": ""}, ("received_at",), ("account_id", "delivery_key"))
+    DELIVERIES,
+    ("account_id", "delivery_key", "event", "status", "reason"),
+    {"transcription_ids": ""},
+    ("received_at",),
+    ("account_id", "delivery_key"),
+)
 _TRANSCRIPTION_ROWS = _Rows(
     TRANSCRIPTIONS,
-    ("account_id", "conversation_id", "message_id", "attachment_id", "channel", "source_url_enc",
-     "filename", "content_type", "file_size"),
-    {"state": State.queued.value, "attempts": 0, "delivery_attempts": 0, "chunks_done": 0,
-     "seconds_done": 0.0, "attribute_set": False},
-    ("received_at", "created_at", "updated_at"), ("account_id", "attachment_id"))
+    (
+        "account_id",
+        "conversation_id",
+        "message_id",
+        "attachment_id",
+        "channel",
+        "source_url_enc",
+        "filename",
+        "content_type",
+        "file_size",
+    ),
+    {
+        "state": State.queued.value,
+        "attempts": 0,
+        "delivery_attempts": 0,
+        "chunks_done": 0,
+        "seconds_done": 0.0,
+        "attribute_set": False,
+    },
+    ("received_at", "created_at", "updated_at"),
+    ("account_id", "attachment_id"),
+)
 
 
 def _loose(type_: TypeEngine[Any]) -> TypeEngine[Any]:
@@ -113,8 +134,11 @@ def _loose(type_: TypeEngine[Any]) -> TypeEngine[Any]:
 
 def _recordset(name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]) -> Any:
     """``json_to_recordset(CAST(:rows AS JSON)) AS name(col type, …)`` (PostgreSQL)."""
-    return func.json_to_recordset(cast(bindparam("rows"), postgresql.JSON)).table_valued(
-        *(column(n, _loose(t)) for n, t in columns)).render_derived(name=name, with_types=True)
+    return (
+        func.json_to_recordset(cast(bindparam("rows"), postgresql.JSON))
+        .table_valued(*(column(n, _loose(t)) for n, t in columns))
+        .render_derived(name=name, with_types=True)
+    )
 
 
 def _build_insert(spec: _Rows, dialect: str) -> Any:
@@ -132,7 +156,8 @@ def _build_insert(spec: _Rows, dialect: str) -> Any:
     else:
         stmt = sqlite.insert(table)
     return stmt.on_conflict_do_nothing(index_elements=list(spec.conflict)).returning(
-        table.c.id, table.c[spec.conflict[0]], table.c[spec.conflict[1]])
+        table.c.id, table.c[spec.conflict[0]], table.c[spec.conflict[1]]
+    )
 
 
 # Statements are built once (per dialect) and executed with parameters, so SQLAlchemy's
@@ -140,27 +165,41 @@ def _build_insert(spec: _Rows, dialect: str) -> Any:
 _INSERTS: dict[tuple[str, str], Any] = {}
 _EXISTING_DELIVERIES: Select[Any] = select(
     DELIVERIES.c.account_id, DELIVERIES.c.delivery_key, DELIVERIES.c.transcription_ids
-).where(tuple_(DELIVERIES.c.account_id, DELIVERIES.c.delivery_key).in_(
-    bindparam("keys", expanding=True)))
+).where(
+    tuple_(DELIVERIES.c.account_id, DELIVERIES.c.delivery_key).in_(
+        bindparam("keys", expanding=True)
+    )
+)
 _EXISTING_TRANSCRIPTIONS: Select[Any] = select(
     TRANSCRIPTIONS.c.id, TRANSCRIPTIONS.c.account_id, TRANSCRIPTIONS.c.attachment_id
-).where(tuple_(TRANSCRIPTIONS.c.account_id, TRANSCRIPTIONS.c.attachment_id).in_(
-    bindparam("keys", expanding=True)))
+).where(
+    tuple_(TRANSCRIPTIONS.c.account_id, TRANSCRIPTIONS.c.attachment_id).in_(
+        bindparam("keys", expanding=True)
+    )
+)
 _SET_TRANSCRIPTIONS: Update = (
-    update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"))
     .values(transcription_ids=bindparam("ids"), status=bindparam("new_status"))
 )
-_SET_FROM = _recordset("u", [("delivery_id", DELIVERIES.c.id.type),
-                             ("ids", DELIVERIES.c.transcription_ids.type),
-                             ("new_status", DELIVERIES.c.status.type)])
+_SET_FROM = _recordset(
+    "u",
+    [
+        ("delivery_id", DELIVERIES.c.id.type),
+        ("ids", DELIVERIES.c.transcription_ids.type),
+        ("new_status", DELIVERIES.c.status.type),
+    ],
+)
 _SET_TRANSCRIPTIONS_PG: Update = (
-    update(DELIVERIES).where(DELIVERIES.c.id == _SET_FROM.c.delivery_id)
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == _SET_FROM.c.delivery_id)
     .values(transcription_ids=_SET_FROM.c.ids, status=_SET_FROM.c.new_status)
 )
 
 
-def _insert(conn: Connection, spec: _Rows, rows: Sequence[dict[str, Any]],
-            now: datetime) -> dict[tuple[Any, ...], int]:
+def _insert(
+    conn: Connection, spec: _Rows, rows: Sequence[dict[str, Any]], now: datetime
+) -> dict[tuple[Any, ...], int]:
     """Insert the rows that do not conflict on ``spec.conflict``: their ids by their key values.
 
     One statement for all rows. RETURNING carries the key columns because it names only the
@@ -174,8 +213,7 @@ def _insert(conn: Connection, spec: _Rows, rows: Sequence[dict[str, Any]],
     if stmt is None:
         stmt = _INSERTS[(dialect, spec.table.name)] = _build_insert(spec, dialect)
     if dialect == "postgresql":
-        result = conn.execute(stmt, {"rows": json.dumps(rows, separators=(",", ":")),
-                                     "now": now})
+        result = conn.execute(stmt, {"rows": json.dumps(rows, separators=(",", ":")), "now": now})
     else:
         fixed = {**spec.constants, **dict.fromkeys(spec.stamps, now)}
         full = [{**row, **fixed} for row in rows]
@@ -185,8 +223,7 @@ def _insert(conn: Connection, spec: _Rows, rows: Sequence[dict[str, Any]],
 
 def _set_transcriptions(conn: Connection, updates: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(_SET_TRANSCRIPTIONS_PG,
-                     {"rows": json.dumps(updates, separators=(",", ":"))})
+        conn.execute(_SET_TRANSCRIPTIONS_PG, {"rows": json.dumps(updates, separators=(",", ":"))})
     else:
         conn.execute(_SET_TRANSCRIPTIONS, updates[0] if len(updates) == 1 else updates)
 
@@ -194,11 +231,12 @@ def _set_transcriptions(conn: Connection, updates: list[dict[str, Any]]) -> None
 def _chunks(keys: Sequence[tuple[Any, ...]], size: int = 400) -> Iterable[list[tuple[Any, ...]]]:
     # SQLite binds at most 999 parameters per statement in old builds: stay well below
     for start in range(0, len(keys), size):
-        yield list(keys[start:start + size])
+        yield list(keys[start : start + size])
 
 
-def record_batch(conn: Connection, keyring: Keyring,
-                 deliveries: Sequence[Delivery]) -> list[IntakeResult]:
+def record_batch(
+    conn: Connection, keyring: Keyring, deliveries: Sequence[Delivery]
+) -> list[IntakeResult]:
     """Store the deliveries and their new transcriptions on ``conn``; one result per delivery."""
     if not deliveries:
         return []
@@ -211,13 +249,15 @@ def record_batch(conn: Connection, keyring: Keyring,
         if first.setdefault((d.account_id, d.key), index) != index:
             continue
         decision = d.decision
-        delivery_rows.append({
-            "account_id": d.account_id,
-            "delivery_key": d.key,
-            "event": (decision.event or "")[:64] or None,
-            "status": decision.status,
-            "reason": decision.reason[:64],
-        })
+        delivery_rows.append(
+            {
+                "account_id": d.account_id,
+                "delivery_key": d.key,
+                "event": (decision.event or "")[:64] or None,
+                "status": decision.status,
+                "reason": decision.reason[:64],
+            }
+        )
     delivery_ids = _insert(conn, _DELIVERY_ROWS, delivery_rows, now)
     seen_before: dict[tuple[int, str], tuple[int, ...]] = {}
     if len(delivery_ids) < len(first):
@@ -239,8 +279,11 @@ def record_batch(conn: Connection, keyring: Keyring,
             results[index] = IntakeResult("duplicate", seen_before.get(dkey, ()), ())
             continue
         decision = d.decision
-        if (decision.status != "accepted" or decision.conversation_id is None
-                or decision.message_id is None):
+        if (
+            decision.status != "accepted"
+            or decision.conversation_id is None
+            or decision.message_id is None
+        ):
             results[index] = IntakeResult("ignored", (), ())
             continue
         keys: list[tuple[int, int]] = []
@@ -249,22 +292,27 @@ def record_batch(conn: Connection, keyring: Keyring,
             keys.append(akey)
             if claims.setdefault(akey, index) != index:
                 continue
-            transcription_rows.append({
-                "account_id": d.account_id,
-                "conversation_id": decision.conversation_id,
-                "message_id": decision.message_id,
-                "attachment_id": attachment.attachment_id,
-                "channel": decision.channel[:32],
-                "source_url_enc": keyring.encrypt(attachment.url, register=False),
-                "filename": (attachment.filename or "")[:512] or None,
-                "content_type": (attachment.content_type or "")[:255] or None,
-                "file_size": attachment.file_size,
-            })
+            transcription_rows.append(
+                {
+                    "account_id": d.account_id,
+                    "conversation_id": decision.conversation_id,
+                    "message_id": decision.message_id,
+                    "attachment_id": attachment.attachment_id,
+                    "channel": decision.channel[:32],
+                    "source_url_enc": keyring.encrypt(attachment.url, register=False),
+                    "filename": (attachment.filename or "")[:512] or None,
+                    "content_type": (attachment.content_type or "")[:255] or None,
+                    "file_size": attachment.file_size,
+                }
+            )
         wanted.append((index, keys))
 
     if wanted:
-        created = (_insert(conn, _TRANSCRIPTION_ROWS, transcription_rows, now)
-                   if transcription_rows else {})
+        created = (
+            _insert(conn, _TRANSCRIPTION_ROWS, transcription_rows, now)
+            if transcription_rows
+            else {}
+        )
         known = dict(created)
         if len(created) < len(claims):  # seen before: an echo, or another event for them
             collided_attachments = [k for k in claims if k not in created]
@@ -281,8 +329,13 @@ def record_batch(conn: Connection, keyring: Keyring,
             status: Literal["accepted", "duplicate"] = "accepted" if new_ids else "duplicate"
             results[index] = IntakeResult(status, ids, new_ids)
             d = deliveries[index]
-            updates.append({"delivery_id": delivery_ids[(d.account_id, d.key)],
-                            "ids": ",".join(map(str, ids)), "new_status": status})
+            updates.append(
+                {
+                    "delivery_id": delivery_ids[(d.account_id, d.key)],
+                    "ids": ",".join(map(str, ids)),
+                    "new_status": status,
+                }
+            )
         _set_transcriptions(conn, updates)
 
     # 4. copies of a delivery inside the batch answer what the first one recorded
@@ -297,8 +350,9 @@ def record_batch(conn: Connection, keyring: Keyring,
     return final
 
 
-def record(conn: Connection, keyring: Keyring, account_id: int, key: str,
-           decision: Decision) -> IntakeResult:
+def record(
+    conn: Connection, keyring: Keyring, account_id: int, key: str, decision: Decision
+) -> IntakeResult:
     """Store one delivery and its new transcriptions on ``conn`` (the caller commits)."""
     return record_batch(conn, keyring, [Delivery(account_id, key, decision)])[0]
 

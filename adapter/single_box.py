@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=200)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker
 

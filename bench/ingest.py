@@ -89,8 +89,9 @@ def _templates(fixture: Path) -> tuple[str, str]:
         # every upload has its own signed storage URL: make each one unique, as in production
         url = str(attachment.get("data_url") or "https://chatwoot.example.test/voice_note.ogg")
         url, found = re.subn(r"--[0-9a-f]{16,}/", f"--{_ATTACHMENT_SENTINEL}/", url, count=1)
-        attachment["data_url"] = url if found else (
-            f"{url}{'&' if '?' in url else '?'}v={_ATTACHMENT_SENTINEL}")
+        attachment["data_url"] = (
+            url if found else (f"{url}{'&' if '?' in url else '?'}v={_ATTACHMENT_SENTINEL}")
+        )
     audio = json.dumps(payload, separators=(",", ":"))
     payload["attachments"] = []
     payload["content"] = "Hello, is my order on its way?"
@@ -119,17 +120,22 @@ def build_pool(spec: dict[str, Any]) -> tuple[list[bytes], list[bool]]:
     for i in range(int(spec["pool_size"])):
         is_text = int((i + 1) * share) > int(i * share)
         ident = int(spec["id_base"]) + i
-        body = ((text_t if is_text else audio_t)
-                .replace(str(_MESSAGE_SENTINEL), str(ident))
-                .replace(str(_ATTACHMENT_SENTINEL), str(ident))
-                .encode())
+        body = (
+            (text_t if is_text else audio_t)
+            .replace(str(_MESSAGE_SENTINEL), str(ident))
+            .replace(str(_ATTACHMENT_SENTINEL), str(ident))
+            .encode()
+        )
         # signed as Chatwoot signs (CONTRACT.md), independently of adapter.web.signing
         digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         requests.append(
-            (head
-             + f"X-Chatwoot-Signature: sha256={digest}\r\n"
-             + f"X-Chatwoot-Delivery: {uuid.uuid4()}\r\n"
-             + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            (
+                head
+                + f"X-Chatwoot-Signature: sha256={digest}\r\n"
+                + f"X-Chatwoot-Delivery: {uuid.uuid4()}\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
         )
         kinds.append(not is_text)
     return requests, kinds
@@ -219,15 +225,21 @@ async def _load(spec: dict[str, Any], pool: list[bytes], kinds: list[bool]) -> d
                         at = lower.find(b"\r\ncontent-length:")
                         if at < 0:
                             raise ValueError("response without Content-Length")
-                        length = int(lower[at + 17: lower.index(b"\r\n", at + 2)])
+                        length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
                         body = await reader.readexactly(length)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                        TimeoutError, ValueError) as exc:
+                except (
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    TimeoutError,
+                    ValueError,
+                ) as exc:
                     errors[type(exc).__name__] += 1
                     lower = b"\r\nconnection: close"
                 else:
-                    samples.append(Sample(t0, time.perf_counter(), status, kinds[index],
-                                          b'"accepted"' in body))
+                    samples.append(
+                        Sample(t0, time.perf_counter(), status, kinds[index], b'"accepted"' in body)
+                    )
                 if b"\r\nconnection: close" in lower:
                     writer.close()
                     streams = await connect()
@@ -240,19 +252,31 @@ async def _load(spec: dict[str, Any], pool: list[bytes], kinds: list[bool]) -> d
     async def meter() -> None:
         # CPU of the server, of this client and of the whole machine over the measured window
         await asyncio.sleep(max(0.0, warm_end - time.perf_counter()))
-        marks["cpu0"] = (_process_cpu_s(int(spec["server_pid"])), time.process_time(),
-                         _machine_cpu(), time.perf_counter())
+        marks["cpu0"] = (
+            _process_cpu_s(int(spec["server_pid"])),
+            time.process_time(),
+            _machine_cpu(),
+            time.perf_counter(),
+        )
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-        marks["cpu1"] = (_process_cpu_s(int(spec["server_pid"])), time.process_time(),
-                         _machine_cpu(), time.perf_counter())
+        marks["cpu1"] = (
+            _process_cpu_s(int(spec["server_pid"])),
+            time.process_time(),
+            _machine_cpu(),
+            time.perf_counter(),
+        )
 
     meter_task = asyncio.create_task(meter())
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     window_end = min(stop_at, marks.get("exhausted", stop_at))
     if not meter_task.done():
         meter_task.cancel()
-        marks["cpu1"] = (_process_cpu_s(int(spec["server_pid"])), time.process_time(),
-                         _machine_cpu(), time.perf_counter())
+        marks["cpu1"] = (
+            _process_cpu_s(int(spec["server_pid"])),
+            time.process_time(),
+            _machine_cpu(),
+            time.perf_counter(),
+        )
     window = max(1e-9, window_end - warm_end)
 
     measured = [s for s in samples if s.start >= warm_end and s.end <= window_end]
@@ -312,13 +336,22 @@ def bare_main(port: int) -> None:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(routes=[
-        Route("/webhooks/chatwoot/{account_id}", receive, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/webhooks/chatwoot/{account_id}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
     # the uvicorn settings of `transcriber serve` (adapter/cli.py cmd_serve)
-    uvicorn.run(app, host=HOST, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=30, proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
 
 
 # ─── orchestration ────────────────────────────────────────────────────────────────────────
@@ -331,22 +364,33 @@ def _free_port() -> int:
 
 
 def _env(database: str, redis_db: int, key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRANSCRIBER_", "OPENAI_", "SENTRY_", "STATSD_"))}
-    env.update({
-        "TRANSCRIBER_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}",
-        "TRANSCRIBER_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
-        "TRANSCRIBER_ENCRYPTION_KEYS": key,
-        "TRANSCRIBER_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        "NO_PROXY": "127.0.0.1,localhost",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRANSCRIBER_", "OPENAI_", "SENTRY_", "STATSD_"))
+    }
+    env.update(
+        {
+            "TRANSCRIBER_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}",
+            "TRANSCRIBER_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            "TRANSCRIBER_ENCRYPTION_KEYS": key,
+            "TRANSCRIBER_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
     return env
 
 
 def _adapter(args: list[str], env: dict[str, str], cwd: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "adapter", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"transcriber {args[0]} failed: {done.stderr.strip()[-2000:]}")
 
@@ -380,25 +424,47 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
 
 def _run_client(spec: dict[str, Any], env: dict[str, str], cwd: str) -> dict[str, Any]:
     limit = float(spec["warmup"]) + float(spec["duration"]) + REQUEST_TIMEOUT_S + 60
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--role", "client",
-                           "--spec", json.dumps(spec)],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=limit)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--role",
+            "client",
+            "--spec",
+            json.dumps(spec),
+        ],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=limit,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def _phase(name: str, cmd: list[str], port: int, env: dict[str, str], tmp: str,
-           spec: dict[str, Any], procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+def _phase(
+    name: str,
+    cmd: list[str],
+    port: int,
+    env: dict[str, str],
+    tmp: str,
+    spec: dict[str, Any],
+    procs: list[subprocess.Popen[bytes]],
+) -> dict[str, Any]:
     log = Path(tmp) / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
     procs.append(proc)
     try:
         _wait_ready(proc, port, log)
-        print(f"  {name}: {spec['warmup']:g} s warm-up + {spec['duration']:g} s measured, "
-              f"{spec['concurrency']} connections …", flush=True)
+        print(
+            f"  {name}: {spec['warmup']:g} s warm-up + {spec['duration']:g} s measured, "
+            f"{spec['concurrency']} connections …",
+            flush=True,
+        )
         return _run_client({**spec, "port": port, "server_pid": proc.pid}, env, tmp)
     finally:
         _stop(proc)
@@ -408,59 +474,82 @@ def _fmt(value: float, digits: int = 1) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def _report(bare: dict[str, Any], serve: dict[str, Any], counts: dict[str, int],
-            args: argparse.Namespace) -> None:
+def _report(
+    bare: dict[str, Any], serve: dict[str, Any], counts: dict[str, int], args: argparse.Namespace
+) -> None:
     share = serve["rate"] / bare["rate"] if bare["rate"] else math.nan
     rows = [("bare Starlette 202", bare), ("transcriber serve", serve)]
     print()
-    print(f"{'target':20} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'non-202':>7} {'errors':>6} {'server CPU':>10} {'CPU ms/req':>10} {'client CPU':>10} "
-          f"{'box busy':>8}")
+    print(
+        f"{'target':20} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'non-202':>7} {'errors':>6} {'server CPU':>10} {'CPU ms/req':>10} {'client CPU':>10} "
+        f"{'box busy':>8}"
+    )
     for label, r in rows:
         server_cpu = r.get("server_cpu", math.nan)
         per_request = 1000 * server_cpu / r["rate"] if r["rate"] else math.nan
-        print(f"{label:20} {_fmt(r['rate']):>10} {_fmt(r['p50_ms']):>7} {_fmt(r['p99_ms']):>7} "
-              f"{_fmt(r['max_ms']):>7} {sum(r['non_202'].values()):>7} "
-              f"{sum(r['errors'].values()):>6} "
-              f"{_fmt(100 * server_cpu, 0) + ' %':>10} {_fmt(per_request, 2):>10} "
-              f"{_fmt(100 * r.get('client_cpu', math.nan), 0) + ' %':>10} "
-              f"{_fmt(100 * r.get('machine_busy', math.nan), 0) + ' %':>8}")
-    print(f"{'serve / bare':20} {_fmt(100 * share, 1) + ' %':>10} "
-          f"{'p99 x' + _fmt(serve['p99_ms'] / bare['p99_ms'], 1):>15}")
-    print(f"(server/client CPU: share of one core; CPU ms/req: server CPU per accepted webhook; "
-          f"box busy: all {os.cpu_count()} cores, PostgreSQL, Redis and other load included)")
+        print(
+            f"{label:20} {_fmt(r['rate']):>10} {_fmt(r['p50_ms']):>7} {_fmt(r['p99_ms']):>7} "
+            f"{_fmt(r['max_ms']):>7} {sum(r['non_202'].values()):>7} "
+            f"{sum(r['errors'].values()):>6} "
+            f"{_fmt(100 * server_cpu, 0) + ' %':>10} {_fmt(per_request, 2):>10} "
+            f"{_fmt(100 * r.get('client_cpu', math.nan), 0) + ' %':>10} "
+            f"{_fmt(100 * r.get('machine_busy', math.nan), 0) + ' %':>8}"
+        )
+    print(
+        f"{'serve / bare':20} {_fmt(100 * share, 1) + ' %':>10} "
+        f"{'p99 x' + _fmt(serve['p99_ms'] / bare['p99_ms'], 1):>15}"
+    )
+    print(
+        f"(server/client CPU: share of one core; CPU ms/req: server CPU per accepted webhook; "
+        f"box busy: all {os.cpu_count()} cores, PostgreSQL, Redis and other load included)"
+    )
     for label, r in rows:
         if r["non_202"] or r["errors"]:
             print(f"  {label}: non-202 {r['non_202']}, client errors {r['errors']}")
         if r["pool_exhausted"]:
-            print(f"  {label}: ran out of pre-signed requests after {r['window_s']:.1f} s "
-                  "(measured over that shorter window)")
+            print(
+                f"  {label}: ran out of pre-signed requests after {r['window_s']:.1f} s "
+                "(measured over that shorter window)"
+            )
     b_cli, b_srv = bare.get("client_cpu", math.nan), bare.get("server_cpu", math.nan)
     busy = max(bare.get("machine_busy", 0.0), serve.get("machine_busy", 0.0))
     if b_cli >= 0.9 and not b_srv >= 0.9:
-        print("  note: the bare run looks client-bound (client >= 90 % of a core, server below): "
-              "the bare rate is a lower bound and serve/bare an upper bound")
+        print(
+            "  note: the bare run looks client-bound (client >= 90 % of a core, server below): "
+            "the bare rate is a lower bound and serve/bare an upper bound"
+        )
     elif busy >= 0.95 and not b_srv >= 0.9:
-        print(f"  note: the machine was saturated (box busy {100 * busy:.0f} %) and the bare "
-              f"server got {_fmt(100 * b_srv, 0)} % of a core, the client "
-              f"{_fmt(100 * b_cli, 0)} %: other load depresses the absolute rates; "
-              "CPU ms/req is the figure that survives it")
+        print(
+            f"  note: the machine was saturated (box busy {100 * busy:.0f} %) and the bare "
+            f"server got {_fmt(100 * b_srv, 0)} % of a core, the client "
+            f"{_fmt(100 * b_cli, 0)} %: other load depresses the absolute rates; "
+            "CPU ms/req is the figure that survives it"
+        )
     else:
-        print(f"  load generator: {_fmt(100 * b_cli, 0)} % of a core at the bare rate, server "
-              f"{_fmt(100 * b_srv, 0)} %: the server, not the client, sets the bare rate")
+        print(
+            f"  load generator: {_fmt(100 * b_cli, 0)} % of a core at the bare rate, server "
+            f"{_fmt(100 * b_srv, 0)} %: the server, not the client, sets the bare rate"
+        )
     per_core = [r["rate"] / r["server_cpu"] if r.get("server_cpu") else math.nan for _, r in rows]
-    print(f"  per core of server CPU: bare {_fmt(per_core[0], 0)}/s, "
-          f"serve {_fmt(per_core[1], 0)}/s ({_fmt(100 * per_core[1] / per_core[0], 1)} %), "
-          "before PostgreSQL's and Redis's own CPU")
+    print(
+        f"  per core of server CPU: bare {_fmt(per_core[0], 0)}/s, "
+        f"serve {_fmt(per_core[1], 0)}/s ({_fmt(100 * per_core[1] / per_core[0], 1)} %), "
+        "before PostgreSQL's and Redis's own CPU"
+    )
 
-    ok = (counts["transcriptions"] == serve["audio_202_accepted"] == counts["queued_messages"]
-          and serve["audio_202"] == serve["audio_202_accepted"])
-    print(f"integrity: {serve['audio_202']} audio webhooks answered 202 "
-          f"({serve['audio_202_accepted']} 'accepted'), {serve['text_202']} text-only; "
-          f"database: {counts['transcriptions']} transcriptions, "
-          f"{counts['deliveries']} deliveries; "
-          f"dramatiq:transcribe: {counts['queued_messages']} messages -> "
-          f"{'OK, nothing lost' if ok else 'MISMATCH'}")
+    ok = (
+        counts["transcriptions"] == serve["audio_202_accepted"] == counts["queued_messages"]
+        and serve["audio_202"] == serve["audio_202_accepted"]
+    )
+    print(
+        f"integrity: {serve['audio_202']} audio webhooks answered 202 "
+        f"({serve['audio_202_accepted']} 'accepted'), {serve['text_202']} text-only; "
+        f"database: {counts['transcriptions']} transcriptions, "
+        f"{counts['deliveries']} deliveries; "
+        f"dramatiq:transcribe: {counts['queued_messages']} messages -> "
+        f"{'OK, nothing lost' if ok else 'MISMATCH'}"
+    )
 
     misses = []
     if not serve["rate"] >= GOAL_RATE:
@@ -469,8 +558,10 @@ def _report(bare: dict[str, Any], serve: dict[str, Any], counts: dict[str, int],
         misses.append(f"p99 {_fmt(serve['p99_ms'])} ms >= {GOAL_P99_MS:.0f} ms")
     if not share >= GOAL_SHARE:
         misses.append(f"{100 * share:.0f} % of bare < {100 * GOAL_SHARE:.0f} %")
-    goals = (f">= {GOAL_RATE:.0f}/s, p99 < {GOAL_P99_MS:.0f} ms, >= {100 * GOAL_SHARE:.0f} % "
-             f"of bare at {args.concurrency} connections")
+    goals = (
+        f">= {GOAL_RATE:.0f}/s, p99 < {GOAL_P99_MS:.0f} ms, >= {100 * GOAL_SHARE:.0f} % "
+        f"of bare at {args.concurrency} connections"
+    )
     if misses:
         print(f"verdict: MISSES the goals ({goals}): " + "; ".join(misses))
     else:
@@ -489,8 +580,10 @@ def orchestrate(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     created = False
     total_s = 2 * (args.warmup + args.duration)
-    print(f"bench/ingest: one `transcriber serve` vs a bare Starlette 202 on {os.cpu_count()} "
-          f"cores (load average {os.getloadavg()[0]:.2f}), ~{total_s:.0f} s of load")
+    print(
+        f"bench/ingest: one `transcriber serve` vs a bare Starlette 202 on {os.cpu_count()} "
+        f"cores (load average {os.getloadavg()[0]:.2f}), ~{total_s:.0f} s of load"
+    )
     try:
         rds.flushdb()
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=10) as conn:
@@ -498,27 +591,62 @@ def orchestrate(args: argparse.Namespace) -> int:
         created = True
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
             _adapter(["migrate"], env, tmp)
-            _adapter(["accounts", "add", "--account-id", str(ACCOUNT_ID), "--chatwoot-url",
-                      "http://127.0.0.1:9", "--api-token", "T", "--webhook-secret",
-                      WEBHOOK_SECRET], env, tmp)
+            _adapter(
+                [
+                    "accounts",
+                    "add",
+                    "--account-id",
+                    str(ACCOUNT_ID),
+                    "--chatwoot-url",
+                    "http://127.0.0.1:9",
+                    "--api-token",
+                    "T",
+                    "--webhook-secret",
+                    WEBHOOK_SECRET,
+                ],
+                env,
+                tmp,
+            )
             spec: dict[str, Any] = {
-                "fixture": str(args.fixture), "secret": WEBHOOK_SECRET, "account_id": ACCOUNT_ID,
-                "concurrency": args.concurrency, "warmup": args.warmup,
-                "duration": args.duration, "text_share": args.text_share,
+                "fixture": str(args.fixture),
+                "secret": WEBHOOK_SECRET,
+                "account_id": ACCOUNT_ID,
+                "concurrency": args.concurrency,
+                "warmup": args.warmup,
+                "duration": args.duration,
+                "text_share": args.text_share,
             }
             port = _free_port()
-            bare = _phase("bare", [sys.executable, str(Path(__file__).resolve()), "--role",
-                                   "bare", "--port", str(port)], port, env, tmp,
-                          {**spec, "pool_size": BARE_POOL, "unique": False, "id_base": 1},
-                          procs)
+            bare = _phase(
+                "bare",
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--role",
+                    "bare",
+                    "--port",
+                    str(port),
+                ],
+                port,
+                env,
+                tmp,
+                {**spec, "pool_size": BARE_POOL, "unique": False, "id_base": 1},
+                procs,
+            )
             port = _free_port()
             pool = int(POOL_RATE_CAP * (args.warmup + args.duration))
-            serve = _phase("serve", [sys.executable, "-m", "adapter", "serve", "--host", HOST,
-                                     "--port", str(port)], port, env, tmp,
-                           {**spec, "pool_size": pool, "unique": True, "id_base": 10_000_000},
-                           procs)
-        with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={database}",
-                             connect_timeout=10) as conn:
+            serve = _phase(
+                "serve",
+                [sys.executable, "-m", "adapter", "serve", "--host", HOST, "--port", str(port)],
+                port,
+                env,
+                tmp,
+                {**spec, "pool_size": pool, "unique": True, "id_base": 10_000_000},
+                procs,
+            )
+        with psycopg.connect(
+            f"host=127.0.0.1 port=5432 user=postgres dbname={database}", connect_timeout=10
+        ) as conn:
             transcriptions = conn.execute("SELECT count(*) FROM transcriptions").fetchone()
             deliveries = conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()
         counts = {
@@ -546,20 +674,39 @@ def orchestrate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="measured seconds per target (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0,
-                        help="seconds of load discarded before measuring (default 2)")
-    parser.add_argument("--concurrency", type=int, default=32,
-                        help="keep-alive connections of the load generator (default 32)")
-    parser.add_argument("--text-share", type=float, default=0.0,
-                        help="share of text-only (ignored) messages, 0..1 (default 0: all audio)")
-    parser.add_argument("--redis-db", type=int, default=11,
-                        help="Redis db to use and flush (default 11)")
-    parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE,
-                        help="Chatwoot message_created body with one audio attachment")
-    parser.add_argument("--role", choices=["main", "bare", "client"], default="main",
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="measured seconds per target (default 10)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of load discarded before measuring (default 2)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="keep-alive connections of the load generator (default 32)",
+    )
+    parser.add_argument(
+        "--text-share",
+        type=float,
+        default=0.0,
+        help="share of text-only (ignored) messages, 0..1 (default 0: all audio)",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=11, help="Redis db to use and flush (default 11)"
+    )
+    parser.add_argument(
+        "--fixture",
+        type=Path,
+        default=DEFAULT_FIXTURE,
+        help="Chatwoot message_created body with one audio attachment",
+    )
+    parser.add_argument(
+        "--role", choices=["main", "bare", "client"], default="main", help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -570,8 +717,10 @@ def main(argv: list[str] | None = None) -> int:
         client_main(json.loads(args.spec))
         return 0
     if not 0 < args.duration <= 120 or not 0 <= args.warmup <= 30:
-        parser.error("--duration must be in (0, 120] and --warmup in [0, 30] seconds "
-                     "(signatures are valid for 300 s)")
+        parser.error(
+            "--duration must be in (0, 120] and --warmup in [0, 30] seconds "
+            "(signatures are valid for 300 s)"
+        )
     if not 1 <= args.concurrency <= 512 or not 0 <= args.text_share < 1:
         parser.error("--concurrency must be in [1, 512] and --text-share in [0, 1)")
     if not args.fixture.is_file():

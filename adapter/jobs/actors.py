@@ -56,6 +56,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
 
     def _transcribe(rt: Any, transcription_id: int) -> None:
         from adapter.jobs import pipeline
+        from adapter.observability import log_context
 
         key = _limiter_key(transcription_id)
         if key is None:
@@ -69,12 +70,19 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         with limiter.acquire(raise_on_failure=False) as acquired:
             if not acquired:
                 # this account's key already has its share of calls in flight
-                raise dramatiq.Retry(delay=int(random.uniform(1000, 3000)))
+                raise dramatiq.Retry(delay=int(random.uniform(200, 800)))
             result = pipeline.transcribe(rt, transcription_id)
         if result.retry_in_ms is not None:
             raise dramatiq.Retry(delay=result.retry_in_ms)
         if result.deliver:
-            rt.actors.deliver.send(transcription_id)
+            # deliver right away in this thread (no second queue hop); only a delivery that
+            # must wait for Chatwoot goes through the deliver queue, with its backoff
+            with log_context(transcription_id=transcription_id, step="deliver"):
+                delivered = pipeline.deliver(rt, transcription_id)
+            if delivered.retry_in_ms is not None:
+                rt.actors.deliver.send_with_options(
+                    args=(transcription_id,), delay=delivered.retry_in_ms
+                )
 
     def deliver(transcription_id: int) -> None:
         from adapter.jobs import pipeline

@@ -50,9 +50,14 @@ class _LoopState(Generic[T, R]):
 class Batcher(Generic[T, R]):
     """Run ``handle(items) -> results`` (blocking, same order) for batches of submitted items."""
 
-    def __init__(self, handle: Callable[[Sequence[T]], Sequence[R]],
-                 fail: Callable[[T], R], *, max_batch: int = MAX_BATCH,
-                 max_in_flight: int = 1) -> None:
+    def __init__(
+        self,
+        handle: Callable[[Sequence[T]], Sequence[R]],
+        fail: Callable[[T], R],
+        *,
+        max_batch: int = MAX_BATCH,
+        max_in_flight: int = 1,
+    ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be at least 1")
         self._handle = handle
@@ -60,7 +65,8 @@ class Batcher(Generic[T, R]):
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._loops: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[T, R]] = (
-            WeakKeyDictionary())
+            WeakKeyDictionary()
+        )
 
     async def submit(self, item: T) -> R:
         """The result of ``item``, once the batch it joined is done."""
@@ -70,9 +76,11 @@ class Batcher(Generic[T, R]):
             state = self._loops[loop] = _LoopState()
         future: asyncio.Future[R] = loop.create_future()
         state.queue.append((item, future))
-        if not state.tasks or (len(state.tasks) < self._max_in_flight
-                               and len(state.running) == len(state.tasks)
-                               and self._worth_another(state)):
+        if not state.tasks or (
+            len(state.tasks) < self._max_in_flight
+            and len(state.running) == len(state.tasks)
+            and self._worth_another(state)
+        ):
             task = loop.create_task(self._drain(loop, state))
             state.tasks.add(task)
         return await future

@@ -29,8 +29,15 @@ from redis.exceptions import NoScriptError
 
 log = logging.getLogger(__name__)
 
-_REDIS_PARTS = ("scripts", "namespace", "broker_id", "heartbeat_timeout", "dead_message_ttl",
-                "_should_do_maintenance", "_max_unpack_size")
+_REDIS_PARTS = (
+    "scripts",
+    "namespace",
+    "broker_id",
+    "heartbeat_timeout",
+    "dead_message_ttl",
+    "_should_do_maintenance",
+    "_max_unpack_size",
+)
 
 
 def send_many(actor: dramatiq.Actor[Any, Any], args: Sequence[int]) -> int:
@@ -38,9 +45,12 @@ def send_many(actor: dramatiq.Actor[Any, Any], args: Sequence[int]) -> int:
     if not args:
         return 0
     broker = actor.broker
-    if (len(args) > 1 and type(broker) is RedisBroker
-            and all(hasattr(broker, part) for part in _REDIS_PARTS)
-            and "dispatch" in broker.scripts):
+    if (
+        len(args) > 1
+        and type(broker) is RedisBroker
+        and all(hasattr(broker, part) for part in _REDIS_PARTS)
+        and "dispatch" in broker.scripts
+    ):
         try:
             return _redis_pipeline(broker, actor, args)
         except Exception:
@@ -56,8 +66,9 @@ def send_many(actor: dramatiq.Actor[Any, Any], args: Sequence[int]) -> int:
     return sent
 
 
-def _redis_pipeline(broker: RedisBroker, actor: dramatiq.Actor[Any, Any],
-                    args: Sequence[int]) -> int:
+def _redis_pipeline(
+    broker: RedisBroker, actor: dramatiq.Actor[Any, Any], args: Sequence[int]
+) -> int:
     script = broker.scripts["dispatch"]
     max_unpack_size: Callable[[], int] = broker._max_unpack_size  # untyped in dramatiq
     max_unpack = max_unpack_size()
@@ -66,12 +77,23 @@ def _redis_pipeline(broker: RedisBroker, actor: dramatiq.Actor[Any, Any],
         # what RedisBroker.enqueue does for a message without delay, minus the round trip
         message = actor.message_with_options(args=(arg,), redis_message_id=str(uuid4()))
         broker.emit_before("enqueue", message, None)
-        messages.append((message, [
-            "enqueue", current_millis(), message.queue_name, broker.broker_id,
-            broker.heartbeat_timeout, broker.dead_message_ttl,
-            broker._should_do_maintenance("enqueue"), max_unpack,
-            message.options["redis_message_id"], message.encode(),
-        ]))
+        messages.append(
+            (
+                message,
+                [
+                    "enqueue",
+                    current_millis(),
+                    message.queue_name,
+                    broker.broker_id,
+                    broker.heartbeat_timeout,
+                    broker.dead_message_ttl,
+                    broker._should_do_maintenance("enqueue"),
+                    max_unpack,
+                    message.options["redis_message_id"],
+                    message.encode(),
+                ],
+            )
+        )
     sent = 0
     for attempt in (1, 2):
         # EVALSHA straight away: a Script on a pipeline costs a SCRIPT EXISTS round trip first
@@ -84,8 +106,12 @@ def _redis_pipeline(broker: RedisBroker, actor: dramatiq.Actor[Any, Any],
             if isinstance(reply, NoScriptError) and attempt == 1:
                 retry.append((message, script_args))
             elif isinstance(reply, Exception):
-                log.error("could not enqueue message %s to %s: %s", message.message_id,
-                          actor.actor_name, reply)
+                log.error(
+                    "could not enqueue message %s to %s: %s",
+                    message.message_id,
+                    actor.actor_name,
+                    reply,
+                )
             else:
                 broker.emit_after("enqueue", message, None)
                 sent += 1

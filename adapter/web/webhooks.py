@@ -92,8 +92,11 @@ def _secrets(rt: Runtime, account_id: int, primary: str, previous: str | None) -
     if found is None:
         found = [rt.keyring.decrypt(primary, what=f"account {account_id} webhook_secret").encode()]
         if previous:
-            found.append(rt.keyring.decrypt(
-                previous, what=f"account {account_id} previous webhook_secret").encode())
+            found.append(
+                rt.keyring.decrypt(
+                    previous, what=f"account {account_id} previous webhook_secret"
+                ).encode()
+            )
         if len(_secret_cache) >= _SECRET_CACHE_MAX:
             _secret_cache.clear()
         _secret_cache[key] = found
@@ -189,8 +192,11 @@ def _transaction(rt: Runtime, webhooks: Sequence[Webhook]) -> tuple[list[Outcome
                 # or serialization failure with a concurrent writer: again, it will not recur
                 continue
             if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
-                log.error("database unavailable for %d webhooks: %s", len(webhooks),
-                          type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+                log.error(
+                    "database unavailable for %d webhooks: %s",
+                    len(webhooks),
+                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                )
                 raise _Unavailable from exc
             raise
         except SQLAlchemyTimeout as exc:  # no pooled connection came free
@@ -208,15 +214,20 @@ def _rolled_back(exc: DBAPIError) -> bool:
 
 
 _ACCOUNTS_BY_ID = select(
-    _ACCOUNTS.c.id, _ACCOUNTS.c.enabled, _ACCOUNTS.c.webhook_secret_enc,
+    _ACCOUNTS.c.id,
+    _ACCOUNTS.c.enabled,
+    _ACCOUNTS.c.webhook_secret_enc,
     _ACCOUNTS.c.webhook_secret_previous_enc,
 ).where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def _in_transaction(rt: Runtime, conn: Connection,
-                    webhooks: Sequence[Webhook]) -> tuple[list[Outcome], list[int]]:
-    accounts = {int(row[0]): row for row in conn.execute(
-        _ACCOUNTS_BY_ID, {"ids": sorted({w.account_id for w in webhooks})})}
+def _in_transaction(
+    rt: Runtime, conn: Connection, webhooks: Sequence[Webhook]
+) -> tuple[list[Outcome], list[int]]:
+    accounts = {
+        int(row[0]): row
+        for row in conn.execute(_ACCOUNTS_BY_ID, {"ids": sorted({w.account_id for w in webhooks})})
+    }
     outcomes: list[Outcome | None] = []
     to_record: list[tuple[int, Delivery]] = []
     for index, webhook in enumerate(webhooks):
@@ -248,14 +259,20 @@ def _check(rt: Runtime, account: Row[Any] | None, webhook: Webhook) -> Outcome |
     if account is None or not account.enabled:
         return _error(404, "unknown or disabled account", "webhook.rejected.unknown_account")
     try:
-        secrets = _secrets(rt, account_id, account.webhook_secret_enc,
-                           account.webhook_secret_previous_enc)
+        secrets = _secrets(
+            rt, account_id, account.webhook_secret_enc, account.webhook_secret_previous_enc
+        )
     except SecretError as exc:
         log.error("%s", exc)
         return _error(503, "account secrets cannot be decrypted", "webhook.rejected.db_unavailable")
     try:
-        verify(secrets, signature=webhook.signature, timestamp=webhook.timestamp,
-               body=webhook.body, now=webhook.now)
+        verify(
+            secrets,
+            signature=webhook.signature,
+            timestamp=webhook.timestamp,
+            body=webhook.body,
+            now=webhook.now,
+        )
     except SignatureError as exc:
         reason = "stale" if exc.reason == "stale" else "signature"
         return _error(401, f"signature {exc.reason}", f"webhook.rejected.{reason}")
@@ -308,9 +325,14 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
         except ClientDisconnect:
             return Response(status_code=400)
         headers = request.headers
-        webhook = Webhook(int(raw_id), body, headers.get("x-chatwoot-signature"),
-                          headers.get("x-chatwoot-timestamp"), headers.get("x-chatwoot-delivery"),
-                          clock())
+        webhook = Webhook(
+            int(raw_id),
+            body,
+            headers.get("x-chatwoot-signature"),
+            headers.get("x-chatwoot-timestamp"),
+            headers.get("x-chatwoot-delivery"),
+            clock(),
+        )
         try:
             outcome = await batcher(rt).submit(webhook)
         except Exception:

@@ -61,14 +61,28 @@ def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
 
 
-def webhook(payload: dict[str, Any], *, delivery: str | None = None, account_id: int = ACCOUNT,
-            secret: str | None = None) -> Webhook:
+def webhook(
+    payload: dict[str, Any],
+    *,
+    delivery: str | None = None,
+    account_id: int = ACCOUNT,
+    secret: str | None = None,
+) -> Webhook:
     """A signed webhook as the receiver hands it to the writer."""
     body = body_of(payload)
-    headers = (signed_headers(body, delivery=delivery) if secret is None
-               else signed_headers(body, delivery=delivery, secret=secret))
-    return Webhook(account_id, body, headers["X-Chatwoot-Signature"],
-                   headers["X-Chatwoot-Timestamp"], headers.get("X-Chatwoot-Delivery"), time.time())
+    headers = (
+        signed_headers(body, delivery=delivery)
+        if secret is None
+        else signed_headers(body, delivery=delivery, secret=secret)
+    )
+    return Webhook(
+        account_id,
+        body,
+        headers["X-Chatwoot-Signature"],
+        headers["X-Chatwoot-Timestamp"],
+        headers.get("X-Chatwoot-Delivery"),
+        time.time(),
+    )
 
 
 def transcriptions(rt: Runtime) -> list[Transcription]:
@@ -101,8 +115,14 @@ def running_server(rt: Runtime, clock: Clock) -> Iterator[tuple[str, uvicorn.Ser
     """``create_app`` under uvicorn on 127.0.0.1 in a thread, as ``transcriber serve`` runs it."""
     from adapter.web.app import create_app
 
-    config = uvicorn.Config(create_app(rt, clock=clock), host="127.0.0.1", port=0,
-                            log_config=None, access_log=False, timeout_graceful_shutdown=30)
+    config = uvicorn.Config(
+        create_app(rt, clock=clock),
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
@@ -122,16 +142,24 @@ def running_server(rt: Runtime, clock: Clock) -> Iterator[tuple[str, uvicorn.Ser
 Request = tuple[bytes, dict[str, str]]
 
 
-def post_all(base_url: str, requests: Sequence[Request],
-             path: str = f"/webhooks/chatwoot/{ACCOUNT}") -> list[httpx.Response]:
+def post_all(
+    base_url: str, requests: Sequence[Request], path: str = f"/webhooks/chatwoot/{ACCOUNT}"
+) -> list[httpx.Response]:
     """Send every request at once (one connection each) and return the answers in order."""
 
     async def go() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=base_url, trust_env=False, limits=limits,
-                                     timeout=60) as client:
-            return list(await asyncio.gather(*(
-                client.post(path, content=body, headers=headers) for body, headers in requests)))
+        async with httpx.AsyncClient(
+            base_url=base_url, trust_env=False, limits=limits, timeout=60
+        ) as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post(path, content=body, headers=headers)
+                        for body, headers in requests
+                    )
+                )
+            )
 
     return asyncio.run(go())
 
@@ -145,7 +173,8 @@ def signed(payload: dict[str, Any], delivery: str | None = None) -> Request:
 
 
 def test_concurrent_webhooks_are_each_recorded_and_enqueued_once(
-        runtime: Runtime, clock: Clock, account: int) -> None:
+    runtime: Runtime, clock: Clock, account: int
+) -> None:
     requests = [signed(voice_note(n), delivery=f"d-{n}") for n in range(200)]
     with running_server(runtime, clock) as (url, _):
         answers = post_all(url, requests)
@@ -163,7 +192,8 @@ def test_concurrent_webhooks_are_each_recorded_and_enqueued_once(
 
 
 def test_concurrent_copies_of_one_delivery_create_one_row(
-        runtime: Runtime, clock: Clock, account: int) -> None:
+    runtime: Runtime, clock: Clock, account: int
+) -> None:
     same = signed(voice_note(1), delivery="7b1e4f0e-55a4-4d39-9a43-00000000abcd")
     unsigned_copies = [signed(voice_note(2)) for _ in range(10)]  # deduplicated by body hash
     with running_server(runtime, clock) as (url, _):
@@ -178,8 +208,9 @@ def test_concurrent_copies_of_one_delivery_create_one_row(
     assert len(deliveries(runtime)) == 2
 
 
-def test_a_poisoned_webhook_fails_alone(runtime: Runtime, clock: Clock, account: int,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_poisoned_webhook_fails_alone(
+    runtime: Runtime, clock: Clock, account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     poisoned_attachment = 900_000 + 13
     real_insert = intake._insert
 
@@ -194,12 +225,14 @@ def test_a_poisoned_webhook_fails_alone(runtime: Runtime, clock: Clock, account:
     assert [n for n, a in enumerate(answers) if a.status_code != 202] == [13]
     assert answers[13].status_code == 503
     assert sorted(r.attachment_id for r in transcriptions(runtime)) == [
-        900_000 + n for n in range(30) if n != 13]
+        900_000 + n for n in range(30) if n != 13
+    ]
     assert len(queued_ids(runtime)) == 29
 
 
 def test_database_down_answers_503_to_all_and_the_writer_recovers(
-        runtime: Runtime, clock: Clock, account: int) -> None:
+    runtime: Runtime, clock: Clock, account: int
+) -> None:
     from adapter.store import make_engine
 
     working = runtime.db
@@ -218,7 +251,8 @@ def test_database_down_answers_503_to_all_and_the_writer_recovers(
 
 
 def test_shutdown_answers_the_webhooks_waiting_for_their_batch(
-        runtime: Runtime, clock: Clock, account: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime: Runtime, clock: Clock, account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     release = threading.Event()
     entered = threading.Event()
 
@@ -271,8 +305,7 @@ def _accepts(port: int) -> bool:
 # ─── one batch of a known make-up ──────────────────────────────────────────────────────────────
 
 
-def test_copies_inside_one_batch_answer_the_first_ones_ids(runtime: Runtime,
-                                                           account: int) -> None:
+def test_copies_inside_one_batch_answer_the_first_ones_ids(runtime: Runtime, account: int) -> None:
     two = json.loads((FIXTURES / "chatwoot" / "two_audio_attachments_email.json").read_text())
     batch = [
         webhook(two, delivery="same"),
@@ -286,7 +319,14 @@ def test_copies_inside_one_batch_answer_the_first_ones_ids(runtime: Runtime,
     outcomes = process_batch(runtime, batch)
     assert [o.status for o in outcomes] == [202] * 7
     assert [o.body["status"] for o in outcomes] == [
-        "accepted", "accepted", "duplicate", "duplicate", "ignored", "duplicate", "duplicate"]
+        "accepted",
+        "accepted",
+        "duplicate",
+        "duplicate",
+        "ignored",
+        "duplicate",
+        "duplicate",
+    ]
     first = outcomes[0].body["transcriptions"]
     assert len(first) == 2
     assert outcomes[2].body["transcriptions"] == outcomes[6].body["transcriptions"] == first
@@ -303,8 +343,7 @@ def test_copies_inside_one_batch_answer_the_first_ones_ids(runtime: Runtime,
     assert again[0].body == {"status": "duplicate", "transcriptions": first}
 
 
-def test_an_echo_inside_one_batch_is_not_transcribed_twice(runtime: Runtime,
-                                                           account: int) -> None:
+def test_an_echo_inside_one_batch_is_not_transcribed_twice(runtime: Runtime, account: int) -> None:
     created = webhook(voice_note(8), delivery="created")
     updated = webhook(voice_note(8, event="message_updated"), delivery="updated")
     outcomes = process_batch(runtime, [created, updated])
@@ -317,13 +356,21 @@ def test_an_echo_inside_one_batch_is_not_transcribed_twice(runtime: Runtime,
     assert stored["id:updated"].transcription_ids == str(outcomes[0].body["transcriptions"][0])
 
 
-def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime,
-                                                          account: int) -> None:
+def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime, account: int) -> None:
     from adapter import accounts as acc
 
-    acc.create_account(runtime.db, runtime.keyring, 4, acc.parse_changes({
-        "chatwoot_url": "https://other.example.test", "api_token": "cw-api-token-other",
-        "webhook_secret": "whsec-other-0123456789"}))
+    acc.create_account(
+        runtime.db,
+        runtime.keyring,
+        4,
+        acc.parse_changes(
+            {
+                "chatwoot_url": "https://other.example.test",
+                "api_token": "cw-api-token-other",
+                "webhook_secret": "whsec-other-0123456789",
+            }
+        ),
+    )
     acc.set_enabled(runtime.db, 4, False)
     batch = [
         webhook(voice_note(1), delivery="ok"),
@@ -333,8 +380,14 @@ def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime,
         Webhook(ACCOUNT, b"[1, 2]", *_signature(b"[1, 2]"), "not-json", time.time()),
         webhook(voice_note(6), delivery="stale"),
     ]
-    batch[5] = Webhook(ACCOUNT, batch[5].body, batch[5].signature, batch[5].timestamp,
-                       batch[5].delivery, batch[5].now + 3600)  # arrived an hour after signing
+    batch[5] = Webhook(
+        ACCOUNT,
+        batch[5].body,
+        batch[5].signature,
+        batch[5].timestamp,
+        batch[5].delivery,
+        batch[5].now + 3600,
+    )  # arrived an hour after signing
     outcomes = process_batch(runtime, batch)
     assert [o.status for o in outcomes] == [202, 401, 404, 404, 400, 401]
     assert [d.delivery_key for d in deliveries(runtime)] == ["id:ok"]
@@ -346,8 +399,9 @@ def _signature(body: bytes) -> tuple[str, str]:
     return headers["X-Chatwoot-Signature"], headers["X-Chatwoot-Timestamp"]
 
 
-def test_a_poisoned_row_fails_alone_inside_one_batch(runtime: Runtime, account: int,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_poisoned_row_fails_alone_inside_one_batch(
+    runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from adapter.secrets import Keyring
 
     real_encrypt = Keyring.encrypt
@@ -358,18 +412,22 @@ def test_a_poisoned_row_fails_alone_inside_one_batch(runtime: Runtime, account: 
         return real_encrypt(self, value, register=register)
 
     monkeypatch.setattr(Keyring, "encrypt", encrypt)
-    outcomes = process_batch(runtime, [webhook(voice_note(n), delivery=f"b-{n}")
-                                       for n in range(5)])
+    outcomes = process_batch(runtime, [webhook(voice_note(n), delivery=f"b-{n}") for n in range(5)])
     assert [o.status for o in outcomes] == [202, 202, 503, 202, 202]
     assert "error" in outcomes[2].body
     assert sorted(r.attachment_id for r in transcriptions(runtime)) == [
-        900_000, 900_001, 900_003, 900_004]
+        900_000,
+        900_001,
+        900_003,
+        900_004,
+    ]
     assert len(queued_ids(runtime)) == 4
     assert len(deliveries(runtime)) == 4  # the failed one left nothing behind: it may come again
 
 
 def test_database_down_fails_the_whole_batch_without_retrying_each(
-        runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     real = webhooks._in_transaction
 
@@ -398,9 +456,12 @@ def test_stale_pooled_connections_are_replaced(runtime: Runtime, account: int) -
     assert process_batch(runtime, [webhook(voice_note(1))])[0].status == 202
     outsider = sa.create_engine(runtime.db.url, poolclass=sa.pool.NullPool)
     with outsider.connect() as conn:  # the server drops every pooled connection (a restart)
-        conn.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
     outsider.dispose()
     outcomes = process_batch(runtime, [webhook(voice_note(n)) for n in range(2, 6)])
     assert [o.body["status"] for o in outcomes] == ["accepted"] * 4
@@ -408,8 +469,9 @@ def test_stale_pooled_connections_are_replaced(runtime: Runtime, account: int) -
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_concurrent_batches_sharing_keys_neither_deadlock_nor_double(runtime: Runtime,
-                                                                     account: int) -> None:
+def test_concurrent_batches_sharing_keys_neither_deadlock_nor_double(
+    runtime: Runtime, account: int
+) -> None:
     # two writers (as with two batches in flight, or two processes) get the same deliveries
     # in opposite orders: one records each, the other answers duplicate with its ids
     batch = [webhook(voice_note(n), delivery=f"k-{n}") for n in range(40)]
@@ -420,8 +482,10 @@ def test_concurrent_batches_sharing_keys_neither_deadlock_nor_double(runtime: Ru
         start.wait()
         results[name] = process_batch(runtime, items)
 
-    threads = [threading.Thread(target=run, args=("a", batch)),
-               threading.Thread(target=run, args=("b", batch[::-1]))]
+    threads = [
+        threading.Thread(target=run, args=("a", batch)),
+        threading.Thread(target=run, args=("b", batch[::-1])),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -457,12 +521,16 @@ def test_batcher_gathers_what_waits_and_keeps_the_order() -> None:
     assert sizes == [64, 64, 22]  # everything submitted before the first batch began, in order
 
 
-@pytest.mark.parametrize("handle", [
-    lambda items: 1 / 0,  # raises
-    lambda items: ["only one"],  # a result missing
-])
+@pytest.mark.parametrize(
+    "handle",
+    [
+        lambda items: 1 / 0,  # raises
+        lambda items: ["only one"],  # a result missing
+    ],
+)
 def test_batcher_answers_every_item_when_the_handler_fails(
-        handle: Callable[[Sequence[int]], list[str]]) -> None:
+    handle: Callable[[Sequence[int]], list[str]],
+) -> None:
     batcher: Batcher[int, str] = Batcher(handle, lambda i: f"failed {i}")
     assert _gather(batcher, range(3)) == ["failed 0", "failed 1", "failed 2"]
     # and it goes on working afterwards
@@ -538,13 +606,16 @@ def test_bulk_messages_on_redis_are_ordinary_dramatiq_messages(redis_url: str) -
     enqueued: list[str] = []
 
     class Recorder(dramatiq.Middleware):
-        def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any],
-                          delay: int | None) -> None:
+        def after_enqueue(
+            self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+        ) -> None:
             enqueued.append(message.message_id)
 
     broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=redis_url, namespace="dramatiq", middleware=[*_middleware(), Recorder()])
+        url=redis_url, namespace="dramatiq", middleware=[*_middleware(), Recorder()]
+    )
     try:
+
         @dramatiq.actor(broker=broker, queue_name="transcribe", actor_name="transcribe")
         def transcribe(transcription_id: int) -> None:
             seen.append(transcription_id)

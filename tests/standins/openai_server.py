@@ -387,6 +387,9 @@ def _parse_multipart(body: bytes, content_type: str) -> list[_Part]:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # header and body go out as separate writes: without this, each answer on a kept-alive
+    # connection waits ~40 ms for a delayed ACK (Nagle), which distorts timings
+    disable_nagle_algorithm = True
     standin: OpenAIStandIn
     protocol_version = "HTTP/1.1"
 
