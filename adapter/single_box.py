@@ -9,6 +9,7 @@ from types import FrameType
 import dramatiq
 import uvicorn
 
+from adapter.runtime import Runtime
 from adapter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,29 @@ def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker
+
+
+def _announce(rt: Runtime, host: str, port: int) -> None:
+    """Tell the admin what to paste into Chatwoot, and what is still missing."""
+    from adapter.accounts import effective_engine, list_accounts
+
+    accounts = list_accounts(rt.db)
+    base = f"http://{host}:{port}"
+    if not accounts:
+        log.warning(
+            "no helpdesk account yet: add one with `transcriber accounts add --account-id N …`, "
+            "then point a Chatwoot webhook at %s/webhooks/chatwoot/N",
+            base,
+        )
+    for account in accounts:
+        log.info(
+            "account %s (%s, engine %s): webhook URL %s/webhooks/chatwoot/%s",
+            account.id,
+            "enabled" if account.enabled else "disabled",
+            effective_engine(account, rt.settings),
+            base,
+            account.id,
+        )
 
 
 def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
@@ -35,6 +59,7 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
     recover(rt, stuck_after=0)
     if rt.settings.redis_url is None:
         log.warning("no TRANSCRIBER_REDIS_URL: using the in-process broker (single box only)")
+    _announce(rt, host, port)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(rt),
