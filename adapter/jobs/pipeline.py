@@ -214,75 +214,23 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         with _renewing(rt, claim, state):
             transcript, stats = _do_transcribe(rt, claim, workdir)
     except Skip as skip:
-        _guarded_update(
-            rt,
-            claim,
-            state,
-            state=State.skipped.value,
-            reason=skip.reason,
-            error=None,
-            lease_until=None,
-        )
-        metrics.incr("transcription.skipped")
-        log.info(
-            "transcription skipped: %s", skip.reason, extra={"transcription_id": transcription_id}
-        )
-        return StepResult()
+        log.info("transcription skipped: %s", skip.reason)
+        return _end(rt, claim, State.skipped, skip.reason, None)
     except (AudioTooLarge, NotAudio) as exc:
         reason = "too large" if isinstance(exc, AudioTooLarge) else "not audio"
-        _guarded_update(
-            rt,
-            claim,
-            state,
-            state=State.skipped.value,
-            reason=reason,
-            error=_safe_error(exc),
-            lease_until=None,
-        )
-        metrics.incr("transcription.skipped")
-        return StepResult()
+        return _end(rt, claim, State.skipped, reason, _safe_error(exc))
     except PermanentError as exc:
-        _guarded_update(
-            rt,
-            claim,
-            state,
-            state=State.failed.value,
-            reason=exc.reason,
-            error=_safe_error(exc),
-            lease_until=None,
-        )
-        metrics.incr("transcription.failed")
-        log.warning(
-            "transcription failed: %s", exc.reason, extra={"transcription_id": transcription_id}
-        )
-        return StepResult()
+        log.warning("transcription failed: %s", exc.reason)
+        return _end(rt, claim, State.failed, exc.reason, _safe_error(exc))
     except Exception as exc:
         transient = exc if isinstance(exc, TransientError) else None
         if transient is None:
             log.exception("unexpected error transcribing %s", transcription_id)
         reason = transient.reason if transient else "internal"
         if claim.attempt >= rt.settings.max_attempts:
-            _guarded_update(
-                rt,
-                claim,
-                state,
-                state=State.failed.value,
-                reason=reason,
-                error=f"gave up after {claim.attempt} attempts: {_safe_error(exc)}",
-                lease_until=None,
-            )
-            metrics.incr("transcription.failed")
-            return StepResult()
-        _guarded_update(
-            rt,
-            claim,
-            state,
-            state=State.queued.value,
-            reason=reason,
-            error=_safe_error(exc),
-            lease_until=None,
-        )
-        metrics.incr("transcription.retried")
+            error = f"gave up after {claim.attempt} attempts: {_safe_error(exc)}"
+            return _end(rt, claim, State.failed, reason, error)
+        _end(rt, claim, State.queued, reason, _safe_error(exc))
         return StepResult(retry_in_ms=backoff_ms(claim.attempt, transient))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -303,6 +251,28 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
     if done:
         metrics.incr("transcription.transcribed")
     return StepResult(deliver=done)
+
+
+_END_METRICS = {
+    State.skipped: "transcription.skipped",
+    State.failed: "transcription.failed",
+    State.queued: "transcription.retried",
+}
+
+
+def _end(rt: Runtime, claim: Claim, state: State, reason: str, error: str | None) -> StepResult:
+    """Leave ``transcribing`` for ``state`` (final, or queued again for a retry)."""
+    _guarded_update(
+        rt,
+        claim,
+        State.transcribing.value,
+        state=state.value,
+        reason=reason,
+        error=error,
+        lease_until=None,
+    )
+    metrics.incr(_END_METRICS[state])
+    return StepResult()
 
 
 def _nudge_delivery(rt: Runtime, transcription_id: int) -> None:
