@@ -212,7 +212,8 @@ def list_accounts(engine: Engine) -> list[Account]:
 
 
 def delete_account(engine: Engine, account_id: int) -> None:
-    """Disable and forget the account's secrets; keep its transcriptions for the record."""
+    """Remove the account and its secrets; its transcriptions stay for the record (any still
+    waiting end ``skipped``, "account removed")."""
     with session_scope(engine) as session:
         account = session.get(Account, account_id)
         if account is None:
@@ -271,20 +272,6 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
     }
 
 
-def webhook_secrets(account: Account, keyring: Keyring) -> list[bytes]:
-    secrets = [
-        keyring.decrypt(account.webhook_secret_enc, what=f"account {account.id} webhook_secret")
-    ]
-    if account.webhook_secret_previous_enc:
-        secrets.append(
-            keyring.decrypt(
-                account.webhook_secret_previous_enc,
-                what=f"account {account.id} previous webhook_secret",
-            )
-        )
-    return [s.encode() for s in secrets]
-
-
 def rotate_all(engine: Engine, keyring: Keyring) -> int:
     """Re-encrypt every stored secret with the first key. Returns how many values changed."""
     count = 0
@@ -332,5 +319,4 @@ __all__ = [
     "rotate_all",
     "set_enabled",
     "update_account",
-    "webhook_secrets",
 ]

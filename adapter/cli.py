@@ -184,7 +184,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     import tempfile
 
-    from adapter.audio import prepare, probe, stitch
+    from adapter.audio import prepare, stitch
     from adapter.engines.factory import build_engine
     from adapter.jobs.pipeline import engine_limits
 
@@ -204,7 +204,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         language=args.language,
         model_dir=settings.model_dir,
     )
-    info = probe(path)
     with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
         prepared = prepare(
             path,
@@ -215,7 +214,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         )
         parts = [(c, engine.transcribe(c.path, language=args.language)) for c in prepared.chunks]
     transcript = stitch(parts)
-    duration = info.duration or transcript.duration
+    duration = prepared.info.duration or transcript.duration
     if args.json:
         print(
             json.dumps(

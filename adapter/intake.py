@@ -350,11 +350,4 @@ def record_batch(
     return final
 
 
-def record(
-    conn: Connection, keyring: Keyring, account_id: int, key: str, decision: Decision
-) -> IntakeResult:
-    """Store one delivery and its new transcriptions on ``conn`` (the caller commits)."""
-    return record_batch(conn, keyring, [Delivery(account_id, key, decision)])[0]
-
-
-__all__ = ["Delivery", "IntakeResult", "delivery_key", "record", "record_batch"]
+__all__ = ["Delivery", "IntakeResult", "delivery_key", "record_batch"]

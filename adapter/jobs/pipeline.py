@@ -11,7 +11,6 @@ lease has expired was lost (killed worker) and may be claimed again by anyone.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import shutil
@@ -25,7 +24,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Table, or_, select, update
 from sqlmodel import Session
@@ -153,25 +151,6 @@ def _renewing(rt: Runtime, claim: Claim, state: str, counter: str = "attempts") 
         thread.join(timeout=5)
 
 
-def is_private_url(url: str) -> bool:
-    """Whether the account's own Chatwoot lives on a private or loopback address."""
-    host = urlsplit(url).hostname or ""
-    if host in ("localhost",) or host.endswith((".local", ".internal", ".localhost")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        import socket
-
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except OSError:
-            return False
-        ips = [ipaddress.ip_address(i[4][0]) for i in infos]
-        return any(ip.is_private or ip.is_loopback for ip in ips)
-    return ip.is_private or ip.is_loopback
-
-
 def _safe_error(exc: BaseException) -> str:
     if isinstance(exc, TranscriberError):
         return redact_text(str(exc))[:1000]
@@ -292,8 +271,9 @@ def _load(rt: Runtime, transcription_id: int) -> tuple[Transcription, Account | 
 
 
 def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript, dict[str, Any]]:
-    from adapter.audio import prepare, probe, stitch
+    from adapter.audio import prepare, stitch
     from adapter.engines.factory import build_engine
+    from adapter.helpdesk import url_is_private
     from adapter.helpdesk.download import download
 
     row, account = _load(rt, claim.transcription_id)
@@ -332,9 +312,8 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         url,
         source,
         max_bytes=rt.settings.max_audio_bytes,
-        allow_private=is_private_url(account.chatwoot_url),
+        allow_private=url_is_private(account.chatwoot_url),
     )
-    info = probe(source)
     prepared = prepare(
         source,
         workdir / "chunks",
@@ -390,7 +369,7 @@ def _do_transcribe(rt: Runtime, claim: Claim, workdir: Path) -> tuple[Transcript
         register_transcript(result.text)
     parts = [(c, results[c.index]) for c in chunks]
     # no chunks at all: the audio was silence
-    transcript = stitch(parts) if parts else Transcript("", None, info.duration, ())
+    transcript = stitch(parts) if parts else Transcript("", None, prepared.info.duration, ())
     metrics.incr("audio.seconds", round(prepared.audio_seconds))
     metrics.incr("audio.billed_seconds", round(prepared.billed_seconds))
     metrics.incr("audio.upload_bytes", int(prepared.upload_bytes))
@@ -607,6 +586,5 @@ __all__ = [
     "claim_delivery",
     "claim_transcription",
     "deliver",
-    "is_private_url",
     "transcribe",
 ]

@@ -127,20 +127,6 @@ def _failed(webhook: Webhook) -> Outcome:
     return _error(503, "temporarily unavailable", "webhook.rejected.db_unavailable")
 
 
-def process(
-    rt: Runtime,
-    account_id: int,
-    body: bytes,
-    *,
-    signature: str | None,
-    timestamp: str | None,
-    delivery: str | None,
-    now: float,
-) -> Outcome:
-    """One webhook on its own: a batch of one (blocking)."""
-    return process_batch(rt, [Webhook(account_id, body, signature, timestamp, delivery, now)])[0]
-
-
 def process_batch(rt: Runtime, webhooks: Sequence[Webhook]) -> list[Outcome]:
     """Verify and record ``webhooks`` in one transaction, then enqueue their new transcriptions.
 
@@ -344,4 +330,4 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
     return receive
 
 
-__all__ = ["Outcome", "Webhook", "make_endpoint", "process", "process_batch"]
+__all__ = ["Outcome", "Webhook", "make_endpoint", "process_batch"]

@@ -136,7 +136,7 @@ def test_service_reports_faults_without_leaking(
                     headers=signed_headers(body, secret="wrong-secret-000"),
                 )
             assert (ok.status_code, bad.status_code) == (202, 401)
-            [tid] = ok.json()["transcriptions"]
+            assert len(ok.json()["transcriptions"]) == 1
             deadline = time.monotonic() + 60
             while not chatwoot.notes(321) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -162,7 +162,6 @@ def test_service_reports_faults_without_leaking(
             url.split("?")[0],
         ):
             assert leaked not in raw
-        assert str(tid)  # ids may appear; they are not secrets
         sent = packets(statsd)
         names = {p.split(":")[0] for p in sent if p}
         for expected in (

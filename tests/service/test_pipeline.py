@@ -25,6 +25,9 @@ from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
 from tests.standins.openai_server import OpenAIStandIn, Reply
 
 AUDIO = FIXTURES / "audio"
+
+#: every test here runs with worker threads and an account wired to both stand-ins
+pytestmark = pytest.mark.usefixtures("worker", "e2e_account")
 OPENAI_KEY = "sk-test-" + "e2e" * 12
 TERMINAL = {State.delivered.value, State.failed.value, State.skipped.value}
 
@@ -111,10 +114,8 @@ def transcription_calls(server: OpenAIStandIn) -> int:
 def test_voice_note_becomes_a_private_note(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(
         Reply.verbose_json("Hola, quiero cambiar mi dirección.", language="spanish", duration=4.2)
@@ -150,10 +151,8 @@ def test_voice_note_becomes_a_private_note(
 def test_two_attachments_two_notes_and_duplicates_do_nothing(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     chatwoot.add_conversation(
         fixture_payload("two_audio_attachments_email.json")["conversation"]["id"],
@@ -186,10 +185,8 @@ def test_two_attachments_two_notes_and_duplicates_do_nothing(
 def test_429_with_retry_after_then_success(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(Reply.rate_limited(retry_after="1"))
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
@@ -203,10 +200,8 @@ def test_429_with_retry_after_then_success(
 def test_500_then_success(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(Reply.server_error(500))
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
@@ -218,10 +213,8 @@ def test_500_then_success(
 def test_rejected_key_fails_after_one_call(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(Reply.invalid_key())
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
@@ -236,10 +229,8 @@ def test_rejected_key_fails_after_one_call(
 def test_insufficient_quota_fails_at_once(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(Reply.insufficient_quota())
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
@@ -251,10 +242,8 @@ def test_insufficient_quota_fails_at_once(
 def test_chatwoot_down_during_delivery_retries_only_delivery(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
     chatwoot.fail(503, times=2, path="/api/")
@@ -270,10 +259,8 @@ def test_chatwoot_down_during_delivery_retries_only_delivery(
 def test_chatwoot_token_rejected_fails_delivery(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
     acc.update_account(
@@ -306,10 +293,8 @@ def test_chatwoot_token_rejected_fails_delivery(
 def test_corrupt_or_non_audio(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
     data: bytes,
     state: State,
 ) -> None:
@@ -324,10 +309,8 @@ def test_corrupt_or_non_audio(
 def test_too_large_is_skipped(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     runtime.settings = runtime.settings.model_copy(update={"max_audio_bytes": 1000})
     [tid] = send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))
@@ -338,10 +321,8 @@ def test_too_large_is_skipped(
 def test_no_key_is_skipped(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     acc.update_account(
         runtime.db, runtime.keyring, 3, acc.parse_changes({"clear_openai_api_key": True})
@@ -354,10 +335,8 @@ def test_no_key_is_skipped(
 def test_upload_race_404_then_blob(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
     chatwoot.fail(404, times=2, path="/rails/")
@@ -369,10 +348,8 @@ def test_upload_race_404_then_blob(
 def test_no_temporary_files_left(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
 ) -> None:
     openai_server.enqueue(Reply.invalid_key())
     ids = [send(client, telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes()))[0]]
@@ -384,10 +361,8 @@ def test_no_temporary_files_left(
 def test_no_secret_or_transcript_in_logs(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import logging
@@ -410,10 +385,8 @@ def test_no_secret_or_transcript_in_logs(
 def test_long_audio_is_chunked_and_a_retry_never_resends_a_finished_chunk(
     client: TestClient,
     runtime: Runtime,
-    worker: Any,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-    e2e_account: int,
     tmp_path: Path,
 ) -> None:
     from tests.audio import gen
