@@ -9,22 +9,23 @@ attachment URLs. Entry points call, in this order and before building the broker
     init_metrics(settings)
 
 and whoever decrypts a secret calls :func:`register_secret` with it, whoever holds
-a transcript calls :func:`register_transcript`.
+a transcript calls :func:`register_transcript`. Metric names are members of
+:class:`Metric`: ``metrics.incr(Metric.WEBHOOK_RECEIVED)``.
 """
 
 from adapter.observability import metrics
 from adapter.observability.logging import (
     JsonFormatter,
-    bind_context,
     configure_logging,
     get_log_context,
     log_context,
     unconfigure_logging,
 )
 from adapter.observability.metrics import (
+    Metric,
+    MetricKind,
     MetricNameError,
     Metrics,
-    get_metrics,
     init_metrics,
     shutdown_metrics,
 )
@@ -50,13 +51,13 @@ __all__ = [
     "REDACTED",
     "TRANSCRIPT",
     "JsonFormatter",
+    "Metric",
+    "MetricKind",
     "MetricNameError",
     "Metrics",
-    "bind_context",
     "clear_registries",
     "configure_logging",
     "get_log_context",
-    "get_metrics",
     "init_metrics",
     "init_sentry",
     "log_context",

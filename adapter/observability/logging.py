@@ -76,11 +76,6 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def bind_context(**fields: object) -> None:
-    """Add ``fields`` to the current context until it ends (e.g. the rest of a request)."""
-    _context.set(MappingProxyType({**_context.get(), **fields}))
-
-
 def get_log_context() -> dict[str, object]:
     return dict(_context.get())
 
@@ -193,7 +188,6 @@ def unconfigure_logging() -> None:
 __all__ = [
     "NOISY_LOGGERS",
     "JsonFormatter",
-    "bind_context",
     "configure_logging",
     "get_log_context",
     "log_context",

@@ -1,155 +1,307 @@
-"""StatsD metrics: a fixed catalogue of low-cardinality dotted names.
+"""StatsD metrics: one registry of low-cardinality dotted names, and a client that never raises.
 
 pystatsd has no tags, so everything that varies lives in the name, and only from a
 small closed set (a rejection reason, an engine, a state). An account id, a
 transcription id or a URL in a name would create one time series per value: the
-catalogue below is the only source of names, and :func:`check_name` rejects
-anything else (in strict mode with :class:`MetricNameError`, otherwise the sample
-is dropped and a warning logged once per name). Strict mode is on outside
-production, so tests catch a leak before it ships.
+:class:`Metric` registry below is the only source of names. Each member is one name
+the service sends, with its type (:class:`MetricKind`) and a one-line description;
+``docs/metrics.md`` is rendered from it (a test keeps the two equal). Callers pass a
+member; where the name depends on a value they look the member up with a helper
+(:meth:`Metric.rejected`, :meth:`Metric.for_state`, :meth:`Metric.engine_latency`…),
+which raises :class:`MetricNameError` for a value outside the set.
 
-Sending never raises into callers: without ``STATSD_HOST`` the client is a no-op,
-an unresolvable host drops samples (with one warning) and is retried every 30 s,
-and UDP send errors are swallowed. ``docs/metrics.md`` describes each metric and
-the suggested alerts.
+A name outside the registry, or sent as the wrong type, is rejected: in strict mode
+with :class:`MetricNameError`, otherwise the sample is dropped and a warning logged
+once per name. Strict mode is on outside production, so tests catch a leak before it
+ships.
+
+Sending never raises into callers otherwise: without ``STATSD_HOST`` the client is a
+no-op, an unresolvable host drops samples (with one warning) and is retried every
+30 s, and UDP send errors are swallowed.
 
 Usage::
 
-    from adapter.observability import metrics
+    from adapter.observability import Metric, metrics
 
-    metrics.incr(metrics.WEBHOOK_RECEIVED)
-    metrics.incr(metrics.webhook_rejected("signature"))
-    with metrics.timer(metrics.engine_latency("openai")):
-        ...
+    metrics.incr(Metric.WEBHOOK_RECEIVED)
+    metrics.incr(Metric.rejected("signature"))
+    metrics.timing(Metric.engine_latency("openai"), elapsed_ms)
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Literal, Protocol, get_args
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from adapter.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RejectReason = Literal[
-    "signature", "stale", "unknown_account", "too_large", "bad_json", "db_unavailable"
-]
-EngineName = Literal["openai", "local"]
-ErrorKind = Literal["transient", "permanent"]
-QueueName = Literal["transcribe", "deliver"]
-State = Literal["queued", "transcribing", "transcribed", "delivered", "failed", "skipped"]
-
-# --- the catalogue ----------------------------------------------------------------------------
-
-WEBHOOK_RECEIVED = "webhook.received"
-WEBHOOK_ACCEPTED = "webhook.accepted"
-WEBHOOK_DUPLICATE = "webhook.duplicate"
-WEBHOOK_IGNORED = "webhook.ignored"
-TRANSCRIPTION_QUEUED = "transcription.queued"
-TRANSCRIPTION_TRANSCRIBED = "transcription.transcribed"
-TRANSCRIPTION_DELIVERED = "transcription.delivered"
-TRANSCRIPTION_FAILED = "transcription.failed"
-TRANSCRIPTION_SKIPPED = "transcription.skipped"
-TRANSCRIPTION_RETRIED = "transcription.retried"
-AUDIO_SECONDS = "audio.seconds"
-AUDIO_BILLED_SECONDS = "audio.billed_seconds"
-AUDIO_UPLOAD_BYTES = "audio.upload_bytes"
-DELIVERY_LATENCY = "delivery.latency"
-
-
-def webhook_rejected(reason: RejectReason) -> str:
-    return f"webhook.rejected.{reason}"
-
-
-def engine_latency(engine: EngineName) -> str:
-    return f"engine.{engine}.latency"
-
-
-def engine_errors(engine: EngineName, kind: ErrorKind) -> str:
-    return f"engine.{engine}.errors.{kind}"
-
-
-def helpdesk_errors(kind: ErrorKind) -> str:
-    return f"helpdesk.errors.{kind}"
-
-
-def queue_depth(queue: QueueName) -> str:
-    return f"queue.depth.{queue}"
-
-
-def state_gauge(state: State) -> str:
-    return f"transcriptions.state.{state}"
-
-
-MetricType = Literal["counter", "timer", "gauge"]
-
-
-def _build_catalogue() -> dict[str, MetricType]:
-    names: dict[str, MetricType] = {
-        WEBHOOK_RECEIVED: "counter",
-        WEBHOOK_ACCEPTED: "counter",
-        WEBHOOK_DUPLICATE: "counter",
-        WEBHOOK_IGNORED: "counter",
-        TRANSCRIPTION_QUEUED: "counter",
-        TRANSCRIPTION_TRANSCRIBED: "counter",
-        TRANSCRIPTION_DELIVERED: "counter",
-        TRANSCRIPTION_FAILED: "counter",
-        TRANSCRIPTION_SKIPPED: "counter",
-        TRANSCRIPTION_RETRIED: "counter",
-        AUDIO_SECONDS: "counter",
-        AUDIO_BILLED_SECONDS: "counter",
-        AUDIO_UPLOAD_BYTES: "counter",
-        DELIVERY_LATENCY: "timer",
-    }
-    for reason in get_args(RejectReason):
-        names[webhook_rejected(reason)] = "counter"
-    for engine in get_args(EngineName):
-        names[engine_latency(engine)] = "timer"
-        for kind in get_args(ErrorKind):
-            names[engine_errors(engine, kind)] = "counter"
-    for kind in get_args(ErrorKind):
-        names[helpdesk_errors(kind)] = "counter"
-    for queue in get_args(QueueName):
-        names[queue_depth(queue)] = "gauge"
-    for state in get_args(State):
-        names[state_gauge(state)] = "gauge"
-    return names
-
-
-#: every allowed name and the one type it may be sent as
-CATALOGUE: dict[str, MetricType] = _build_catalogue()
-
-_NAME_SHAPE = re.compile(r"[a-z_]+(?:\.[a-z_]+)*")
-
 
 class MetricNameError(ValueError):
-    """A metric name outside the catalogue, or sent as the wrong type."""
+    """A metric name outside the registry, or sent as the wrong type."""
 
 
-def check_name(name: str, kind: MetricType | None = None) -> None:
-    """Raise :class:`MetricNameError` unless ``name`` is in the catalogue (as ``kind``).
+class MetricKind(StrEnum):
+    """How a metric is sent: StatsD's ``|c``, ``|ms`` or ``|g``."""
 
-    Names carrying a digit, ``@``, ``/``, ``:`` or ``|`` are rejected even if
-    someone adds them to the catalogue: they are ids, URLs or protocol injection.
+    COUNTER = "counter"
+    TIMER = "timer"
+    GAUGE = "gauge"
+
+
+_COUNTER, _TIMER, _GAUGE = MetricKind.COUNTER, MetricKind.TIMER, MetricKind.GAUGE
+
+
+class Metric(StrEnum):
+    """Every metric name the service sends: ``Metric.X`` is the name, a ``str``.
+
+    ``kind`` is the one type it may be sent as, ``description`` what it counts (the
+    ``docs/metrics.md`` tables are rendered from both).
     """
-    if not isinstance(name, str) or not _NAME_SHAPE.fullmatch(name):
-        raise MetricNameError(f"metric name {name!r} is not a lowercase dotted name")
-    expected = CATALOGUE.get(name)
-    if expected is None:
-        raise MetricNameError(f"metric name {name!r} is not in the catalogue")
-    if kind is not None and kind != expected:
-        raise MetricNameError(f"metric {name!r} is a {expected}, not a {kind}")
+
+    kind: MetricKind
+    description: str
+
+    def __new__(cls, name: str, kind: MetricKind, description: str) -> Metric:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.kind = kind
+        member.description = description
+        return member
+
+    # --- webhook receiver
+    WEBHOOK_RECEIVED = (
+        "webhook.received",
+        _COUNTER,
+        "a POST reached `/webhooks/chatwoot/{account_id}` (before any check)",
+    )
+    WEBHOOK_ACCEPTED = (
+        "webhook.accepted",
+        _COUNTER,
+        "authenticated, well-formed, at least one transcription queued (`202 accepted`)",
+    )
+    WEBHOOK_DUPLICATE = (
+        "webhook.duplicate",
+        _COUNTER,
+        "a delivery or attachment already seen (`202 duplicate`)",
+    )
+    WEBHOOK_IGNORED = (
+        "webhook.ignored",
+        _COUNTER,
+        "authenticated and well-formed, nothing to transcribe (`202 ignored`)",
+    )
+    WEBHOOK_REJECTED_SIGNATURE = (
+        "webhook.rejected.signature",
+        _COUNTER,
+        "`401`: missing or wrong `X-Chatwoot-Signature`",
+    )
+    WEBHOOK_REJECTED_STALE = (
+        "webhook.rejected.stale",
+        _COUNTER,
+        "`401`: timestamp outside ±300 s",
+    )
+    WEBHOOK_REJECTED_UNKNOWN_ACCOUNT = (
+        "webhook.rejected.unknown_account",
+        _COUNTER,
+        "`404`: unknown or disabled account",
+    )
+    WEBHOOK_REJECTED_TOO_LARGE = (
+        "webhook.rejected.too_large",
+        _COUNTER,
+        "`413`: body over `TRANSCRIBER_MAX_WEBHOOK_BYTES`",
+    )
+    WEBHOOK_REJECTED_BAD_JSON = (
+        "webhook.rejected.bad_json",
+        _COUNTER,
+        "`400`: body is not a JSON object",
+    )
+    WEBHOOK_REJECTED_DB_UNAVAILABLE = (
+        "webhook.rejected.db_unavailable",
+        _COUNTER,
+        "`503`: the database (or a stored secret) could not be used",
+    )
+    # --- transcriptions
+    TRANSCRIPTION_QUEUED = (
+        "transcription.queued",
+        _COUNTER,
+        "a transcription row was created and sent to the `transcribe` queue",
+    )
+    TRANSCRIPTION_TRANSCRIBED = (
+        "transcription.transcribed",
+        _COUNTER,
+        "an engine returned text (state `transcribed`)",
+    )
+    TRANSCRIPTION_DELIVERED = (
+        "transcription.delivered",
+        _COUNTER,
+        "the private note was posted (state `delivered`)",
+    )
+    TRANSCRIPTION_FAILED = (
+        "transcription.failed",
+        _COUNTER,
+        "a transcription ended in `failed` (permanent error or attempts exhausted)",
+    )
+    TRANSCRIPTION_SKIPPED = (
+        "transcription.skipped",
+        _COUNTER,
+        "a transcription ended in `skipped` (too large, disabled, no key, not audio)",
+    )
+    TRANSCRIPTION_RETRIED = (
+        "transcription.retried",
+        _COUNTER,
+        "a transient error scheduled another attempt",
+    )
+    TRANSCRIPTIONS_STATE_QUEUED = (
+        "transcriptions.state.queued",
+        _GAUGE,
+        "rows waiting for a worker (from the periodic count)",
+    )
+    TRANSCRIPTIONS_STATE_TRANSCRIBING = (
+        "transcriptions.state.transcribing",
+        _GAUGE,
+        "rows a worker holds a lease on (from the periodic count)",
+    )
+    TRANSCRIPTIONS_STATE_TRANSCRIBED = (
+        "transcriptions.state.transcribed",
+        _GAUGE,
+        "rows with text, note not yet posted (from the periodic count)",
+    )
+    TRANSCRIPTIONS_STATE_DELIVERED = (
+        "transcriptions.state.delivered",
+        _GAUGE,
+        "rows whose note was posted (from the periodic count)",
+    )
+    TRANSCRIPTIONS_STATE_FAILED = (
+        "transcriptions.state.failed",
+        _GAUGE,
+        "rows that ended in `failed` (from the periodic count)",
+    )
+    TRANSCRIPTIONS_STATE_SKIPPED = (
+        "transcriptions.state.skipped",
+        _GAUGE,
+        "rows that ended in `skipped` (from the periodic count)",
+    )
+    QUEUE_DEPTH_TRANSCRIBE = (
+        "queue.depth.transcribe",
+        _GAUGE,
+        "messages waiting on the `transcribe` queue",
+    )
+    QUEUE_DEPTH_DELIVER = (
+        "queue.depth.deliver",
+        _GAUGE,
+        "messages waiting on the `deliver` queue",
+    )
+    DELIVERY_LATENCY = (
+        "delivery.latency",
+        _TIMER,
+        "webhook received → note posted, in ms (includes queueing, download, transcription"
+        " and retries)",
+    )
+    # --- engines and audio
+    ENGINE_OPENAI_LATENCY = (
+        "engine.openai.latency",
+        _TIMER,
+        "one call to the OpenAI transcription API, in ms",
+    )
+    ENGINE_LOCAL_LATENCY = (
+        "engine.local.latency",
+        _TIMER,
+        "one local (faster-whisper) transcription, in ms",
+    )
+    ENGINE_OPENAI_ERRORS_TRANSIENT = (
+        "engine.openai.errors.transient",
+        _COUNTER,
+        "429, 5xx, timeouts, connection errors (retried)",
+    )
+    ENGINE_OPENAI_ERRORS_PERMANENT = (
+        "engine.openai.errors.permanent",
+        _COUNTER,
+        "400/401/403/404/413, insufficient quota (not retried)",
+    )
+    ENGINE_LOCAL_ERRORS_TRANSIENT = (
+        "engine.local.errors.transient",
+        _COUNTER,
+        "local engine errors worth retrying",
+    )
+    ENGINE_LOCAL_ERRORS_PERMANENT = (
+        "engine.local.errors.permanent",
+        _COUNTER,
+        "local engine errors that retrying cannot fix (bad audio, missing weights)",
+    )
+    AUDIO_SECONDS = (
+        "audio.seconds",
+        _COUNTER,
+        "seconds of audio transcribed (incremented by whole seconds)",
+    )
+    AUDIO_BILLED_SECONDS = (
+        "audio.billed_seconds",
+        _COUNTER,
+        "seconds sent to a paid engine (what the bill counts)",
+    )
+    AUDIO_UPLOAD_BYTES = (
+        "audio.upload_bytes",
+        _COUNTER,
+        "bytes uploaded to the engine",
+    )
+    # --- helpdesk write-back
+    HELPDESK_ERRORS_TRANSIENT = (
+        "helpdesk.errors.transient",
+        _COUNTER,
+        "429, 5xx, timeouts, connection errors posting the note (retried)",
+    )
+    HELPDESK_ERRORS_PERMANENT = (
+        "helpdesk.errors.permanent",
+        _COUNTER,
+        "401/403/404/422 from Chatwoot (the transcription is marked failed)",
+    )
+
+    # --- look-ups for names that depend on a value
+
+    @classmethod
+    def rejected(cls, reason: str) -> Metric:
+        """``webhook.rejected.<reason>``."""
+        return check_name(f"webhook.rejected.{reason}")
+
+    @classmethod
+    def for_state(cls, state: str) -> Metric:
+        """``transcriptions.state.<state>`` (a ``State`` member is a ``str``)."""
+        return check_name(f"transcriptions.state.{state}")
+
+    @classmethod
+    def queue_depth(cls, queue: str) -> Metric:
+        """``queue.depth.<queue>``."""
+        return check_name(f"queue.depth.{queue}")
+
+    @classmethod
+    def engine_latency(cls, engine: str) -> Metric:
+        """``engine.<engine>.latency``."""
+        return check_name(f"engine.{engine}.latency")
+
+    @classmethod
+    def engine_errors(cls, engine: str, *, permanent: bool) -> Metric:
+        """``engine.<engine>.errors.permanent``, or ``….transient``."""
+        return check_name(f"engine.{engine}.errors.{'permanent' if permanent else 'transient'}")
 
 
-for _name in CATALOGUE:  # the catalogue itself must pass the shape check
-    check_name(_name)
+_BY_NAME: dict[str, Metric] = {str(metric): metric for metric in Metric}
+
+
+def check_name(name: str, kind: MetricKind | None = None) -> Metric:
+    """The :class:`Metric` called ``name``; :class:`MetricNameError` if there is none.
+
+    With ``kind``, also :class:`MetricNameError` when the metric is of another type.
+    """
+    metric = _BY_NAME.get(name) if isinstance(name, str) else None
+    if metric is None:
+        raise MetricNameError(f"metric name {name!r} is not in the registry")
+    if kind is not None and metric.kind != kind:
+        raise MetricNameError(f"metric {name!r} is a {metric.kind}, not a {kind}")
+    return metric
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -239,7 +391,10 @@ class _ResolvingClient:
 
 
 class Metrics:
-    """Validated, never-raising access to one StatsD client."""
+    """Validated, never-raising access to one StatsD client.
+
+    ``name`` is a :class:`Metric`; a plain ``str`` is looked up in the registry.
+    """
 
     def __init__(self, client: _Client | None = None, *, strict: bool = True) -> None:
         self._client: _Client = client if client is not None else _NullClient()
@@ -251,7 +406,7 @@ class Metrics:
     def enabled(self) -> bool:
         return not isinstance(self._client, _NullClient)
 
-    def _allowed(self, name: str, kind: MetricType) -> bool:
+    def _allowed(self, name: Metric | str, kind: MetricKind) -> bool:
         try:
             check_name(name, kind)
         except MetricNameError as exc:
@@ -266,36 +421,26 @@ class Metrics:
             return False
         return True
 
-    def incr(self, name: str, n: int = 1) -> None:
-        if self._allowed(name, "counter"):
+    def incr(self, name: Metric | str, n: int = 1) -> None:
+        if self._allowed(name, MetricKind.COUNTER):
             try:
-                self._client.incr(name, int(n))
+                self._client.incr(str(name), int(n))
             except Exception:  # a metric must never break the caller
                 log.debug("statsd send failed", exc_info=True)
 
-    def timing(self, name: str, ms: float) -> None:
-        if self._allowed(name, "timer"):
+    def timing(self, name: Metric | str, ms: float) -> None:
+        if self._allowed(name, MetricKind.TIMER):
             try:
-                self._client.timing(name, float(ms))
+                self._client.timing(str(name), float(ms))
             except Exception:
                 log.debug("statsd send failed", exc_info=True)
 
-    def gauge(self, name: str, value: float) -> None:
-        if self._allowed(name, "gauge"):
+    def gauge(self, name: Metric | str, value: float) -> None:
+        if self._allowed(name, MetricKind.GAUGE):
             try:
-                self._client.gauge(name, value)
+                self._client.gauge(str(name), value)
             except Exception:
                 log.debug("statsd send failed", exc_info=True)
-
-    @contextmanager
-    def timer(self, name: str) -> Iterator[None]:
-        """Time the block in milliseconds; recorded also when the block raises."""
-        self._allowed(name, "timer")  # raise (strict) before the work, not after
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timing(name, (time.perf_counter() - start) * 1000.0)
 
     def close(self) -> None:
         try:
@@ -334,63 +479,27 @@ def shutdown_metrics() -> None:
     old.close()
 
 
-def get_metrics() -> Metrics:
-    return _metrics
-
-
-def incr(name: str, n: int = 1) -> None:
+def incr(name: Metric | str, n: int = 1) -> None:
     _metrics.incr(name, n)
 
 
-def timing(name: str, ms: float) -> None:
+def timing(name: Metric | str, ms: float) -> None:
     _metrics.timing(name, ms)
 
 
-def gauge(name: str, value: float) -> None:
+def gauge(name: Metric | str, value: float) -> None:
     _metrics.gauge(name, value)
 
 
-def timer(name: str) -> AbstractContextManager[None]:
-    """Time the block into ``name`` (milliseconds)."""
-    return _metrics.timer(name)
-
-
 __all__ = [
-    "AUDIO_BILLED_SECONDS",
-    "AUDIO_SECONDS",
-    "AUDIO_UPLOAD_BYTES",
-    "CATALOGUE",
-    "DELIVERY_LATENCY",
-    "TRANSCRIPTION_DELIVERED",
-    "TRANSCRIPTION_FAILED",
-    "TRANSCRIPTION_QUEUED",
-    "TRANSCRIPTION_RETRIED",
-    "TRANSCRIPTION_SKIPPED",
-    "TRANSCRIPTION_TRANSCRIBED",
-    "WEBHOOK_ACCEPTED",
-    "WEBHOOK_DUPLICATE",
-    "WEBHOOK_IGNORED",
-    "WEBHOOK_RECEIVED",
-    "EngineName",
-    "ErrorKind",
+    "Metric",
+    "MetricKind",
     "MetricNameError",
-    "MetricType",
     "Metrics",
-    "QueueName",
-    "RejectReason",
-    "State",
     "check_name",
-    "engine_errors",
-    "engine_latency",
     "gauge",
-    "get_metrics",
-    "helpdesk_errors",
     "incr",
     "init_metrics",
-    "queue_depth",
     "shutdown_metrics",
-    "state_gauge",
-    "timer",
     "timing",
-    "webhook_rejected",
 ]
