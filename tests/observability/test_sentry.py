@@ -13,16 +13,22 @@ import gzip
 import json
 import socket
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import dramatiq
 import httpx
 import pytest
 import sentry_sdk
 import uvicorn
+from dramatiq.brokers.stub import StubBroker
+from sentry_sdk.integrations.dramatiq import SentryMiddleware
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from adapter.observability import (
     clear_registries,
@@ -78,12 +84,19 @@ class Ingest:
     dsn: str
     envelopes: list[bytes] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: held while the lists change; notified after each envelope
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def add(self, path: str, envelope: bytes) -> None:
+        with self.arrived:
+            self.paths.append(path)
+            self.envelopes.append(envelope)
+            self.arrived.notify_all()
 
     def events(self) -> list[dict[str, object]]:
         """Every event item (a JSON object with ``exception`` or ``logentry``) received."""
         found: list[dict[str, object]] = []
-        with self.lock:
+        with self.arrived:
             envelopes = list(self.envelopes)
         for envelope in envelopes:
             for line in envelope.split(b"\n"):
@@ -96,14 +109,14 @@ class Ingest:
         return found
 
     def wait_for(self, count: int, *, seconds: float = 20.0) -> list[dict[str, object]]:
+        """The events once ``count`` have arrived (or ``seconds`` have passed)."""
         sentry_sdk.flush(timeout=seconds)
-        deadline = time.monotonic() + seconds
-        while len(self.events()) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.events()) >= count, timeout=seconds)
         return self.events()
 
     def raw(self) -> bytes:
-        with self.lock:
+        with self.arrived:
             return b"\n".join(self.envelopes)
 
 
@@ -129,9 +142,7 @@ def ingest() -> Iterator[Ingest]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = _decode(self.rfile.read(length), self.headers.get("Content-Encoding", ""))
-            with received.lock:
-                received.paths.append(self.path)
-                received.envelopes.append(body)
+            received.add(self.path, body)
             payload = b"{}"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -144,7 +155,9 @@ def ingest() -> Iterator[Ingest]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="sentry-ingest", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="sentry-ingest", daemon=True
+    )
     thread.start()
     received.dsn = f"http://publickey@127.0.0.1:{server.server_address[1]}/1"
     try:
@@ -196,12 +209,7 @@ class LeakyWebhookError(RuntimeError):
     pass
 
 
-def build_app() -> object:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
+def build_app() -> Starlette:
     async def webhook(request: Request) -> JSONResponse:
         body = await request.body()
         api_token = REGISTERED_SECRET  # locals: must not be sent
@@ -223,8 +231,9 @@ def served_app(sentry_on: Ingest) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen()  # connections wait in the backlog until uvicorn accepts them: no start-up wait
     config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         log_config=None,
         lifespan="off",
         ws="none",
@@ -234,10 +243,6 @@ def served_app(sentry_on: Ingest) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
@@ -304,13 +309,8 @@ class LeakyActorError(RuntimeError):
 
 
 def test_dramatiq_exception_reaches_sentry_scrubbed(sentry_on: Ingest) -> None:
-    import dramatiq
-    from dramatiq.brokers.stub import StubBroker
-
     register_secret(REGISTERED_SECRET)
     register_transcript(TRANSCRIPT)
-    from sentry_sdk.integrations.dramatiq import SentryMiddleware
-
     broker = StubBroker()  # after init_sentry: the integration adds its middleware here
     assert any(isinstance(m, SentryMiddleware) for m in broker.middleware)
     broker.emit_after("process_boot")
