@@ -7,7 +7,8 @@ Public API::
     probe(path: Path) -> AudioInfo
         container, codec, duration (measured by demuxing), sample_rate, channels, bit_rate,
         size, extension (the engine-accepted extension to upload the file under as it is, or
-        None: AMR, 3GP, CAF, ...). Raises BadAudio for empty, corrupt or non-audio input.
+        None: AMR, 3GP, CAF, ...). Raises NotAudio for non-audio input (a document, an image,
+        a video without sound), BadAudio for empty or corrupt audio.
 
     prepare(src: Path, workdir: Path, limits: EngineLimits, *, remove_silence=True,
             target_chunk_seconds=600.0, overlap_seconds=2.0) -> PreparedAudio

@@ -7,8 +7,9 @@ Every read of a customer's file in this package goes through :func:`open_audio`,
   make the worker fetch anything);
 * accepts only the demuxers that hold audio customers send (``_DEMUXERS``), so an image or a
   playlist is refused before any decoder runs;
-* maps every FFmpeg failure onto :class:`~adapter.errors.BadAudio` with a one-line message that
-  names neither the path nor a URL.
+* maps every FFmpeg failure onto :class:`~adapter.errors.BadAudio` (or, for a document, an
+  image or a file with no audio stream, :class:`~adapter.errors.NotAudio`) with a one-line
+  message that names neither the path nor a URL.
 
 :func:`iter_pcm` decodes the first audio stream packet by packet, resamples to
 ``SAMPLE_RATE`` mono float32, and yields the samples in small blocks: memory stays flat whatever
@@ -99,8 +100,8 @@ def sniff_non_audio(path: Path) -> str | None:
 def open_audio(path: Path) -> Iterator[tuple[Any, Any]]:
     """Open ``path`` for reading; yield ``(container, first audio stream)``.
 
-    Raises :class:`BadAudio` when FFmpeg cannot open the file as one of the accepted containers
-    or when it holds no audio stream.
+    Raises :class:`NotAudio` when the file is a document or an image, or holds no audio stream,
+    and :class:`BadAudio` when FFmpeg cannot open it as one of the accepted containers.
     """
     try:
         container = av.open(

@@ -31,11 +31,11 @@ import numpy as np
 
 from adapter.audio.convert import OPUS_BIT_RATE, OPUS_BYTES_PER_SECOND, copy_as, encode_chunks
 from adapter.audio.convert import remux_audio as _remux_audio
-from adapter.audio.decode import SAMPLE_RATE, iter_pcm
+from adapter.audio.decode import SAMPLE_RATE, FloatArray, iter_pcm
 from adapter.audio.probe import AudioInfo, probe
 from adapter.audio.split import ChunkPlan, plan_chunks
 from adapter.audio.timemap import TimeMap
-from adapter.audio.vad import FRAME_SECONDS, EnergyMeter, speech_mask
+from adapter.audio.vad import FRAME_SECONDS, BoolArray, EnergyMeter, speech_mask
 from adapter.engines.base import EngineLimits
 
 logger = logging.getLogger(__name__)
@@ -93,19 +93,17 @@ def prepare(
 ) -> PreparedAudio:
     """Turn ``src`` into chunks ``limits`` accepts; see the module docstring for the rules.
 
-    Raises :class:`~adapter.errors.BadAudio` for empty, corrupt or non-audio input, and
-    ``ValueError`` for limits too small to hold a second of audio.
+    Raises :class:`~adapter.errors.NotAudio` for input that is not audio,
+    :class:`~adapter.errors.BadAudio` for empty or corrupt audio, and ``ValueError`` for limits
+    too small to hold a second of audio.
     """
     if target_chunk_seconds <= 0 or overlap_seconds < 0:
         raise ValueError("target_chunk_seconds must be positive and overlap_seconds not negative")
     info = probe(src)
-    unlimited = limits.max_bytes is None and limits.max_seconds is None
-    as_is = _fits_as_is(info, limits, target_chunk_seconds)
     if not remove_silence:
-        if unlimited:
-            return _untouched(src, info)
-        if as_is:
-            return _as_is(src, info, workdir)
+        sent = _without_reencoding(src, info, workdir, limits, target_chunk_seconds)
+        if sent is not None:
+            return sent
 
     longest = _longest_chunk_seconds(limits)
     if longest < 1.0:
@@ -113,29 +111,19 @@ def prepare(
     target = min(target_chunk_seconds if limits.max_seconds is not None else math.inf, longest)
     overlap = min(overlap_seconds, target / 4)
     if not remove_silence and info.duration <= target:
-        whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
-        return _encode(src, info, workdir, [whole], info.duration)
+        return _encode_whole(src, info, workdir)
 
-    meter = EnergyMeter()
-    with closing(iter_pcm(src, max_seconds=_decode_bound(info))) as blocks:
-        for block in blocks:
-            meter.feed(block)
+    meter = _measure(src, info)
     powers = meter.powers()
     audio_seconds = meter.samples / SAMPLE_RATE
-    keep = np.ones(powers.size, dtype=np.bool_)
-    if remove_silence:
-        mask = speech_mask(powers)
-        saved = float(powers.size - np.count_nonzero(mask)) * FRAME_SECONDS
-        if not mask.any():
-            logger.debug("audio is all silence; nothing to send")
-            return PreparedAudio(info, (), audio_seconds, 0.0, 0)
-        if saved >= MIN_SAVING_SECONDS:
-            keep = mask
+    keep = _frames_to_send(powers, remove_silence)
+    if keep is None:
+        logger.debug("audio is all silence; nothing to send")
+        return PreparedAudio(info, (), audio_seconds, 0.0, 0)
     if keep.all():
-        if unlimited:
-            return _untouched(src, info)
-        if as_is:
-            return _as_is(src, info, workdir)
+        sent = _without_reencoding(src, info, workdir, limits, target_chunk_seconds)
+        if sent is not None:
+            return sent
 
     plans = plan_chunks(
         powers,
@@ -147,6 +135,41 @@ def prepare(
         window=_frames(min(_WINDOW_MAX, _WINDOW_FRACTION * target)),
     )
     return _encode(src, info, workdir, plans, audio_seconds)
+
+
+def _without_reencoding(
+    src: Path, info: AudioInfo, workdir: Path, limits: EngineLimits, target_chunk_seconds: float
+) -> PreparedAudio | None:
+    """The source itself for an unlimited engine, a copy when it fits as it is, else ``None``."""
+    if limits.max_bytes is None and limits.max_seconds is None:
+        return _untouched(src, info)
+    if _fits_as_is(info, limits, target_chunk_seconds):
+        return _as_is(src, info, workdir)
+    return None
+
+
+def _measure(src: Path, info: AudioInfo) -> EnergyMeter:
+    """Pass one: the power of every frame of the decoded source."""
+    meter = EnergyMeter()
+    with closing(iter_pcm(src, max_seconds=_decode_bound(info))) as blocks:
+        for block in blocks:
+            meter.feed(block)
+    return meter
+
+
+def _frames_to_send(powers: FloatArray, remove_silence: bool) -> BoolArray | None:
+    """Which frames to send: all, or (removing silence) the speech when that saves enough.
+
+    ``None`` when silence removal finds nothing but silence.
+    """
+    keep: BoolArray = np.ones(powers.size, dtype=np.bool_)
+    if not remove_silence:
+        return keep
+    mask = speech_mask(powers)
+    if not mask.any():
+        return None
+    saved = float(powers.size - np.count_nonzero(mask)) * FRAME_SECONDS
+    return mask if saved >= MIN_SAVING_SECONDS else keep
 
 
 def _decode_bound(info: AudioInfo) -> float:
@@ -217,14 +240,18 @@ def _as_is(src: Path, info: AudioInfo, workdir: Path) -> PreparedAudio:
         except (av.FFmpegError, ValueError) as exc:
             logger.debug("remux failed (%s); re-encoding instead", type(exc).__name__)
             dst.unlink(missing_ok=True)
-            whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
-            return _encode(src, info, workdir, [whole], info.duration)
+            return _encode_whole(src, info, workdir)
         logger.debug("remuxed the audio stream to .%s", info.extension)
     else:
         copy_as(src, dst)
         logger.debug("copied the source as .%s", info.extension)
     size = dst.stat().st_size
     return PreparedAudio(info, (_whole_chunk(dst, info),), info.duration, info.duration, size)
+
+
+def _encode_whole(src: Path, info: AudioInfo, workdir: Path) -> PreparedAudio:
+    whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
+    return _encode(src, info, workdir, [whole], info.duration)
 
 
 def _encode(

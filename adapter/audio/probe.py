@@ -81,9 +81,10 @@ def upload_extension(container: str, codec: str, brand: str, has_video: bool) ->
 def probe(path: Path) -> AudioInfo:
     """Describe the audio in ``path``.
 
-    Raises :class:`BadAudio` for an empty file, a file that is not audio, a file with no audio
-    stream, or audio that does not decode. Raises :class:`FileNotFoundError` when there is no
-    file at all (a caller's bug, not the customer's).
+    Raises :class:`~adapter.errors.NotAudio` for a file that is not audio (a document, an
+    image, no audio stream), :class:`BadAudio` for an empty file or audio that does not decode,
+    and :class:`FileNotFoundError` when there is no file at all (a caller's bug, not the
+    customer's).
     """
     size = path.stat().st_size
     if size == 0:

@@ -25,6 +25,9 @@ Samples = npt.NDArray[np.float32]
 #: samples per generated block
 BLOCK = 8192
 
+#: a :func:`pattern` layout: 440 Hz for a second, a second of silence, 660 Hz for a second
+THREE_SECONDS = [(1.0, 440.0), (1.0, 0.0), (1.0, 660.0)]
+
 
 @dataclass(frozen=True)
 class Kind:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import shutil
 from pathlib import Path
@@ -12,10 +13,13 @@ import pytest
 
 from adapter.audio import PreparedAudio, prepare, probe
 from adapter.engines.base import EngineLimits
-from adapter.errors import BadAudio
+from adapter.errors import BadAudio, NotAudio
 from tests.audio import gen
 from tests.audio.conftest import Make
-from tests.audio.test_audio_probe import HOSTILE, THREE_SECONDS
+from tests.audio.hostile import HOSTILE
+
+#: the module (``adapter.audio.prepare`` is the function, the package re-exports it)
+prepare_module = importlib.import_module("adapter.audio.prepare")
 
 
 def _assert_acceptable(prepared: PreparedAudio, limits: EngineLimits, workdir: Path) -> None:
@@ -81,7 +85,7 @@ def test_accepted_fixtures_go_as_they_are(
 def test_wrongly_labelled_mp3_gets_its_real_extension(
     make: Make, workdir: Path, openai_limits: EngineLimits
 ) -> None:
-    src = make("voice.m4a", THREE_SECONDS, "mp3")
+    src = make("voice.m4a", gen.THREE_SECONDS, "mp3")
 
     (chunk,) = prepare(src, workdir, openai_limits, remove_silence=False).chunks
 
@@ -92,7 +96,7 @@ def test_wrongly_labelled_mp3_gets_its_real_extension(
 def test_video_is_dropped_by_remuxing_without_reencoding(
     make: Make, workdir: Path, openai_limits: EngineLimits
 ) -> None:
-    src = make("screen.mp4", THREE_SECONDS, "mp4", video=True)
+    src = make("screen.mp4", gen.THREE_SECONDS, "mp4", video=True)
 
     prepared = prepare(src, workdir, openai_limits, remove_silence=False)
 
@@ -106,7 +110,7 @@ def test_video_is_dropped_by_remuxing_without_reencoding(
 
 
 def test_unlimited_engine_gets_the_source_untouched(make: Make, workdir: Path) -> None:
-    src = make("sms.amr", THREE_SECONDS, "amr")
+    src = make("sms.amr", gen.THREE_SECONDS, "amr")
 
     prepared = prepare(src, workdir, EngineLimits(), remove_silence=False)
 
@@ -122,7 +126,7 @@ def test_unlimited_engine_gets_the_source_untouched(make: Make, workdir: Path) -
 def test_unaccepted_containers_become_16k_mono_opus(
     make: Make, workdir: Path, openai_limits: EngineLimits, kind: str
 ) -> None:
-    src = make(f"note.{gen.KINDS[kind].extension}", THREE_SECONDS, kind)
+    src = make(f"note.{gen.KINDS[kind].extension}", gen.THREE_SECONDS, kind)
 
     prepared = prepare(src, workdir, openai_limits, remove_silence=False)
 
@@ -153,10 +157,12 @@ def test_over_the_byte_limit_is_transcoded(make: Make, workdir: Path) -> None:
 
 
 def test_large_accepted_file_is_shrunk_when_opus_is_much_smaller(
-    make: Make, workdir: Path, openai_limits: EngineLimits
+    make: Make, workdir: Path, openai_limits: EngineLimits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # nine minutes of 8 kHz PCM: 8.6 MB, accepted as it is, but Opus is 1.6 MB
-    src = make("call.wav", gen.bursts(540.0, burst=3.0, gap=0.5), "wav")
+    # "large" scaled down tenfold: 54 s of 8 kHz PCM, 864 kB, accepted as it is, Opus is 160 kB
+    monkeypatch.setattr(prepare_module, "SHRINK_MIN_BYTES", prepare_module.SHRINK_MIN_BYTES // 10)
+    src = make("call.wav", gen.bursts(54.0, burst=3.0, gap=0.5), "wav")
+    assert prepare_module.SHRINK_MIN_BYTES < src.stat().st_size < openai_limits.max_bytes
 
     prepared = prepare(src, workdir, openai_limits, remove_silence=False)
 
@@ -293,7 +299,7 @@ def _check_split(
 
 
 def test_long_recording_is_split_at_silences(make: Make, workdir: Path) -> None:
-    layout = gen.bursts(300.0, burst=4.0, gap=1.5, lead=0.5)
+    layout = gen.bursts(150.0, burst=4.0, gap=1.5, lead=0.5)
     src = make("call.flac", layout, "flac")
     limits = EngineLimits(max_bytes=25 * 1024 * 1024, max_seconds=60.0)
 
@@ -302,7 +308,7 @@ def test_long_recording_is_split_at_silences(make: Make, workdir: Path) -> None:
     )
 
     _check_split(prepared, layout, limits, workdir, target=45, overlap=2, cut_silence=False)
-    assert prepared.billed_seconds == pytest.approx(300 + 2 * (len(prepared.chunks) - 1), abs=0.2)
+    assert prepared.billed_seconds == pytest.approx(150 + 2 * (len(prepared.chunks) - 1), abs=0.2)
 
 
 def test_byte_limit_alone_splits(make: Make, workdir: Path) -> None:
@@ -315,22 +321,33 @@ def test_byte_limit_alone_splits(make: Make, workdir: Path) -> None:
     _check_split(prepared, layout, limits, workdir, target=50, overlap=1, cut_silence=False)
 
 
+#: a ten-minute call: bursts of 4 s every 5.5 s; split for OpenAI it makes three or four chunks
+CALL = gen.bursts(600.0, burst=4.0, gap=1.5, lead=0.5)
+
+
+@pytest.fixture(scope="module")
+def call_flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The call as FLAC, written once for the tests that only read it."""
+    path = tmp_path_factory.mktemp("call") / "call.flac"
+    return gen.write(path, gen.pattern(CALL, gen.KINDS["flac"].rate), "flac")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cut_silence", [False, True])
-def test_half_hour_call_is_split_for_openai(make: Make, workdir: Path, cut_silence: bool) -> None:
-    layout = gen.bursts(1800.0, burst=4.0, gap=1.5, lead=0.5)
-    src = make("call.flac", layout, "flac")
+def test_long_call_is_split_for_openai(call_flac: Path, workdir: Path, cut_silence: bool) -> None:
     limits = EngineLimits(max_bytes=25 * 1024 * 1024, max_seconds=300.0)
 
-    prepared = prepare(src, workdir, limits, remove_silence=cut_silence, target_chunk_seconds=240)
+    prepared = prepare(
+        call_flac, workdir, limits, remove_silence=cut_silence, target_chunk_seconds=240
+    )
 
-    _check_split(prepared, layout, limits, workdir, target=240, overlap=2, cut_silence=cut_silence)
+    _check_split(prepared, CALL, limits, workdir, target=240, overlap=2, cut_silence=cut_silence)
     if cut_silence:
         assert prepared.billed_seconds < 0.9 * prepared.audio_seconds
         # every burst of the source is in exactly the chunks that claim it
         chunk = prepared.chunks[1]
         heard = _onsets(chunk.path, window=0.02)
-        starts = {round(0.5 + 5.5 * k, 2) for k in range(400)}
+        starts = {round(0.5 + 5.5 * k, 2) for k in range(110)}
         for start, _ in heard[1:]:
             original = chunk.timemap.to_original(start)
             assert min(abs(original - s) for s in starts) < 0.05
@@ -348,7 +365,7 @@ def test_prepare_refuses_what_is_not_audio(
     src = tmp_path / "attachment.ogg"
     HOSTILE[case](fixtures_dir, src)
 
-    with pytest.raises(BadAudio):
+    with pytest.raises((BadAudio, NotAudio)):
         prepare(src, workdir, openai_limits)
 
 

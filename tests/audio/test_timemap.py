@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from adapter.audio import TimeMap
@@ -57,17 +57,18 @@ def span_lists(draw: st.DrawFn) -> list[tuple[float, float]]:
 
 
 @given(span_lists(), st.floats(0, 1, allow_nan=False))
+@example([(0.0, 0.01), (0.02, 0.03), (0.04, 0.05)], 1 - 2**-53)  # u < 1 rounds onto a junction
 def test_every_chunk_moment_lands_in_its_span(spans: list[tuple[float, float]], u: float) -> None:
     timemap = TimeMap.from_spans(spans)
     position = 0.0
     for start, end in spans:
         inside = position + u * (end - start)
         original = timemap.to_original(inside)
-        if u < 1:
-            assert original == pytest.approx(start + u * (end - start), abs=1e-6)
-        else:  # the end of a span is the start of the next one
-            assert original >= end - 1e-6
         position += end - start
+        if inside < position:
+            assert original == pytest.approx(start + u * (end - start), abs=1e-6)
+        else:  # the end of a span (u = 1, or u rounded up to it) is the start of the next one
+            assert original >= end - 1e-6
     assert timemap.to_original(timemap.duration) == pytest.approx(spans[-1][1], abs=1e-6)
 
 
