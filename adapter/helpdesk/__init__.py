@@ -1,11 +1,11 @@
 """Chatwoot I/O: the API client, the attachment downloader and the note format.
 
-    from adapter.helpdesk import download, format_note, note_payload, shared_client, url_is_private
+    from adapter.helpdesk import ChatwootClient, download, format_note, note_payload, url_is_private
 
     private = url_is_private(account.chatwoot_url)     # a self-hosted Chatwoot on a LAN
     result = download(attachment.url, path, max_bytes=..., allow_private=private)
     note = format_note(transcript.text, transcript.language, transcript.duration)
-    client = shared_client()
+    client = ChatwootClient()                           # one per process, from the composition root
     client.post_note(url, account_id, conversation_id, token,
                      note_payload(note, message_id=..., attachment_id=..., language=...,
                                   duration=...))
@@ -16,26 +16,23 @@ package; reach the module as ``sys.modules["adapter.helpdesk.download"]`` or imp
 from it (``from adapter.helpdesk.download import DOWNLOAD_TIMEOUT``).
 
 Every failure is one of ``adapter.errors``: ``HelpdeskUnavailable`` (transient),
-``HelpdeskRejected``, ``UnsafeURL``, ``AudioTooLarge`` (permanent).
+``HelpdeskRejected``, ``UnsafeURL`` (permanent), ``AudioTooLarge``.
 """
 
 from __future__ import annotations
 
 from adapter.helpdesk._ssrf import url_is_private
-from adapter.helpdesk.chatwoot import TRANSCRIPT_LANGUAGE, ChatwootClient, shared_client
+from adapter.helpdesk.chatwoot import TRANSCRIPT_LANGUAGE, ChatwootClient
 from adapter.helpdesk.download import DownloadResult, download
 from adapter.helpdesk.notes import (
-    LANGUAGES,
     NotePayload,
     format_duration,
     format_note,
-    language_code,
     language_name,
     note_payload,
 )
 
 __all__ = [
-    "LANGUAGES",
     "TRANSCRIPT_LANGUAGE",
     "ChatwootClient",
     "DownloadResult",
@@ -43,9 +40,7 @@ __all__ = [
     "download",
     "format_duration",
     "format_note",
-    "language_code",
     "language_name",
     "note_payload",
-    "shared_client",
     "url_is_private",
 ]

@@ -1,8 +1,8 @@
 """The Chatwoot API client: post the private note, set ``transcript_language``.
 
-One ``ChatwootClient`` (one pooled ``httpx.Client``) per process: ``shared_client()`` makes it
-on first use and again after a fork, since Dramatiq forks its worker processes and a
-connection pool must not cross a fork. Timeouts are explicit: connect 5 s, read 15 s.
+One ``ChatwootClient`` (one pooled ``httpx.Client``) per process, made by the process's
+composition root after any fork (a connection pool must not cross one). Timeouts are explicit:
+connect 5 s, read 15 s.
 Redirects are not followed (a 3xx is reported: the configured URL is wrong). The usual proxy
 variables (``HTTPS_PROXY``, ``NO_PROXY``) apply, as for any httpx client.
 
@@ -32,10 +32,9 @@ Agent-bot tokens: Chatwoot lets an agent bot call ``messages#create`` and
 
 from __future__ import annotations
 
-import os
+import contextlib
 import re
-import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,8 +42,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapter.errors import HelpdeskRejected, HelpdeskUnavailable
-from adapter.helpdesk._http import API_TIMEOUT, USER_AGENT, origin, retry_after
+from adapter.httputil import USER_AGENT, origin, retry_after
 
+#: connect 5 s, read 15 s (the contract's helpdesk timeouts); writes and pool waits alike
+API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 #: the largest API response we read; a conversation is a few kB
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 TRANSCRIPT_LANGUAGE = "transcript_language"
@@ -236,61 +237,70 @@ class ChatwootClient:
         conversation_id: int,
         json: Any = None,
     ) -> httpx.Response:
+        """One request; the answer with its body read, or the mapped error."""
         if not isinstance(api_token, str) or not _TOKEN.fullmatch(api_token):
             raise HelpdeskRejected(
                 f"the API token of account {account_id} is empty or has characters an HTTP "
                 "header cannot carry"
             )
-        where = origin(url)
-        try:
+        with _mapped_transport_errors(action, origin(url)):
             request = self._client.build_request(
                 method, url, json=json, headers={"api_access_token": api_token}
             )
-            response = self._client.send(request, stream=True)
-            try:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_RESPONSE_BYTES:
-                        raise HelpdeskRejected(
-                            f"Chatwoot's answer to {action} was larger than "
-                            f"{MAX_RESPONSE_BYTES} bytes ({where})"
-                        )
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
-            raise HelpdeskUnavailable(
-                f"timed out {action} at {where} ({type(exc).__name__})"
-            ) from None
-        except httpx.InvalidURL:
-            # httpx prepares the next request of a 3xx even when not following it; a
-            # Location it cannot parse ends up here.
-            raise HelpdeskRejected(
-                f"Chatwoot answered {action} at {where} with a redirect to an invalid URL"
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise HelpdeskRejected(
-                f"could not send the request for {action} to {where} ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise HelpdeskUnavailable(
-                f"could not reach Chatwoot at {where} while {action} ({type(exc).__name__})"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise HelpdeskUnavailable(
-                f"HTTP error while {action} at {where} ({type(exc).__name__})"
-            ) from None
+            response = self._exchange(request, action)
+        _raise_for_status(response, action, account_id, conversation_id, api_token)
+        return response
+
+    def _exchange(self, request: httpx.Request, action: str) -> httpx.Response:
+        """Send ``request`` and read at most ``MAX_RESPONSE_BYTES`` of the answer's body."""
+        streamed = self._client.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise HelpdeskRejected(
+                        f"Chatwoot's answer to {action} was larger than "
+                        f"{MAX_RESPONSE_BYTES} bytes ({origin(request.url)})"
+                    )
+        finally:
+            streamed.close()
         # The body was read (and decoded) by hand to cap it; hand it to a response for .json().
         headers = [
             (name, value)
-            for name, value in response.headers.multi_items()
+            for name, value in streamed.headers.multi_items()
             if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
         ]
-        response = httpx.Response(
-            response.status_code, headers=headers, content=bytes(body), request=request
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=bytes(body), request=request
         )
-        _raise_for_status(response, action, account_id, conversation_id, api_token)
-        return response
+
+
+@contextlib.contextmanager
+def _mapped_transport_errors(action: str, where: str) -> Iterator[None]:
+    """httpx's exceptions as the error tree, not chained (their messages may show the URL)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise HelpdeskUnavailable(f"timed out {action} at {where} ({type(exc).__name__})") from None
+    except httpx.InvalidURL:
+        # httpx prepares the next request of a 3xx even when not following it; a
+        # Location it cannot parse ends up here.
+        raise HelpdeskRejected(
+            f"Chatwoot answered {action} at {where} with a redirect to an invalid URL"
+        ) from None
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+        raise HelpdeskRejected(
+            f"could not send the request for {action} to {where} ({type(exc).__name__})"
+        ) from None
+    except httpx.TransportError as exc:
+        raise HelpdeskUnavailable(
+            f"could not reach Chatwoot at {where} while {action} ({type(exc).__name__})"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise HelpdeskUnavailable(
+            f"HTTP error while {action} at {where} ({type(exc).__name__})"
+        ) from None
 
 
 def _raise_for_status(
@@ -305,12 +315,12 @@ def _raise_for_status(
     if status == 429:
         raise HelpdeskUnavailable(
             f"Chatwoot is rate limiting us (429) while {action} at {where}{detail}",
-            retry_after=retry_after(response),
+            retry_after=retry_after(response.headers),
         )
     if status >= 500 or status == 408:
         raise HelpdeskUnavailable(
             f"Chatwoot answered {status} while {action} at {where}{detail}",
-            retry_after=retry_after(response),
+            retry_after=retry_after(response.headers),
         )
     if status == 401:
         raise HelpdeskRejected(
@@ -367,16 +377,4 @@ def _media_type(response: httpx.Response) -> str:
     return _CONTROL.sub(" ", value.split(";", 1)[0].strip())[:60] or "no content type"
 
 
-_shared: ChatwootClient | None = None
-_shared_pid: int | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_client() -> ChatwootClient:
-    """The process's ``ChatwootClient``, made on first use and again after a fork."""
-    global _shared, _shared_pid
-    with _shared_lock:
-        if _shared is None or _shared_pid != os.getpid():
-            _shared = ChatwootClient()
-            _shared_pid = os.getpid()
-        return _shared
+__all__ = ["API_TIMEOUT", "MAX_RESPONSE_BYTES", "TRANSCRIPT_LANGUAGE", "ChatwootClient"]

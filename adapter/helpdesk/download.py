@@ -51,8 +51,8 @@ from urllib.parse import unquote
 import httpx
 
 from adapter.errors import AudioTooLarge, HelpdeskRejected, HelpdeskUnavailable, UnsafeURL
-from adapter.helpdesk._http import USER_AGENT, origin, retry_after
 from adapter.helpdesk._ssrf import Resolver, Target, resolve_host, vet
+from adapter.httputil import USER_AGENT, origin, retry_after
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
@@ -115,45 +115,43 @@ def download(
         resolver=resolver,
         clock=clock,
         expires=clock() + deadline,
+        not_found_retries=not_found_retries,
+        not_found_backoff=not_found_backoff,
+        sleep=sleep,
     )
-    fd, part_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    part = Path(part_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as sink,
-            httpx.Client(
-                transport=transport,
-                verify=ssl_context or _ssl_context(),
-                follow_redirects=False,
-                trust_env=False,
-                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-            ) as client,
-        ):
-            attempt = 0
-            while True:
-                try:
-                    size, content_type, disposition = fetch.chain(client, start, sink)
-                    break
-                except _StartOver as missing:
-                    if attempt >= not_found_retries:
-                        raise HelpdeskRejected(
-                            f"the attachment was not found ({missing.status}) at "
-                            f"{missing.where} after {attempt + 1} attempts"
-                        ) from None
-                    pause = not_found_backoff * 2**attempt
-                    fetch.check_deadline(pause)
-                    sleep(pause)
-                    attempt += 1
-        os.replace(part, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink()
-        raise
+    with _part_file(dest) as sink, _client(transport, ssl_context) as client:
+        size, content_type, disposition = fetch.run(client, start, sink)
     return DownloadResult(
         path=dest,
         size=size,
         content_type=content_type,
         filename=_filename(disposition, start),
+    )
+
+
+@contextlib.contextmanager
+def _part_file(dest: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``dest``: renamed to ``dest`` if the block succeeds, else removed."""
+    fd, part_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    part = Path(part_name)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            yield sink
+        os.replace(part, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise
+
+
+def _client(transport: httpx.BaseTransport | None, context: ssl.SSLContext | None) -> httpx.Client:
+    """A fresh pool that follows no redirects and ignores proxies (see the module docstring)."""
+    return httpx.Client(
+        transport=transport,
+        verify=context or _ssl_context(),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
 
 
@@ -165,6 +163,9 @@ class _Fetch:
     resolver: Resolver
     clock: Callable[[], float]
     expires: float
+    not_found_retries: int
+    not_found_backoff: float
+    sleep: Callable[[float], None]
 
     def check_deadline(self, extra: float = 0.0) -> float:
         """Seconds left before the deadline (after ``extra``); ``HelpdeskUnavailable`` if none."""
@@ -172,6 +173,25 @@ class _Fetch:
         if left <= 0:
             raise HelpdeskUnavailable("downloading the attachment took longer than its deadline")
         return left
+
+    def run(
+        self, client: httpx.Client, url: httpx.URL, sink: IO[bytes]
+    ) -> tuple[int, str | None, str | None]:
+        """:meth:`chain`, started over after a "not found" with doubling pauses, a few times."""
+        attempt = 0
+        while True:
+            try:
+                return self.chain(client, url, sink)
+            except _StartOver as missing:
+                if attempt >= self.not_found_retries:
+                    raise HelpdeskRejected(
+                        f"the attachment was not found ({missing.status}) at "
+                        f"{missing.where} after {attempt + 1} attempts"
+                    ) from None
+                pause = self.not_found_backoff * 2**attempt
+                self.check_deadline(pause)
+                self.sleep(pause)
+                attempt += 1
 
     def chain(
         self, client: httpx.Client, url: httpx.URL, sink: IO[bytes]
@@ -334,7 +354,8 @@ def _raise_for_status(response: httpx.Response, where: str) -> None:
     status = response.status_code
     if status == 429 or status == 408 or status >= 500:
         raise HelpdeskUnavailable(
-            f"{where} answered {status} for the attachment", retry_after=retry_after(response)
+            f"{where} answered {status} for the attachment",
+            retry_after=retry_after(response.headers),
         )
     if status in (401, 403):
         raise HelpdeskRejected(f"{where} refused the attachment URL ({status})")

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from typing import Literal, TypedDict
 
-from adapter.engines.languages import LANGUAGE_NAMES, to_iso639_1
 from adapter.engines.languages import language_name as _engine_language_name
+from adapter.engines.languages import to_iso639_1
 
 #: Chatwoot's ``validates :content, length: { maximum: 150_000 }`` on messages.
 CHATWOOT_MAX_CONTENT = 150_000
@@ -40,30 +39,16 @@ CHATWOOT_MAX_CONTENT = 150_000
 MAX_NOTE_CHARS = 100_000
 TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcriber.]_"
 
-#: Whisper's languages, ISO 639-1 (and the few non-639-1 codes Whisper uses) → English name.
-#: one language table for the whole service (Whisper's languages, ISO 639-1 codes)
-LANGUAGES: Mapping[str, str] = LANGUAGE_NAMES
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 _LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
 
 
-def language_code(value: str | None) -> str | None:
-    """Normalise what an engine reports to a code: ``"ES-es"`` → ``"es"``, ``"Spanish"`` → ``"es"``.
-
-    None when nothing sensible can be made of it.
-    """
-    return to_iso639_1(value)
-
-
 def language_name(code: str | None) -> str:
-    """English name of an ISO 639-1 code (``"es"`` → ``"Spanish"``); the code itself if unknown.
+    """The English name of a language, for the note's header; ``"Unknown language"`` if none.
 
-    Accepts what ``language_code`` accepts. ``None`` or nonsense gives ``"Unknown language"``.
+    ``"es"``, ``"ES-es"`` and ``"Spanish"`` all give ``"Spanish"``.
     """
-    normalised = to_iso639_1(code)
-    if normalised is None:
-        return "Unknown language"
-    return _engine_language_name(normalised) or normalised
+    return _engine_language_name(code) or "Unknown language"
 
 
 def format_duration(seconds: float) -> str:
@@ -96,7 +81,7 @@ def format_note(
     chunked: bool = False,
 ) -> str:
     """The note content agents read: a one-line header, then the transcript."""
-    code = language_code(language)
+    code = to_iso639_1(language)
     details = ([language_name(code), code] if code is not None else ["language unknown"]) + [
         format_duration(duration)
     ]
@@ -154,8 +139,21 @@ def note_payload(
             "in_reply_to": message_id,
             "transcriber": {
                 "attachment_id": attachment_id,
-                "language": language_code(language),
+                "language": to_iso639_1(language),
                 "duration": round(duration, 2) if math.isfinite(duration) else 0.0,
             },
         },
     }
+
+
+__all__ = [
+    "CHATWOOT_MAX_CONTENT",
+    "MAX_NOTE_CHARS",
+    "TRUNCATED_MARKER",
+    "NotePayload",
+    "escape_markdown",
+    "format_duration",
+    "format_note",
+    "language_name",
+    "note_payload",
+]

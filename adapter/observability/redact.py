@@ -15,7 +15,8 @@ Two layers, applied to every log line and every Sentry event:
    ``name=value`` / ``"name": "value"`` pairs whose name says token, secret,
    password, signature, cookie, dsn…, Fernet tokens (``gAAAAA…``), JWTs,
    ActiveStorage URLs and signed ids (``…--<hex>``) → ``[attachment-url]``,
-   credentials in URLs, and query strings (stripped).
+   credentials, query strings and fragments of URLs (dropped, by
+   :func:`adapter.httputil.safe_url`), and query strings after paths.
 
 :func:`redact_obj` walks dicts and lists: values under secret-looking keys
 become ``[redacted]``, values under transcript keys (``text``, ``transcript``,
@@ -34,6 +35,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from urllib.parse import quote
+
+from adapter.httputil import safe_url
 
 REDACTED = "[redacted]"
 TRANSCRIPT = "[transcript]"
@@ -192,7 +195,6 @@ def clear_registries() -> None:
 # --- patterns -------------------------------------------------------------------------------
 
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>`\\]+")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 _SIGNED_ID = re.compile(r"[A-Za-z0-9_\-+/=%]{8,}--[0-9a-f]{32,}")
 _ACTIVE_STORAGE_PATH = re.compile(r"/rails/active_storage/[^\s\"'<>`\\]*")
 _PATH_QUERY = re.compile(r"(/[^\s?#\"'<>`\\]*)[?#][^\s\"'<>`\\]*")
@@ -219,10 +221,7 @@ def _redact_url(match: re.Match[str]) -> str:
     url = match.group(0)
     if "/rails/active_storage/" in url or _SIGNED_ID.search(url):
         return ATTACHMENT_URL
-    url = _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", url)
-    for separator in "?#":
-        url = url.split(separator, 1)[0]
-    return url
+    return safe_url(url)  # no credentials, query or fragment
 
 
 def _redact_named_value(match: re.Match[str]) -> str:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from adapter.errors import HelpdeskRejected, HelpdeskUnavailable, TranscriberError
-from adapter.helpdesk import ChatwootClient, format_note, note_payload, shared_client
+from adapter.helpdesk import ChatwootClient, format_note, note_payload
 from adapter.helpdesk import chatwoot as chatwoot_module
 from tests.standins.chatwoot_server import ChatwootStandIn
 
@@ -417,17 +417,9 @@ def test_huge_answer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         c.get_conversation(BASE, 3, 318, TOKEN)
 
 
-def test_repr_and_shared_client(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repr_shows_no_token() -> None:
     with ChatwootClient() as c:
         assert TOKEN not in repr(c)
-    monkeypatch.setattr(chatwoot_module, "_shared", None)
-    first = shared_client()
-    assert shared_client() is first
-    monkeypatch.setattr(chatwoot_module.os, "getpid", lambda: -1)  # as if forked
-    second = shared_client()
-    assert second is not first
-    first.close()
-    second.close()
 
 
 def test_compressed_answers_are_read() -> None:

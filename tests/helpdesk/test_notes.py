@@ -7,14 +7,7 @@ import math
 
 import pytest
 
-from adapter.helpdesk import (
-    LANGUAGES,
-    format_duration,
-    format_note,
-    language_code,
-    language_name,
-    note_payload,
-)
+from adapter.helpdesk import format_duration, format_note, language_name, note_payload
 from adapter.helpdesk.notes import CHATWOOT_MAX_CONTENT, MAX_NOTE_CHARS, TRUNCATED_MARKER
 from tests.standins.chatwoot_server import MESSAGES_OP, spec_violations
 
@@ -116,30 +109,6 @@ def test_note_payload_unknown_language_is_null() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "code"),
-    [
-        ("es", "es"),
-        ("ES", "es"),
-        ("pt-BR", "pt"),
-        ("zh_Hans", "zh"),
-        ("Spanish", "es"),
-        ("english", "en"),
-        ("castilian", "es"),
-        ("jw", "jv"),
-        ("haw", None),  # Hawaiian has no ISO 639-1 code: the contract's attribute is 639-1
-        ("yue", "zh"),  # Whisper's Cantonese code, routed as Chinese
-        (" fr ", "fr"),
-        ("", None),
-        (None, None),
-        ("123", None),
-        ("not a language", None),
-    ],
-)
-def test_language_code(value: str | None, code: str | None) -> None:
-    assert language_code(value) == code
-
-
-@pytest.mark.parametrize(
     ("code", "name"),
     [
         ("es", "Spanish"),
@@ -154,9 +123,3 @@ def test_language_code(value: str | None, code: str | None) -> None:
 )
 def test_language_name(code: str | None, name: str) -> None:
     assert language_name(code) == name
-
-
-def test_the_table_covers_whispers_languages() -> None:
-    # Whisper's 100 languages less Hawaiian (no ISO 639-1 code) and Cantonese (folded into zh)
-    assert len(LANGUAGES) >= 98
-    assert all(code == code.lower() and len(code) == 2 for code in LANGUAGES)
