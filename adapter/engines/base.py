@@ -37,12 +37,20 @@ class EngineLimits:
 
 
 class Engine(Protocol):
-    """A speech-to-text engine. Implementations raise only ``adapter.errors`` types."""
+    """A speech-to-text engine. Implementations raise only ``adapter.errors`` types.
+
+    ``transcribe`` takes the audio file, an optional ISO 639-1 ``language`` hint (an unknown one
+    is a :class:`~adapter.errors.ConfigError`) and an optional ``timeout``: the seconds this one
+    call may wait on a remote service (None: the engine's own default). An engine that cannot
+    interrupt itself says so; its caller's time limit then bounds the call.
+    """
 
     name: str
     limits: EngineLimits
 
-    def transcribe(self, path: Path, *, language: str | None = None) -> Transcript: ...
+    def transcribe(
+        self, path: Path, *, language: str | None = None, timeout: float | None = None
+    ) -> Transcript: ...
 
 
 __all__ = ["Engine", "EngineLimits", "Segment", "Transcript"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from adapter.engines.base import Engine, EngineLimits, Transcript
-from adapter.engines.languages import to_iso639_1
+from adapter.engines.languages import language_hint
 from adapter.engines.local import LocalEngine
 from adapter.engines.openai_engine import DEFAULT_MODEL, OpenAIEngine
 from adapter.errors import ConfigError
@@ -46,8 +46,10 @@ class _WithLanguage:
     def __repr__(self) -> str:
         return f"{self.engine!r} with language {self.language!r}"
 
-    def transcribe(self, path: Path, *, language: str | None = None) -> Transcript:
-        return self.engine.transcribe(path, language=language or self.language)
+    def transcribe(
+        self, path: Path, *, language: str | None = None, timeout: float | None = None
+    ) -> Transcript:
+        return self.engine.transcribe(path, language=language or self.language, timeout=timeout)
 
 
 def build_engine(
@@ -67,12 +69,7 @@ def build_engine(
     ``language`` (ISO 639-1), when given, is the hint of every call that passes none.
     ``model_dir`` is where the local base model is assembled (default: ``TRANSCRIBER_MODEL_DIR``).
     """
-    hint = None
-    if language is not None and language.strip():
-        hint = to_iso639_1(language)
-        if hint is None:
-            raise ConfigError(f"unknown language {language!r}: use an ISO 639-1 code like 'en'")
-
+    hint = language_hint(language)
     engine: Engine
     if kind == "openai":
         if api_key is None or not api_key.strip():

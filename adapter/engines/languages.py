@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from adapter.errors import ConfigError
+
 #: Every language Whisper knows, by its ISO 639-1 code, with the English name whisper-1 reports
 #: (lower-cased by the API). Hawaiian is left out: it has no ISO 639-1 code.
 _NAMES: dict[str, str] = {
@@ -178,4 +180,17 @@ def language_name(code: str | None) -> str | None:
     return None if iso is None else _NAMES[iso]
 
 
-__all__ = ["LANGUAGE_NAMES", "language_name", "to_iso639_1"]
+def language_hint(language: str | None) -> str | None:
+    """The ISO 639-1 code of a caller's language hint; None for no hint (None or blank).
+
+    Raises :class:`ConfigError` for a hint that names no language Whisper knows.
+    """
+    if language is None or not language.strip():
+        return None
+    code = to_iso639_1(language)
+    if code is None:
+        raise ConfigError(f"unknown language {language!r}: use an ISO 639-1 code like 'en'")
+    return code
+
+
+__all__ = ["LANGUAGE_NAMES", "language_hint", "language_name", "to_iso639_1"]

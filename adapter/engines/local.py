@@ -7,6 +7,10 @@ transcription, so that a forking parent (``transcriber worker``) never holds one
 
 faster-whisper is imported only when a model is loaded: importing this module works without the
 ``local`` extra, and the error then says what to install.
+
+A call cannot be interrupted: CTranslate2 runs it to the end, so ``transcribe``'s ``timeout`` is
+accepted (the :class:`~adapter.engines.base.Engine` protocol) but not enforced; the caller's time
+limit (the actor's) is what bounds a local transcription.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adapter.engines import weights
 from adapter.engines.base import EngineLimits, Segment, Transcript
-from adapter.engines.languages import to_iso639_1
+from adapter.engines.languages import language_hint, to_iso639_1
 from adapter.errors import BadAudio, ConfigError
 
 if TYPE_CHECKING:
@@ -69,11 +74,7 @@ def _load(key: _Key, model_dir: Path | None) -> Any:
         try:
             from faster_whisper import WhisperModel
         except ImportError:
-            from adapter.engines.weights import INSTALL_HINT
-
-            raise ConfigError(f"{INSTALL_HINT} (faster-whisper is not installed)") from None
-        from adapter.engines import weights
-
+            raise ConfigError(f"{weights.INSTALL_HINT} (faster-whisper is not installed)") from None
         directory = weights.model_dir(key.model, model_dir)
         log.info("loading the local %s model from %s", key.model, directory)
         try:
@@ -130,11 +131,9 @@ class LocalEngine:
         cpu_threads: int = 0,
         model_dir: Path | None = None,
     ) -> None:
-        from adapter.engines.weights import MODEL_NAMES
-
-        if model not in MODEL_NAMES:
+        if model not in weights.MODEL_NAMES:
             raise ConfigError(
-                f"unknown local model {model!r}; choose one of: {', '.join(MODEL_NAMES)}"
+                f"unknown local model {model!r}; choose one of: {', '.join(weights.MODEL_NAMES)}"
             )
         self.model = model
         self.limits = EngineLimits(
@@ -157,8 +156,13 @@ class LocalEngine:
     def _model(self) -> Any:  # faster-whisper has no type hints
         return _load(self._key, self._model_dir)
 
-    def transcribe(self, path: Path, *, language: str | None = None) -> Transcript:
-        """Transcribe ``path``; ``language`` (ISO 639-1) skips detection and steers decoding."""
+    def transcribe(
+        self, path: Path, *, language: str | None = None, timeout: float | None = None
+    ) -> Transcript:
+        """Transcribe ``path``; ``language`` (ISO 639-1) skips detection and steers decoding.
+
+        ``timeout`` is ignored: a local call cannot be interrupted (see the module docstring).
+        """
         hint = self._hint(language)
         model = self._model()
         audio = _decode(path)
@@ -196,11 +200,9 @@ class LocalEngine:
         return to_iso639_1(str(language))
 
     def _hint(self, language: str | None) -> str | None:
-        if language is None or not language.strip():
-            return None
-        code = to_iso639_1(language)
+        code = language_hint(language)
         if code is None:
-            raise ConfigError(f"unknown language {language!r}: use an ISO 639-1 code like 'en'")
+            return None
         if self.english_only:
             return "en"
         # Whisper names Javanese "jw"; every other ISO code Whisper knows is its own code.

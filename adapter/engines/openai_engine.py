@@ -3,9 +3,12 @@
 Works with OpenAI and with OpenAI-compatible servers (speaches, LocalAI) through ``base_url``.
 
 * The SDK's own retries are off (``max_retries=0``): Dramatiq owns retries, and the retry policy
-  reads the error tree. The SDK timeout (120 s by default; it bounds connecting and each wait for
-  bytes, the longest of which is the wait for the transcript) stays below the 600 s actor time
-  limit, so a hung call fails as :class:`EngineUnavailable` before the worker kills the actor.
+  reads the error tree; a request is never sent twice by the SDK.
+* Timeouts: the engine's ``timeout`` (120 s by default), or the ``timeout`` of one
+  :meth:`OpenAIEngine.transcribe` call, bounds connecting (at most 10 s) and each wait for bytes,
+  the longest of which is the wait for the transcript. A call that runs out of it fails as
+  :class:`EngineUnavailable`. The caller picks a timeout below its own time limit, so that a hung
+  call fails here before the worker kills the actor.
 * SDK and HTTP errors are mapped onto ``adapter.errors`` here, once, by :func:`map_status_error`:
   429 → :class:`RateLimited` (with ``Retry-After``) unless the code is ``insufficient_quota``;
   5xx, timeouts and connection errors → :class:`EngineUnavailable`; other 4xx →
@@ -30,11 +33,9 @@ import logging
 import math
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -42,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import openai
 
 from adapter.engines.base import EngineLimits, Segment, Transcript
-from adapter.engines.languages import to_iso639_1
+from adapter.engines.languages import language_hint, to_iso639_1
 from adapter.errors import (
     BadAudio,
     ConfigError,
@@ -51,14 +52,15 @@ from adapter.errors import (
     RateLimited,
     TranscriberError,
 )
+from adapter.httputil import retry_after, safe_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "whisper-1"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 120.0
-#: the Dramatiq actor time limit the SDK timeout must stay below
-ACTOR_TIME_LIMIT = 600.0
+#: the longest wait for a connection, whatever the timeout
+CONNECT_TIMEOUT = 10.0
 
 #: OpenAI's upload limit is 25 MiB (26_214_400 bytes); keep a margin for rounding by proxies.
 MAX_UPLOAD_BYTES = 25_000_000
@@ -97,15 +99,6 @@ def _identifier(value: object) -> str | None:
     return None if _KEY_LIKE.search(value) else value
 
 
-def safe_url(url: str) -> str:
-    """``url`` without credentials, query string or fragment: safe to log."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 # --------------------------------------------------------------------------- error mapping
 
 _REJECTED_REASONS = {
@@ -119,39 +112,6 @@ _REJECTED_REASONS = {
 }
 #: client errors that a later attempt can get past
 _TRANSIENT_4XX = frozenset({408, 409, 425})
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date), else ``retry-after-ms``."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    value = lowered.get("retry-after")
-    if value is not None:
-        seconds = _seconds(value)
-        if seconds is None:
-            try:
-                when = parsedate_to_datetime(value.strip())
-            except (TypeError, ValueError, IndexError):
-                when = None
-            if when is not None and when.tzinfo is not None:
-                seconds = max(0.0, when.timestamp() - (time.time() if now is None else now))
-        if seconds is not None:
-            return seconds
-    millis = lowered.get("retry-after-ms")
-    if millis is not None:
-        seconds = _seconds(millis)
-        if seconds is not None:
-            return seconds / 1000.0
-    return None
-
-
-def _seconds(value: str) -> float | None:
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(number):
-        return None
-    return max(0.0, number)
 
 
 def map_status_error(
@@ -183,7 +143,7 @@ def map_status_error(
             return EngineRejected(
                 summary + ": the account is out of credit", reason="insufficient_quota"
             )
-        return RateLimited(summary, retry_after=parse_retry_after(headers))
+        return RateLimited(summary, retry_after=retry_after(headers))
     if status >= 500 or status in _TRANSIENT_4XX:
         return EngineUnavailable(summary)
     reason = _REJECTED_REASONS.get(status, f"http_{status}")
@@ -307,19 +267,19 @@ def _duration(data: dict[str, object], segments: tuple[Segment, ...]) -> float |
 # --------------------------------------------------------------------------- clients
 
 
-_CLIENTS: OrderedDict[tuple[str, str, float], openai.OpenAI] = OrderedDict()
+_CLIENTS: OrderedDict[tuple[str, str], openai.OpenAI] = OrderedDict()
 _CLIENTS_LOCK = threading.Lock()
 _MAX_CLIENTS = 64
 
 
-def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
-    """One pooled SDK client per (key, base URL, timeout) per process; the key is not the index.
+def _client(api_key: str, base_url: str) -> openai.OpenAI:
+    """One pooled SDK client per (key, base URL) per process; the key is not the index.
 
     A query string in ``base_url`` (``?api-version=…`` for some gateways) becomes the client's
-    default query, sent with every request.
+    default query, sent with every request. Every request passes its own timeout.
     """
     fingerprint = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-    cache_key = (fingerprint, base_url, timeout)
+    cache_key = (fingerprint, base_url)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(cache_key)
         if client is not None:
@@ -331,12 +291,24 @@ def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
             base_url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
             default_query=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
             max_retries=0,
-            timeout=openai.Timeout(timeout, connect=min(10.0, timeout)),
+            timeout=_sdk_timeout(DEFAULT_TIMEOUT),
         )
         _CLIENTS[cache_key] = client
         while len(_CLIENTS) > _MAX_CLIENTS:  # a rotated key's client is dropped in time
             _CLIENTS.popitem(last=False)
         return client
+
+
+def _sdk_timeout(seconds: float) -> openai.Timeout:
+    return openai.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
+
+
+def _positive_seconds(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number of seconds")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a positive, finite number of seconds")
+    return float(value)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -350,9 +322,10 @@ def is_gpt_model(model: str) -> bool:
 class OpenAIEngine:
     """Speech to text through the OpenAI API or a compatible server.
 
-    ``api_key`` is only handed to the SDK client, never logged nor shown by ``repr``. ``timeout``
-    (seconds) must stay below the 600 s actor time limit. ``language_detector`` fills in the
-    language when the server reports none (the gpt-4o models) and no hint was given.
+    ``api_key`` is only handed to the SDK client, never logged nor shown by ``repr``.
+    ``timeout`` (seconds) is the default of every call (see the module docstring).
+    ``language_detector`` fills in the language when the server reports none (the gpt-4o
+    models) and no hint was given.
     """
 
     name = "openai"
@@ -370,15 +343,14 @@ class OpenAIEngine:
             raise ConfigError("the openai engine needs an API key")
         if not model or not model.strip():
             raise ConfigError("the openai engine needs a model name")
-        if not 0 < timeout < ACTOR_TIME_LIMIT:
-            raise ConfigError(
-                f"the openai timeout must be between 0 and {ACTOR_TIME_LIMIT:g} s (actor limit)"
-            )
+        try:
+            self.timeout = _positive_seconds(timeout, "the openai timeout")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
         self.model = model.strip()
         self.base_url = (base_url or DEFAULT_BASE_URL).strip()
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise ConfigError(f"the openai base URL must be http(s): {safe_url(self.base_url)}")
-        self.timeout = timeout
         self.language_detector = language_detector
         gpt = is_gpt_model(self.model)
         self.response_format: Literal["json", "verbose_json"] = "json" if gpt else "verbose_json"
@@ -387,13 +359,37 @@ class OpenAIEngine:
             max_seconds=GPT4O_MAX_SECONDS if gpt else None,
             accepted_extensions=OPENAI_EXTENSIONS,
         )
-        self._client = _client(api_key, self.base_url, timeout)
+        self._client = _client(api_key, self.base_url)
 
     def __repr__(self) -> str:
         return f"OpenAIEngine(model={self.model!r}, base_url={safe_url(self.base_url)!r})"
 
-    def transcribe(self, path: Path, *, language: str | None = None) -> Transcript:
-        """Upload ``path`` (named with its real extension) and return its transcript."""
+    def transcribe(
+        self, path: Path, *, language: str | None = None, timeout: float | None = None
+    ) -> Transcript:
+        """Upload ``path`` (named with its real extension) and return its transcript.
+
+        ``timeout`` (seconds) replaces the engine's own for this one request; running out of it
+        raises :class:`EngineUnavailable`, and the request is not sent again. A ``timeout``
+        that is not a positive number is a bug of the caller: ``ValueError``.
+        """
+        seconds = self.timeout if timeout is None else _positive_seconds(timeout, "timeout")
+        extension = self._check_file(path)
+        hint = language_hint(language)
+        body, content_type = self._post(path, extension, hint, seconds)
+        parsed = parse_transcription(body, content_type)
+        detected = to_iso639_1(parsed.language) or hint
+        if detected is None and self.language_detector is not None:
+            detected = self._detect(path)
+        return Transcript(
+            text=parsed.text,
+            language=detected,
+            duration=parsed.duration if parsed.duration is not None else 0.0,
+            segments=parsed.segments,
+        )
+
+    def _check_file(self, path: Path) -> str:
+        """``path``'s extension, once the file is known to be one this engine takes."""
         extension = path.suffix.lower().lstrip(".")
         if extension not in self.limits.accepted_extensions:
             raise EngineRejected(
@@ -411,25 +407,11 @@ class OpenAIEngine:
                 f"{self.name} takes",
                 reason="too_large",
             )
-        hint = None
-        if language is not None and language.strip():
-            hint = to_iso639_1(language)
-            if hint is None:
-                raise ConfigError(f"unknown language {language!r}: use an ISO 639-1 code like 'en'")
+        return extension
 
-        body, content_type = self._post(path, extension, hint)
-        parsed = parse_transcription(body, content_type)
-        detected = to_iso639_1(parsed.language) or hint
-        if detected is None and self.language_detector is not None:
-            detected = self._detect(path)
-        return Transcript(
-            text=parsed.text,
-            language=detected,
-            duration=parsed.duration if parsed.duration is not None else 0.0,
-            segments=parsed.segments,
-        )
-
-    def _post(self, path: Path, extension: str, hint: str | None) -> tuple[bytes, str | None]:
+    def _post(
+        self, path: Path, extension: str, hint: str | None, timeout: float
+    ) -> tuple[bytes, str | None]:
         failure: TranscriberError | None = None
         try:
             with path.open("rb") as audio:
@@ -442,13 +424,14 @@ class OpenAIEngine:
                     response_format=self.response_format,
                     timestamp_granularities=["segment"] if verbose else openai.omit,
                     language=hint if hint is not None else openai.omit,
+                    timeout=_sdk_timeout(timeout),
                 )
                 response = raw.http_response
                 return response.content, response.headers.get("content-type")
         except openai.OpenAIError as exc:
             # Build the mapped error here but raise it below, outside this block, so that the
             # SDK exception (whose message may echo the key) is not chained to it.
-            failure = _map_sdk_error(exc, engine=self.name, timeout=self.timeout)
+            failure = _map_sdk_error(exc, engine=self.name, timeout=timeout)
         except OSError as exc:
             failure = BadAudio(
                 f"cannot read {path.name}: {exc.strerror or type(exc).__name__}",
@@ -482,7 +465,5 @@ __all__ = [
     "ParsedTranscription",
     "is_gpt_model",
     "map_status_error",
-    "parse_retry_after",
     "parse_transcription",
-    "safe_url",
 ]

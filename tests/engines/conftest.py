@@ -1,17 +1,17 @@
-"""Fixtures of the engine tests: the OpenAI stand-in, a fake key, the audio fixtures, weights."""
+"""Fixtures of the engine tests: the OpenAI stand-in and its key, the audio fixtures, weights."""
 
 from __future__ import annotations
 
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.standins.openai_server import OpenAIStandIn
+from adapter.engines import weights
+from tests.standins.openai_server import api_key, openai_server  # noqa: F401 - fixtures
 
 AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "audio"
 
@@ -46,24 +46,9 @@ def wer(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
 
 
-@pytest.fixture
-def api_key() -> str:
-    """A realistic-looking fake key, built at run time so no key-like literal is committed."""
-    return "-".join(["sk", "proj", "Zq" * 10 + "Xy7" * 6 + "Kp4W"])
-
-
-@pytest.fixture
-def openai_server(api_key: str) -> Iterator[OpenAIStandIn]:
-    """The stand-in, expecting ``api_key``."""
-    with OpenAIStandIn(api_key=api_key) as server:
-        yield server
-
-
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model cache with the real base model assembled in it: once per test session."""
-    from adapter.engines import weights
-
     cache = tmp_path_factory.mktemp("models")
     weights.model_dir("base", cache)
     return cache

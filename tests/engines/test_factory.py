@@ -15,9 +15,9 @@ from adapter.engines import (
     local_engine_available,
 )
 from adapter.engines.factory import _WithLanguage
-from adapter.errors import ConfigError
+from adapter.errors import ConfigError, EngineUnavailable
 from tests.engines.conftest import AUDIO
-from tests.standins.openai_server import OpenAIStandIn
+from tests.standins.openai_server import OpenAIStandIn, Reply
 
 
 def test_defaults() -> None:
@@ -89,3 +89,15 @@ def test_account_language_is_the_default_hint(api_key: str) -> None:
         assert engine.transcribe(AUDIO / "es1.ogg", language="pt").language == "pt"
         assert [request.language for request in server.requests] == ["es", "pt"]
         assert api_key not in repr(engine)
+
+
+def test_the_account_language_wrapper_passes_the_timeout_on(
+    openai_server: OpenAIStandIn, api_key: str
+) -> None:
+    engine = build_engine(
+        "openai", api_key=api_key, model=None, base_url=openai_server.base_url, language="es"
+    )
+    openai_server.enqueue(Reply.slow(10))
+    with pytest.raises(EngineUnavailable, match=r"within 0\.3 s"):
+        engine.transcribe(AUDIO / "es1.ogg", timeout=0.3)
+    assert [request.language for request in openai_server.requests] == ["es"]

@@ -1,16 +1,26 @@
-"""OpenAIEngine through the real openai SDK against the stand-in server on 127.0.0.1."""
+"""OpenAIEngine: its pure parts (status mapping, answer parsing), then the real openai SDK
+against the stand-in server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import traceback
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapter.engines import OpenAIEngine
-from adapter.engines.openai_engine import GPT4O_MAX_SECONDS, MAX_UPLOAD_BYTES
+from adapter.engines.openai_engine import (
+    GPT4O_MAX_SECONDS,
+    MAX_UPLOAD_BYTES,
+    is_gpt_model,
+    map_status_error,
+    parse_transcription,
+)
 from adapter.errors import (
     BadAudio,
     ConfigError,
@@ -25,8 +35,145 @@ from tests.standins.openai_server import OpenAIStandIn, Reply
 EN1 = AUDIO / "en1.ogg"
 
 
+def cause(error: TranscriberError) -> str:
+    """The finest reason an error names: the edge's ``detail`` when it gave one, else ``reason``."""
+    return error.detail or error.reason
+
+
 def _engine(server: OpenAIStandIn, key: str, **kwargs: object) -> OpenAIEngine:
     return OpenAIEngine(key, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error", "reason"),
+    [
+        (400, None, EngineRejected, "bad_request"),
+        (401, "invalid_api_key", EngineRejected, "unauthorized"),
+        (403, None, EngineRejected, "forbidden"),
+        (404, "model_not_found", EngineRejected, "not_found"),
+        (413, None, EngineRejected, "too_large"),
+        (415, None, EngineRejected, "unsupported_format"),
+        (422, None, EngineRejected, "unprocessable"),
+        (418, None, EngineRejected, "http_418"),
+        (429, "rate_limit_exceeded", RateLimited, "rate_limited"),
+        (429, "insufficient_quota", EngineRejected, "insufficient_quota"),
+        (408, None, EngineUnavailable, "engine_unavailable"),
+        (500, None, EngineUnavailable, "engine_unavailable"),
+        (502, None, EngineUnavailable, "engine_unavailable"),
+        (504, None, EngineUnavailable, "engine_unavailable"),
+    ],
+)
+def test_map_status_error(status: int, code: str | None, error: type, reason: str) -> None:
+    mapped = map_status_error(status, headers={}, code=code)
+    assert type(mapped) is error
+    assert cause(mapped) == reason
+    assert str(status) in str(mapped)
+
+
+def test_insufficient_quota_as_type_only() -> None:
+    mapped = map_status_error(429, headers={}, error_type="insufficient_quota")
+    assert isinstance(mapped, EngineRejected)
+    assert cause(mapped) == "insufficient_quota"
+
+
+def test_rate_limited_reads_retry_after() -> None:
+    mapped = map_status_error(429, headers={"Retry-After": "12"}, code="rate_limit_exceeded")
+    assert isinstance(mapped, RateLimited)
+    assert mapped.retry_after == 12.0
+
+
+_SHAPE = re.compile(
+    r"openai answered HTTP 400(?: \([A-Za-z0-9_.\-, ]+\))?(?: about '[A-Za-z0-9_.\-]+')?"
+)
+
+
+@given(code=st.text(max_size=80), error_type=st.text(max_size=80), param=st.text(max_size=80))
+def test_status_messages_hold_only_plain_identifiers(
+    code: str, error_type: str, param: str
+) -> None:
+    message = str(map_status_error(400, headers={}, code=code, error_type=error_type, param=param))
+    assert _SHAPE.fullmatch(message), message
+
+
+def test_key_like_codes_are_dropped() -> None:
+    key = "sk-" + "abcdEFGH1234" * 4
+    message = str(map_status_error(400, headers={}, code=key, error_type="x" * 40, param=key))
+    assert key not in message
+    assert "x" * 40 not in message  # a long opaque token
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "text", "language", "duration"),
+    [
+        (
+            b'{"text": " hi ", "language": "english", "duration": 2}',
+            "application/json",
+            "hi",
+            "english",
+            2.0,
+        ),
+        (b"plain words\n", "text/plain", "plain words", None, None),
+        (b"plain words", None, "plain words", None, None),
+        (b'{"text": "x"}', "application/json; charset=utf-8", "x", None, None),
+        (b'{"text": "x", "duration": -1}', "application/json", "x", None, None),
+        (b'{"text": "x", "duration": true}', "application/json", "x", None, None),
+        (b'{"text": "x", "language": "  "}', "application/json", "x", None, None),
+        (b"{not json", "text/plain", "{not json", None, None),
+        (b'{"text": "x", "segments": "nope"}', "application/json", "x", None, None),
+    ],
+)
+def test_parse_transcription(
+    body: bytes,
+    content_type: str | None,
+    text: str,
+    language: str | None,
+    duration: float | None,
+) -> None:
+    parsed = parse_transcription(body, content_type)
+    assert (parsed.text, parsed.language, parsed.duration) == (text, language, duration)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{broken", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"text": 3}', "application/json"),
+        (b"<html><body>Bad gateway</body></html>", "text/plain"),
+        (b"anything", "text/html; charset=utf-8"),
+    ],
+)
+def test_parse_transcription_refuses_non_transcripts(body: bytes, content_type: str) -> None:
+    with pytest.raises(EngineUnavailable):
+        parse_transcription(body, content_type)
+
+
+@given(body=st.binary(max_size=300), content_type=st.one_of(st.none(), st.text(max_size=40)))
+def test_parse_transcription_never_raises_anything_else(
+    body: bytes, content_type: str | None
+) -> None:
+    try:
+        parsed = parse_transcription(body, content_type)
+    except EngineUnavailable:
+        return
+    assert isinstance(parsed.text, str)
+    assert parsed.duration is None or parsed.duration >= 0
+
+
+@pytest.mark.parametrize(
+    ("model", "gpt"),
+    [
+        ("whisper-1", False),
+        ("gpt-4o-transcribe", True),
+        ("gpt-4o-mini-transcribe", True),
+        ("Systran/faster-whisper-small", False),
+    ],
+)
+def test_is_gpt_model(model: str, gpt: bool) -> None:
+    assert is_gpt_model(model) is gpt
 
 
 # --------------------------------------------------------------------------- successes
@@ -278,7 +425,7 @@ def test_error_mapping(
         engine.transcribe(EN1)
     assert type(caught.value) is error
     if reason is not None:
-        assert caught.value.reason == reason
+        assert cause(caught.value) == reason
     if error is RateLimited:
         assert caught.value.retry_after == retry_after  # type: ignore[attr-defined]
     assert len(openai_server.requests) == 1  # the SDK did not retry
@@ -290,7 +437,7 @@ def test_server_side_size_limit_is_too_large(api_key: str) -> None:
         pytest.raises(EngineRejected) as caught,
     ):
         _engine(server, api_key, model="whisper-1").transcribe(EN1)
-    assert caught.value.reason == "too_large"
+    assert cause(caught.value) == "too_large"
 
 
 def test_timeout_is_engine_unavailable(openai_server: OpenAIStandIn, api_key: str) -> None:
@@ -298,6 +445,44 @@ def test_timeout_is_engine_unavailable(openai_server: OpenAIStandIn, api_key: st
     engine = _engine(openai_server, api_key, model="whisper-1", timeout=0.3)
     with pytest.raises(EngineUnavailable, match=r"did not answer within 0\.3 s"):
         engine.transcribe(EN1)
+    assert len(openai_server.requests) == 1
+
+
+def test_a_calls_timeout_bounds_that_call_only(openai_server: OpenAIStandIn, api_key: str) -> None:
+    openai_server.enqueue(Reply.slow(10))
+    engine = _engine(openai_server, api_key, model="whisper-1")  # its own timeout: 120 s
+    with pytest.raises(EngineUnavailable, match=r"did not answer within 0\.3 s"):
+        engine.transcribe(EN1, timeout=0.3)
+    assert len(openai_server.requests) == 1  # the SDK did not send it again
+    assert engine.transcribe(EN1).text == openai_server.default_text  # the default is back
+
+
+def test_a_slow_server_runs_out_of_the_calls_timeout(api_key: str) -> None:
+    # The stand-in takes one second per second of audio: en1.ogg would take about 6 s.
+    with OpenAIStandIn(api_key=api_key, seconds_per_audio_second=1.0) as server:
+        engine = _engine(server, api_key, model="whisper-1")
+        with pytest.raises(EngineUnavailable):
+            engine.transcribe(EN1, timeout=0.3)
+        assert len(server.requests) == 1
+        assert server.requests[0].audio_seconds == pytest.approx(6.3, abs=0.5)
+
+
+def test_a_calls_timeout_can_be_longer_than_the_engines(
+    openai_server: OpenAIStandIn, api_key: str
+) -> None:
+    openai_server.enqueue(Reply.slow(0.5))
+    engine = _engine(openai_server, api_key, model="whisper-1", timeout=0.1)
+    assert engine.transcribe(EN1, timeout=30).text == openai_server.default_text
+    assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), float("inf")])
+def test_a_calls_timeout_must_be_positive(
+    openai_server: OpenAIStandIn, api_key: str, timeout: float
+) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        _engine(openai_server, api_key).transcribe(EN1, timeout=timeout)
+    assert openai_server.requests == []
 
 
 def test_connection_refused_is_engine_unavailable(api_key: str) -> None:
@@ -330,7 +515,7 @@ def test_wrong_key_never_shows(openai_server: OpenAIStandIn, api_key: str) -> No
     with pytest.raises(EngineRejected) as caught:
         engine.transcribe(EN1)
 
-    assert caught.value.reason == "unauthorized"
+    assert cause(caught.value) == "unauthorized"
     assert "401" in str(caught.value)
     seen = _everything_about(caught.value)
     assert wrong not in seen
@@ -397,7 +582,7 @@ def test_unaccepted_extension_is_not_sent(
     path.write_bytes(EN1.read_bytes())
     with pytest.raises(EngineRejected) as caught:
         _engine(openai_server, api_key, model="whisper-1").transcribe(path)
-    assert caught.value.reason == "unsupported_format"
+    assert cause(caught.value) == "unsupported_format"
     assert openai_server.requests == []
 
 
@@ -409,7 +594,7 @@ def test_oversized_file_is_not_sent(
         sparse.truncate(MAX_UPLOAD_BYTES + 1)
     with pytest.raises(EngineRejected) as caught:
         _engine(openai_server, api_key, model="whisper-1").transcribe(path)
-    assert caught.value.reason == "too_large"
+    assert cause(caught.value) == "too_large"
     assert openai_server.requests == []
 
 
@@ -434,7 +619,13 @@ def test_unknown_language_hint_is_a_config_error(
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"timeout": 600.0}, {"timeout": 0.0}, {"model": " "}, {"base_url": "ftp://example.test/v1"}],
+    [
+        {"timeout": 0.0},
+        {"timeout": float("inf")},
+        {"timeout": "60"},
+        {"model": " "},
+        {"base_url": "ftp://example.test/v1"},
+    ],
 )
 def test_bad_configuration(api_key: str, kwargs: dict[str, object]) -> None:
     arguments: dict[str, object] = {"model": "whisper-1", **kwargs}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.engines.languages import LANGUAGE_NAMES, language_name, to_iso639_1
+from adapter.engines.languages import LANGUAGE_NAMES, language_hint, language_name, to_iso639_1
+from adapter.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,11 @@ from adapter.engines.languages import LANGUAGE_NAMES, language_name, to_iso639_1
         ("en-US", "en"),
         ("pt_BR", "pt"),
         ("zh-Hant-TW", "zh"),
+        ("zh_Hans", "zh"),
+        ("ES-es", "es"),
+        (" fr ", "fr"),
+        ("123", None),
+        ("not a language", None),
         ("jw", "jv"),
         ("yue", "zh"),
         ("haw", None),
@@ -49,11 +55,30 @@ def test_every_whisper_name_round_trips(code: str, name: str) -> None:
     assert to_iso639_1(code.upper()) == code
 
 
+def test_the_table_covers_whispers_languages() -> None:
+    # Whisper's 100 languages less Hawaiian (no ISO 639-1 code) and Cantonese (folded into zh)
+    assert len(LANGUAGE_NAMES) >= 98
+    assert all(code == code.lower() and len(code) == 2 for code in LANGUAGE_NAMES)
+
+
 def test_language_name() -> None:
     assert language_name("es") == "Spanish"
     assert language_name("english") == "English"
     assert language_name("xx") is None
     assert language_name(None) is None
+
+
+@pytest.mark.parametrize(
+    ("hint", "code"), [(None, None), ("", None), ("  ", None), ("ES", "es"), ("Spanish", "es")]
+)
+def test_language_hint(hint: str | None, code: str | None) -> None:
+    assert language_hint(hint) == code
+
+
+@pytest.mark.parametrize("hint", ["klingon", "xx", "haw"])
+def test_an_unknown_hint_is_a_config_error(hint: str) -> None:
+    with pytest.raises(ConfigError, match="ISO 639-1"):
+        language_hint(hint)
 
 
 @pytest.mark.local_engine
