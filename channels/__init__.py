@@ -15,15 +15,13 @@ and ``channel_for("Channel::Whatsapp").name == "whatsapp"`` when it needs a chan
 
 from __future__ import annotations
 
-from channels._channel import AUDIO_EXTENSIONS, Channel
-from channels._decide import EVENTS, decide
+from channels._channel import Channel
+from channels._decide import decide
 from channels._registry import CHANNELS, channel_for, channel_for_conversation
 from channels.base import AudioAttachment, Decision
 
 __all__ = [
-    "AUDIO_EXTENSIONS",
     "CHANNELS",
-    "EVENTS",
     "AudioAttachment",
     "Channel",
     "Decision",

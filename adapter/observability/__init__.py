@@ -17,7 +17,6 @@ from adapter.observability import metrics
 from adapter.observability.logging import (
     JsonFormatter,
     configure_logging,
-    get_log_context,
     log_context,
     unconfigure_logging,
 )
@@ -57,7 +56,6 @@ __all__ = [
     "Metrics",
     "clear_registries",
     "configure_logging",
-    "get_log_context",
     "init_metrics",
     "init_sentry",
     "log_context",

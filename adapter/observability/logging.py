@@ -76,10 +76,6 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def get_log_context() -> dict[str, object]:
-    return dict(_context.get())
-
-
 def _timestamp(created: float) -> str:
     moment = datetime.fromtimestamp(created, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -189,7 +185,6 @@ __all__ = [
     "NOISY_LOGGERS",
     "JsonFormatter",
     "configure_logging",
-    "get_log_context",
     "log_context",
     "unconfigure_logging",
 ]

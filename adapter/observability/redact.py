@@ -69,9 +69,6 @@ class _LiteralRegistry:
     def __len__(self) -> int:
         return len(self._values)
 
-    def __contains__(self, value: object) -> bool:
-        return value in self._values
-
     def add(self, value: str) -> None:
         with self._lock:
             if value in self._values:
@@ -180,10 +177,6 @@ def register_transcript(text: str | None) -> None:
     for piece in pieces:
         if _registrable(piece, MIN_TRANSCRIPT_PIECE):
             _transcripts.add(piece)
-
-
-def is_registered_secret(value: str) -> bool:
-    return value in _secrets
 
 
 def clear_registries() -> None:
@@ -421,7 +414,6 @@ __all__ = [
     "clear_registries",
     "describe_actor_message",
     "format_log_message",
-    "is_registered_secret",
     "key_kind",
     "redact_obj",
     "redact_text",

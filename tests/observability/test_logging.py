@@ -15,7 +15,6 @@ import pytest
 
 from adapter.observability import (
     configure_logging,
-    get_log_context,
     log_context,
     unconfigure_logging,
 )
@@ -194,13 +193,20 @@ def test_configure_is_idempotent_in_process(capsys: pytest.CaptureFixture[str]) 
     assert line["msg"] == "hello world"
 
 
+def context_fields() -> dict[str, object]:
+    """The fields a record logged here and now carries besides the base ones."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    line = json.loads(JsonFormatter().format(record))
+    return {k: v for k, v in line.items() if k not in ("ts", "level", "logger", "msg")}
+
+
 def test_log_context_nests_and_unwinds() -> None:
-    assert get_log_context() == {}
+    assert context_fields() == {}
     with log_context(account_id=1):
         with log_context(transcription_id=2, account_id=3):
-            assert get_log_context() == {"account_id": 3, "transcription_id": 2}
-        assert get_log_context() == {"account_id": 1}
-    assert get_log_context() == {}
+            assert context_fields() == {"account_id": 3, "transcription_id": 2}
+        assert context_fields() == {"account_id": 1}
+    assert context_fields() == {}
 
 
 def test_reserved_field_names_do_not_clobber_the_base_fields() -> None:

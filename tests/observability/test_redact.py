@@ -46,7 +46,6 @@ def test_registered_secret_is_replaced_everywhere() -> None:
 def test_short_values_are_not_registered() -> None:
     register_secret("abc1234")
     assert redact_text("abc1234 stays") == "abc1234 stays"
-    assert not redact.is_registered_secret("abc1234")
 
 
 def test_stripped_and_url_quoted_forms_are_registered() -> None:
@@ -57,7 +56,7 @@ def test_stripped_and_url_quoted_forms_are_registered() -> None:
 
 def test_values_inside_markers_are_refused() -> None:
     register_secret("redacted")  # would re-match its own replacement
-    assert not redact.is_registered_secret("redacted")
+    assert redact_text("a redacted line") == "a redacted line"
 
 
 def test_overlapping_secrets_are_merged() -> None:
