@@ -6,18 +6,18 @@ Shared by the CLI and the admin API so both apply the same rules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from sqlalchemy.engine import Engine
-from sqlmodel import select
 
-from adapter.errors import TranscriberError
+from adapter.errors import NoKey, Reason, TranscriberError
 from adapter.secrets import Keyring
 from adapter.settings import Settings
-from adapter.store import Account, session_scope, utcnow
+from adapter.store import Account, AccountExists, AccountMissing, AccountStore, Ledger
 
 _LANG = re.compile(r"^[a-z]{2}$")
 MAX_ACCOUNT_ID = 2**53
@@ -26,7 +26,7 @@ MAX_ACCOUNT_ID = 2**53
 class AccountError(TranscriberError):
     """Bad account input or a missing/duplicate account (CLI exit 1/2, API 4xx)."""
 
-    reason = "account"
+    reason = Reason.config
 
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
@@ -116,60 +116,61 @@ def validate_id(account_id: int) -> int:
     return account_id
 
 
-def create_account(
-    engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges
-) -> Account:
-    validate_id(account_id)
+def _required(changes: AccountChanges) -> tuple[str, SecretStr, SecretStr]:
     missing = [
         name
         for name in ("chatwoot_url", "api_token", "webhook_secret")
         if getattr(changes, name) is None
     ]
-    if missing:
+    if missing or None in (changes.chatwoot_url, changes.api_token, changes.webhook_secret):
         raise AccountError(f"missing required field(s): {', '.join(missing)}", status=422)
-    assert changes.chatwoot_url is not None
-    assert changes.api_token is not None
-    assert changes.webhook_secret is not None
-    with session_scope(engine) as session:
-        if session.get(Account, account_id) is not None:
-            raise AccountError(f"account {account_id} already exists", status=409)
-        account = Account(
-            id=account_id,
-            chatwoot_url=changes.chatwoot_url,
-            api_token_enc=keyring.encrypt(changes.api_token.get_secret_value()),
-            webhook_secret_enc=keyring.encrypt(changes.webhook_secret.get_secret_value()),
-            openai_api_key_enc=(
-                keyring.encrypt(changes.openai_api_key.get_secret_value())
-                if changes.openai_api_key
-                else None
-            ),
-            engine=changes.engine,
-            model=changes.model,
-            base_url=changes.base_url,
-            language=changes.language,
-            remove_silence=True if changes.remove_silence is None else changes.remove_silence,
-            enabled=True if changes.enabled is None else changes.enabled,
-        )
-        session.add(account)
-    return account
+    return changes.chatwoot_url, changes.api_token, changes.webhook_secret  # type: ignore[return-value]
 
 
-def update_account(
-    engine: Engine, keyring: Keyring, account_id: int, changes: AccountChanges
+def create_account(
+    store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
 ) -> Account:
-    with session_scope(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise AccountError(f"account {account_id} not found", status=404)
-        for name in (
-            "chatwoot_url",
-            "engine",
-            "model",
-            "base_url",
-            "language",
-            "remove_silence",
-            "enabled",
-        ):
+    validate_id(account_id)
+    chatwoot_url, api_token, webhook_secret = _required(changes)
+    account = Account(
+        id=account_id,
+        chatwoot_url=chatwoot_url,
+        api_token_enc=keyring.encrypt(api_token.get_secret_value()),
+        webhook_secret_enc=keyring.encrypt(webhook_secret.get_secret_value()),
+        openai_api_key_enc=(
+            keyring.encrypt(changes.openai_api_key.get_secret_value())
+            if changes.openai_api_key
+            else None
+        ),
+        engine=changes.engine,
+        model=changes.model,
+        base_url=changes.base_url,
+        language=changes.language,
+        remove_silence=True if changes.remove_silence is None else changes.remove_silence,
+        enabled=True if changes.enabled is None else changes.enabled,
+    )
+    try:
+        return store.add(account)
+    except AccountExists:
+        raise AccountError(f"account {account_id} already exists", status=409) from None
+
+
+_PLAIN_FIELDS = (
+    "chatwoot_url",
+    "engine",
+    "model",
+    "base_url",
+    "language",
+    "remove_silence",
+    "enabled",
+)
+
+
+def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], None]:
+    """The edit ``changes`` make to a stored account (secrets encrypted here)."""
+
+    def edit(account: Account) -> None:
+        for name in _PLAIN_FIELDS:
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value)
@@ -185,40 +186,37 @@ def update_account(
             account.openai_api_key_enc = None
         if changes.openai_api_key is not None:
             account.openai_api_key_enc = keyring.encrypt(changes.openai_api_key.get_secret_value())
-        account.updated_at = utcnow()
-        session.add(account)
-    return account
+
+    return edit
 
 
-def set_enabled(engine: Engine, account_id: int, enabled: bool) -> Account:
-    with session_scope(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise AccountError(f"account {account_id} not found", status=404)
+def _change(store: AccountStore, account_id: int, edit: Callable[[Account], None]) -> Account:
+    try:
+        return store.change(account_id, edit)
+    except AccountMissing:
+        raise AccountError(f"account {account_id} not found", status=404) from None
+
+
+def update_account(
+    store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
+) -> Account:
+    return _change(store, account_id, _apply(changes, keyring))
+
+
+def set_enabled(store: AccountStore, account_id: int, enabled: bool) -> Account:
+    def edit(account: Account) -> None:
         account.enabled = enabled
-        account.updated_at = utcnow()
-        session.add(account)
-    return account
+
+    return _change(store, account_id, edit)
 
 
-def get_account(engine: Engine, account_id: int) -> Account | None:
-    with session_scope(engine) as session:
-        return session.get(Account, account_id)
-
-
-def list_accounts(engine: Engine) -> list[Account]:
-    with session_scope(engine) as session:
-        return list(session.exec(select(Account).order_by(Account.id)))  # type: ignore[arg-type]
-
-
-def delete_account(engine: Engine, account_id: int) -> None:
+def delete_account(store: AccountStore, account_id: int) -> None:
     """Remove the account and its secrets; its transcriptions stay for the record (any still
-    waiting end ``skipped``, "account removed")."""
-    with session_scope(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise AccountError(f"account {account_id} not found", status=404)
-        session.delete(account)
+    waiting end ``skipped``, reason ``disabled``)."""
+    try:
+        store.delete(account_id)
+    except AccountMissing:
+        raise AccountError(f"account {account_id} not found", status=404) from None
 
 
 @dataclass(frozen=True)
@@ -253,6 +251,36 @@ def effective_engine(account: Account, settings: Settings) -> str:
     return account.engine or settings.default_engine
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything needed to build an account's engine (the key is a secret: never logged)."""
+
+    kind: Literal["openai", "local"]
+    api_key: str | None = field(repr=False)
+    base_url: str | None
+    model: str | None
+    language: str | None
+    model_dir: Path | None
+
+
+def engine_settings(account: Account, keyring: Keyring, settings: Settings) -> EngineSettings:
+    """The account's engine, key and endpoint; :class:`NoKey` for an openai account without
+    a key of its own or in ``OPENAI_API_KEY``."""
+    kind: Literal["openai", "local"] = (
+        "openai" if effective_engine(account, settings) == "openai" else "local"
+    )
+    api_key = None
+    base_url = account.base_url
+    if kind == "openai":
+        api_key = resolve_openai_key(account, keyring, settings).value
+        if api_key is None:
+            raise NoKey("no OpenAI key: set the account's --openai-api-key or OPENAI_API_KEY")
+        base_url = base_url or settings.openai_base_url
+    return EngineSettings(
+        kind, api_key, base_url, account.model, account.language, settings.model_dir
+    )
+
+
 def account_view(account: Account, settings: Settings) -> dict[str, Any]:
     """What the CLI and admin API show: never a secret."""
     return {
@@ -272,48 +300,26 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
     }
 
 
-def rotate_all(engine: Engine, keyring: Keyring) -> int:
+def rotate_all(store: AccountStore, ledger: Ledger, keyring: Keyring) -> int:
     """Re-encrypt every stored secret with the first key. Returns how many values changed."""
-    count = 0
-    from adapter.store import Transcription
 
-    with session_scope(engine) as session:
-        for account in session.exec(select(Account)):
-            for field in (
-                "api_token_enc",
-                "webhook_secret_enc",
-                "webhook_secret_previous_enc",
-                "openai_api_key_enc",
-            ):
-                token = getattr(account, field)
-                if token:
-                    setattr(
-                        account,
-                        field,
-                        keyring.rotate(token, what=f"account {account.id} {field[:-4]}"),
-                    )
-                    count += 1
-            session.add(account)
-        for row in session.exec(select(Transcription).where(Transcription.source_url_enc != "")):
-            row.source_url_enc = keyring.rotate(
-                row.source_url_enc, what=f"transcription {row.id} source_url"
-            )
-            session.add(row)
-            count += 1
-    return count
+    def rotate(token: str, what: str) -> str:
+        return keyring.rotate(token, what=what)
+
+    return store.rotate_secrets(rotate) + ledger.rotate_secrets(rotate)
 
 
 __all__ = [
     "AccountChanges",
     "AccountError",
+    "EngineSettings",
     "OpenAIKey",
     "account_view",
     "create_account",
     "delete_account",
     "effective_engine",
-    "get_account",
+    "engine_settings",
     "key_source",
-    "list_accounts",
     "parse_changes",
     "resolve_openai_key",
     "rotate_all",

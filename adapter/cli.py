@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapter.errors import TranscriberError
+from adapter.jobs.broker import QUEUES
 
 log = logging.getLogger("adapter.cli")
 
@@ -38,14 +39,14 @@ def _settings() -> Any:
 
 def _db_and_keyring(migrate: bool = True) -> tuple[Any, Any, Any]:
     from adapter.secrets import load_keyring
-    from adapter.store import get_engine
+    from adapter.store import AccountStore, get_engine
     from adapter.store import migrate as run_migrate
 
     settings = _settings()
     keyring = load_keyring(settings)
     if migrate:
         run_migrate(settings.database_url)
-    return settings, get_engine(settings.database_url), keyring
+    return settings, AccountStore(get_engine(settings.database_url)), keyring
 
 
 # ─── commands ──────────────────────────────────────────────────────────────────────────────
@@ -101,7 +102,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         account = acc.set_enabled(db, args.account_id, action == "enable")
         print(f"account {account.id} {action}d")
     elif action == "list":
-        views = [acc.account_view(a, settings) for a in acc.list_accounts(db)]
+        views = [acc.account_view(a, settings) for a in db.all()]
         if args.json:
             print(json.dumps(views, indent=2))
         elif not views:
@@ -120,9 +121,10 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from adapter.accounts import rotate_all
+    from adapter.store import Ledger
 
-    _, db, keyring = _db_and_keyring()
-    count = rotate_all(db, keyring)
+    settings, db, keyring = _db_and_keyring()
+    count = rotate_all(db, Ledger(db.engine, lease_seconds=settings.stuck_after_seconds), keyring)
     print(
         f"re-encrypted {count} stored secret(s) with the first key of TRANSCRIBER_ENCRYPTION_KEYS"
     )
@@ -130,8 +132,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _runtime(component: str, *, embedded: bool) -> Any:
-    from adapter.runtime import build_runtime
     from adapter.store import migrate
+    from adapter.wiring import build_runtime
 
     settings = _settings()
     if embedded:
@@ -140,7 +142,7 @@ def _runtime(component: str, *, embedded: bool) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from adapter.jobs.ops import status_counts
+    from adapter.jobs.recovery import status_counts
 
     rt = _runtime("cli", embedded=True)
     status = status_counts(rt)
@@ -165,7 +167,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from adapter.jobs.ops import retry_many
+    from adapter.jobs.recovery import retry_many
 
     rt = _runtime("cli", embedded=True)
     if rt.settings.redis_url is None:
@@ -184,9 +186,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     import tempfile
 
-    from adapter.audio import prepare, stitch
     from adapter.engines.factory import build_engine
-    from adapter.jobs.pipeline import engine_limits
+    from adapter.transcribe import transcribe_file
+    from adapter.wiring import policies
 
     settings = _settings()
     path = Path(args.file)
@@ -205,24 +207,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         model_dir=settings.model_dir,
     )
     with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
-        prepared = prepare(
+        result = transcribe_file(
             path,
             Path(tmp),
-            engine_limits(engine.limits, settings),
+            engine,
+            policies(settings)[1],
+            language=args.language,
             remove_silence=not args.keep_silence,
-            target_chunk_seconds=settings.chunk_seconds,
         )
-        parts = [(c, engine.transcribe(c.path, language=args.language)) for c in prepared.chunks]
-    transcript = stitch(parts)
-    duration = prepared.info.duration or transcript.duration
-    if args.json:
+    _print_transcript(result, args.json)
+    return 0
+
+
+def _print_transcript(result: Any, as_json: bool) -> None:
+    transcript = result.transcript
+    duration = transcript.duration
+    if as_json:
         print(
             json.dumps(
                 {
                     "text": transcript.text,
                     "language": transcript.language,
                     "duration": round(duration, 3),
-                    "billed_seconds": round(prepared.billed_seconds, 3),
+                    "billed_seconds": round(result.billed_seconds, 3),
                 }
             )
         )
@@ -230,7 +237,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         print(transcript.text)
         print(f"language: {transcript.language or 'unknown'}")
         print(f"duration: {duration:.2f}s")
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -375,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="Dramatiq workers only (needs Redis)")
     p.add_argument("--processes", type=_positive_int, default=1)
     p.add_argument("--threads", type=_positive_int, default=8)
-    p.add_argument("--queues", nargs="+", choices=["transcribe", "deliver"])
+    p.add_argument("--queues", nargs="+", choices=list(QUEUES))
     p.add_argument(
         "--shutdown-timeout",
         type=float,

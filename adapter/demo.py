@@ -127,13 +127,13 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
     from starlette.testclient import TestClient
 
     from adapter import accounts as acc
-    from adapter.jobs.broker import _middleware
-    from adapter.runtime import build_runtime, reset
+    from adapter.jobs.broker import middleware
     from adapter.settings import Settings
     from adapter.single_box import start_worker
     from adapter.store import State, Transcription, migrate
     from adapter.web.app import create_app
     from adapter.web.signing import sign
+    from adapter.wiring import build_runtime
 
     audio = resources.files("adapter.samples").joinpath(SAMPLE).read_bytes()
     tmp = Path(tempfile.mkdtemp(prefix="transcriber-demo-"))
@@ -150,7 +150,7 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
     print(f"demo: working in {tmp}")
     try:
         migrate(settings.database_url)
-        stub = StubBroker(middleware=_middleware())
+        stub = StubBroker(middleware=middleware())
         rt = build_runtime(
             settings,
             component="demo",
@@ -161,7 +161,7 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
         try:
             with StandInHelpdesk(audio) as helpdesk:
                 acc.create_account(
-                    rt.db,
+                    rt.accounts,
                     rt.keyring,
                     ACCOUNT_ID,
                     acc.parse_changes(
@@ -190,11 +190,8 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
                 print("demo: transcribing with the local engine (first run assembles the model)…")
                 deadline = time.monotonic() + 600
                 row: Transcription | None = None
-                from sqlmodel import Session
-
                 while time.monotonic() < deadline:
-                    with Session(rt.db) as session:
-                        row = session.get(Transcription, response.json()["transcriptions"][0])
+                    row = rt.ledger.get(response.json()["transcriptions"][0])
                     if row is not None and row.state in (
                         State.delivered,
                         State.failed,
@@ -214,7 +211,7 @@ def run_demo(*, engine: str = "local", keep: bool = False) -> int:
                 print("demo: conversation custom attributes:", json.dumps(helpdesk.attributes))
         finally:
             worker.stop(timeout=10_000)
-            reset()
+            rt.close()
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     statsd_port: int = Field(8125, validation_alias="STATSD_PORT")
     statsd_prefix: str = Field("transcriber", validation_alias="STATSD_PREFIX")
 
-    # Not in the contract's table: operational knobs with safe defaults.
+    # Not in the contract's table: operational knobs with safe defaults (README: Configuration).
     max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("TRANSCRIBER_MAX_ATTEMPTS"))
     account_concurrency: int = Field(
         4, ge=1, validation_alias=AliasChoices("TRANSCRIBER_ACCOUNT_CONCURRENCY")
@@ -50,14 +50,27 @@ class Settings(BaseSettings):
     stuck_after_seconds: int = Field(
         900, ge=10, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
     )
+    #: a long recording is cut into chunks of at most this many seconds, for every engine
     chunk_seconds: float = Field(
-        600.0, ge=5, validation_alias=AliasChoices("TRANSCRIBER_CHUNK_SECONDS")
+        300.0, ge=5, validation_alias=AliasChoices("TRANSCRIBER_CHUNK_SECONDS")
     )
-    max_chunk_seconds: float | None = Field(
-        None, ge=10, validation_alias=AliasChoices("TRANSCRIBER_MAX_CHUNK_SECONDS")
-    )
+    #: and of at most this many bytes once encoded (below the engine's own limit)
     max_chunk_bytes: int | None = Field(
         None, ge=100_000, validation_alias=AliasChoices("TRANSCRIBER_MAX_CHUNK_BYTES")
+    )
+    #: one chunk's engine call may take this long, plus CHUNK_TIMEOUT_FACTOR times its duration
+    chunk_timeout_seconds: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_CHUNK_TIMEOUT_SECONDS")
+    )
+    chunk_timeout_factor: float = Field(
+        2.0, ge=0, validation_alias=AliasChoices("TRANSCRIBER_CHUNK_TIMEOUT_FACTOR")
+    )
+    #: the retry policy of every step: exponential from BASE, at most MAX (Retry-After wins)
+    retry_base_seconds: float = Field(
+        2.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RETRY_BASE_SECONDS")
+    )
+    retry_max_seconds: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RETRY_MAX_SECONDS")
     )
     recovery_interval_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")

@@ -9,8 +9,14 @@ from types import FrameType
 import dramatiq
 import uvicorn
 
+from adapter.accounts import effective_engine
+from adapter.jobs.background import start_background
+from adapter.jobs.recovery import recover
 from adapter.runtime import Runtime
 from adapter.settings import Settings
+from adapter.store import migrate
+from adapter.web.app import create_app
+from adapter.wiring import build_runtime
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +29,7 @@ def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
 
 def _announce(rt: Runtime, host: str, port: int) -> None:
     """Tell the admin what to paste into Chatwoot, and what is still missing."""
-    from adapter.accounts import effective_engine, list_accounts
-
-    accounts = list_accounts(rt.db)
+    accounts = rt.accounts.all()
     base = f"http://{host}:{port}"
     if not accounts:
         log.warning(
@@ -45,12 +49,6 @@ def _announce(rt: Runtime, host: str, port: int) -> None:
 
 
 def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
-    from adapter.jobs.entry_support import start_background
-    from adapter.jobs.ops import recover
-    from adapter.runtime import build_runtime
-    from adapter.store import migrate
-    from adapter.web.app import create_app
-
     migrate(settings.database_url)
     rt = build_runtime(settings, component="up", embedded=True)
     worker = start_worker(rt.broker, threads)

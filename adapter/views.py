@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapter.store import Transcription
+from adapter.store import State, Transcription
+
+
+def percent_done(row: Transcription) -> float:
+    """How much of the transcription's audio is transcribed, 0 to 100."""
+    if row.state in (State.transcribed, State.delivered):
+        return 100.0
+    if row.audio_seconds:
+        return round(min(100.0, 100.0 * row.seconds_done / row.audio_seconds), 1)
+    if row.chunks_total:
+        return round(100.0 * row.chunks_done / row.chunks_total, 1)
+    return 0.0
+
+
+def progress(row: Transcription) -> dict[str, Any]:
+    return {
+        "chunks_done": row.chunks_done,
+        "chunks_total": row.chunks_total,
+        "seconds_done": row.seconds_done,
+        "seconds_total": row.audio_seconds,
+        "percent": percent_done(row),
+    }
 
 
 def transcription_view(row: Transcription) -> dict[str, Any]:
@@ -22,12 +43,7 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
         "text": row.text,
         "error": row.error,
         "reason": row.reason,
-        "progress": {
-            "chunks_done": row.chunks_done,
-            "chunks_total": row.chunks_total,
-            "seconds_done": row.seconds_done,
-            "seconds_total": row.audio_seconds,
-        },
+        "progress": progress(row),
         "audio_seconds": row.audio_seconds,
         "billed_seconds": row.billed_seconds,
         "upload_bytes": row.upload_bytes,
@@ -39,4 +55,4 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
     }
 
 
-__all__ = ["transcription_view"]
+__all__ = ["percent_done", "progress", "transcription_view"]

@@ -106,11 +106,11 @@ def run_one(src: Path, minutes: float, workdir: Path) -> dict[str, Any]:
     from starlette.testclient import TestClient
 
     from adapter import accounts as acc
-    from adapter.runtime import build_runtime, reset
     from adapter.settings import Settings
     from adapter.store import State, Transcription, migrate
     from adapter.web.app import create_app
     from adapter.web.signing import sign
+    from adapter.wiring import build_runtime
     from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
     from tests.standins.openai_server import OpenAIStandIn
 
@@ -142,7 +142,7 @@ def run_one(src: Path, minutes: float, workdir: Path) -> dict[str, Any]:
     with ChatwootStandIn(account_id=3) as chatwoot, OpenAIStandIn(api_key=KEY) as oai:
         rt = build_runtime(settings, component="bench", observability=False)
         acc.create_account(
-            rt.db,
+            rt.accounts,
             rt.keyring,
             3,
             acc.parse_changes(
@@ -202,7 +202,7 @@ def run_one(src: Path, minutes: float, workdir: Path) -> dict[str, Any]:
 
             row = None
             while time.monotonic() < deadline:
-                with Session(rt.db) as session:
+                with Session(rt.ledger.engine) as session:
                     row = session.get(Transcription, tid)
                 if row is not None and row.state in (State.delivered, State.failed, State.skipped):
                     break
@@ -217,7 +217,7 @@ def run_one(src: Path, minutes: float, workdir: Path) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
             log.close()
-            reset()
+            rt.close()
         assert row is not None
         rss, hwm = sampler.worst()
         return {

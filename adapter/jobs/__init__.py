@@ -1,6 +1,6 @@
-"""Background work: the broker, the two actors, recovery and retry operations."""
+"""Background work: Dramatiq actors and the steps they run.
 
-from adapter.jobs.actors import Actors, declare_actors
-from adapter.jobs.broker import QUEUES, build_broker, queue_depth
-
-__all__ = ["QUEUES", "Actors", "build_broker", "declare_actors", "queue_depth"]
+``transcribe`` (claim, download, shape, plan chunks) → ``chunk`` (one engine call per chunk;
+the last one assembles) → ``deliver`` (the note and the attribute). ``recovery`` finds lost
+work; ``backoff`` is the retry policy; ``limiter`` the per-account limit on engine calls.
+"""

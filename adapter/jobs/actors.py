@@ -1,118 +1,117 @@
-"""The two Dramatiq actors. They take a transcription id and nothing else.
+"""The Dramatiq actors. They take an id and nothing else, and run one step each.
 
-Retries: an actor raises ``dramatiq.Retry(delay=…)`` only for transient errors (with the
-server's Retry-After, or exponential backoff from about 2 s with jitter); the attempt count
-lives in the database row, which is the source of truth. Every other outcome is final and
-recorded on the row.
+    transcribe(transcription_id)   claim, download, shape, plan chunks; runs the first chunk
+    chunk(chunk_id)                one engine call; the last chunk assembles the transcript
+    deliver(transcription_id)      the note and the attribute (only deliveries that must wait:
+                                   a finished transcript is delivered in the step that made it)
+
+An ``Actors`` is declared on one broker and bound to the process's runtime when the process
+starts (``adapter.wiring.build_runtime``); it is also the runtime's ``Queue``. Retries: a step
+answers ``retry_in_ms`` only for transient errors (the backoff policy's delay, or the server's
+Retry-After); the attempt count lives in the ledger, the source of truth. Every other outcome
+is final and recorded there.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
-from dramatiq.rate_limits import ConcurrentRateLimiter
 
-from adapter.settings import Settings
+from adapter.jobs import chunk as chunk_step
+from adapter.jobs.deliver import deliver as deliver_step
+from adapter.jobs.enqueue import send_many
+from adapter.jobs.step import StepResult
+from adapter.jobs.transcribe import transcribe as transcribe_step
+from adapter.observability import log_context
+from adapter.runtime import Runtime
 
-#: how long one message may run before Dramatiq interrupts it (long audio on the local engine)
+#: the first step downloads and shapes; on the local engine it also runs the first chunk
 TRANSCRIBE_TIME_LIMIT_MS = 60 * 60 * 1000
 DELIVER_TIME_LIMIT_MS = 5 * 60 * 1000
+#: a chunk message's own limit follows its duration (``chunk.time_limit_ms``); this is the cap
+CHUNK_TIME_LIMIT_MS = 60 * 60 * 1000
 
 
 def _only_requested_retries(retries: int, exc: BaseException) -> bool:
     return isinstance(exc, dramatiq.Retry)
 
 
-@dataclass(frozen=True)
 class Actors:
-    transcribe: Any  # dramatiq.Actor[[int], None]
-    deliver: Any
+    """The three actors of one broker, and the ``Queue`` that sends to them."""
 
-
-def _limiter_key(transcription_id: int) -> str | None:
-    from sqlmodel import Session
-
-    from adapter.runtime import current
-    from adapter.store import Transcription
-
-    with Session(current().db) as session:
-        row = session.get(Transcription, transcription_id)
-        return None if row is None else f"transcriber:account:{row.account_id}"
-
-
-def declare_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
-    """Register the actors on ``broker`` (one broker per process; tests build their own)."""
-
-    def transcribe(transcription_id: int) -> None:
-        from adapter.observability import log_context
-        from adapter.runtime import current
-
-        rt = current()
-        with log_context(transcription_id=transcription_id, step="transcribe"):
-            _transcribe(rt, transcription_id)
-
-    def _transcribe(rt: Any, transcription_id: int) -> None:
-        from adapter.jobs import pipeline
-        from adapter.observability import log_context
-
-        key = _limiter_key(transcription_id)
-        if key is None:
-            return
-        limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            rt.rate_backend,
-            key,
-            limit=rt.settings.account_concurrency,
-            ttl=rt.settings.stuck_after_seconds * 1000,
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self._runtime: Runtime | None = None
+        self.transcribe_actor = self._declare(
+            broker, "transcribe", self._transcribe, TRANSCRIBE_TIME_LIMIT_MS
         )
-        with limiter.acquire(raise_on_failure=False) as acquired:
-            if not acquired:
-                # this account's key already has its share of calls in flight
-                raise dramatiq.Retry(delay=int(random.uniform(200, 800)))
-            result = pipeline.transcribe(rt, transcription_id)
-        if result.retry_in_ms is not None:
-            raise dramatiq.Retry(delay=result.retry_in_ms)
-        if result.deliver:
-            # deliver right away in this thread (no second queue hop); only a delivery that
-            # must wait for Chatwoot goes through the deliver queue, with its backoff
-            with log_context(transcription_id=transcription_id, step="deliver"):
-                delivered = pipeline.deliver(rt, transcription_id)
-            if delivered.retry_in_ms is not None:
-                rt.actors.deliver.send_with_options(
-                    args=(transcription_id,), delay=delivered.retry_in_ms
-                )
+        self.chunk_actor = self._declare(broker, "chunk", self._chunk, CHUNK_TIME_LIMIT_MS)
+        self.deliver_actor = self._declare(broker, "deliver", self._deliver, DELIVER_TIME_LIMIT_MS)
 
-    def deliver(transcription_id: int) -> None:
-        from adapter.jobs import pipeline
-        from adapter.observability import log_context
-        from adapter.runtime import current
+    @staticmethod
+    def _declare(
+        broker: dramatiq.Broker, name: str, fn: Callable[[int], None], time_limit: int
+    ) -> Any:  # dramatiq.Actor[[int], None]
+        return dramatiq.actor(
+            actor_name=name,
+            queue_name=name,
+            broker=broker,
+            time_limit=time_limit,
+            max_retries=10_000,  # bounded by the ledger's attempts, see the steps
+            retry_when=_only_requested_retries,
+        )(fn)
 
+    def bind(self, runtime: Runtime) -> None:
+        """Give the actors the process's runtime (once, at start)."""
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the actors are not bound to a runtime yet")
+        return self._runtime
+
+    # ─── the actors ─────────────────────────────────────────────────────────────────────────
+
+    def _transcribe(self, transcription_id: int) -> None:
+        with log_context(transcription_id=transcription_id, step="transcribe"):
+            self._follow(transcribe_step(self.runtime, transcription_id))
+
+    def _chunk(self, chunk_id: int) -> None:
+        with log_context(chunk_id=chunk_id, step="chunk"):
+            self._follow(chunk_step.run(self.runtime, chunk_id))
+
+    def _deliver(self, transcription_id: int) -> None:
         with log_context(transcription_id=transcription_id, step="deliver"):
-            result = pipeline.deliver(current(), transcription_id)
+            result = deliver_step(self.runtime, transcription_id)
         if result.retry_in_ms is not None:
             raise dramatiq.Retry(delay=result.retry_in_ms)
 
-    common: dict[str, Any] = {
-        "broker": broker,
-        "max_retries": 10_000,  # bounded by the row's attempts, see pipeline
-        "retry_when": _only_requested_retries,
-    }
-    return Actors(
-        transcribe=dramatiq.actor(
-            actor_name="transcribe",
-            queue_name="transcribe",
-            time_limit=TRANSCRIBE_TIME_LIMIT_MS,
-            **common,
-        )(transcribe),
-        deliver=dramatiq.actor(
-            actor_name="deliver",
-            queue_name="deliver",
-            time_limit=DELIVER_TIME_LIMIT_MS,
-            **common,
-        )(deliver),
-    )
+    def _follow(self, result: StepResult) -> None:
+        """Retry this message, or deliver a finished transcript right here (no queue hop)."""
+        if result.retry_in_ms is not None:
+            raise dramatiq.Retry(delay=result.retry_in_ms)
+        if result.deliver is not None:
+            with log_context(transcription_id=result.deliver, step="deliver"):
+                delivered = deliver_step(self.runtime, result.deliver)
+            if delivered.retry_in_ms is not None:
+                self.deliver(result.deliver, delay_ms=delivered.retry_in_ms)
+
+    # ─── Queue ──────────────────────────────────────────────────────────────────────────────
+
+    def transcribe(self, transcription_id: int, *, delay_ms: int | None = None) -> None:
+        self.transcribe_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
+
+    def transcribe_many(self, transcription_ids: Sequence[int]) -> int:
+        return send_many(self.transcribe_actor, transcription_ids)
+
+    def chunk(self, chunk_id: int, *, time_limit_ms: int, delay_ms: int | None = None) -> None:
+        options: dict[str, Any] = {"time_limit": min(time_limit_ms, CHUNK_TIME_LIMIT_MS)}
+        self.chunk_actor.send_with_options(args=(chunk_id,), delay=delay_ms, **options)
+
+    def deliver(self, transcription_id: int, *, delay_ms: int | None = None) -> None:
+        self.deliver_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
 
 
-__all__ = ["Actors", "declare_actors"]
+__all__ = ["Actors"]

@@ -23,18 +23,21 @@ from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 from adapter.errors import ConfigError
 from adapter.settings import Settings
 
-QUEUES = ("transcribe", "deliver")
+QUEUES = ("transcribe", "chunk", "deliver")
 NAMESPACE = "dramatiq"
 
 
-def _middleware() -> list[dramatiq.Middleware]:
+def middleware() -> list[dramatiq.Middleware]:
+    """Dramatiq's middleware, less what the service does not use. ``Retries`` only carries out
+    the ``dramatiq.Retry(delay=…)`` a step asks for: the delays come from
+    ``adapter.jobs.backoff`` and the attempt limit from the ledger."""
     return [
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(min_backoff=2000, max_backoff=300_000),
+        Retries(),
     ]
 
 
@@ -45,7 +48,7 @@ def build_broker(
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
         broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=url, namespace=NAMESPACE, middleware=_middleware(), heartbeat_timeout=60_000
+            url=url, namespace=NAMESPACE, middleware=middleware(), heartbeat_timeout=60_000
         )
         return broker, RedisBackend(url=url)
     if not embedded:
@@ -53,7 +56,7 @@ def build_broker(
             "TRANSCRIBER_REDIS_URL is required here; without it only `transcriber up` and "
             "`transcriber demo` run, with an in-process broker"
         )
-    stub = StubBroker(middleware=_middleware())
+    stub = StubBroker(middleware=middleware())
     stub.emit_after("process_boot")
     return stub, StubBackend()  # type: ignore[no-untyped-call]
 
@@ -86,4 +89,4 @@ def ping(broker: dramatiq.Broker) -> None:
         broker.client.ping()
 
 
-__all__ = ["NAMESPACE", "QUEUES", "build_broker", "ping", "queue_depth"]
+__all__ = ["NAMESPACE", "QUEUES", "build_broker", "middleware", "ping", "queue_depth"]

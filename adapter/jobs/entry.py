@@ -1,13 +1,11 @@
-"""Imported by each ``transcriber worker`` process (Dramatiq's CLI): builds the runtime.
-
-Order matters: logging and Sentry first, then the Redis broker, then the actors.
-"""
+"""Imported by each ``transcriber worker`` process (Dramatiq's CLI): builds the runtime,
+binds the actors to it and starts the background helpers."""
 
 from __future__ import annotations
 
-from adapter.jobs.entry_support import start_background
-from adapter.runtime import build_runtime
+from adapter.jobs.background import start_background
 from adapter.settings import get_settings
+from adapter.wiring import build_runtime
 
 runtime = build_runtime(get_settings(), component="worker", embedded=False)
 broker = runtime.broker

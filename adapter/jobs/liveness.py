@@ -13,16 +13,15 @@ import threading
 import time
 from pathlib import Path
 
+from adapter.settings import get_settings
+
 PERIOD_SECONDS = 15.0
 FILENAME = "worker.heartbeat"
 
 
 def heartbeat_path(work_dir: Path | None = None) -> Path:
-    if work_dir is None:
-        from adapter.settings import get_settings
-
-        work_dir = get_settings().temp_dir
-    return work_dir / FILENAME
+    """The heartbeat file in ``work_dir`` (default: the configured work directory)."""
+    return (work_dir or get_settings().temp_dir) / FILENAME
 
 
 def beat(path: Path) -> None:

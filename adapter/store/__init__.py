@@ -1,35 +1,61 @@
-"""Persistence: models, engine/session helpers, migrations."""
+"""Persistence: the only package that opens a session or builds a query.
 
+- ``ledger``: transcriptions and their chunks: intake, claims, every state change, queries;
+- ``accounts``: helpdesk account rows;
+- ``states``: the states and the allowed moves between them, as data;
+- ``models``: the tables; ``intake``: the batched insert behind ``Ledger.record``;
+- ``db``: engines, transactions, migrations (``transcriber migrate``).
+"""
+
+from adapter.store.accounts import AccountExists, AccountMissing, AccountStore, WebhookSecrets
 from adapter.store.db import (
+    StoreUnavailable,
     dispose_engines,
     get_engine,
     make_engine,
     migrate,
     ping,
-    session_scope,
 )
-from adapter.store.models import (
+from adapter.store.intake import Delivery, IntakeResult
+from adapter.store.ledger import ChunkClaim, Claim, Ledger, NotRetryable, Plan, PlannedChunk
+from adapter.store.models import Account, TranscriptChunk, Transcription, WebhookDelivery, utcnow
+from adapter.store.states import (
     ACTIVE_STATES,
-    Account,
+    FINAL_STATES,
+    TRANSITIONS,
+    ChunkState,
+    IllegalTransition,
     State,
-    TranscriptChunk,
-    Transcription,
-    WebhookDelivery,
-    utcnow,
 )
 
 __all__ = [
     "ACTIVE_STATES",
+    "FINAL_STATES",
+    "TRANSITIONS",
     "Account",
+    "AccountExists",
+    "AccountMissing",
+    "AccountStore",
+    "ChunkClaim",
+    "ChunkState",
+    "Claim",
+    "Delivery",
+    "IllegalTransition",
+    "IntakeResult",
+    "Ledger",
+    "NotRetryable",
+    "Plan",
+    "PlannedChunk",
     "State",
+    "StoreUnavailable",
     "TranscriptChunk",
     "Transcription",
     "WebhookDelivery",
+    "WebhookSecrets",
     "dispose_engines",
     "get_engine",
     "make_engine",
     "migrate",
     "ping",
-    "session_scope",
     "utcnow",
 ]

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 from adapter.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: tries of one transaction when the connection was stale or a concurrent writer deadlocked it
+TRANSACTION_ATTEMPTS = 3
+
+R = TypeVar("R")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written: the caller answers 503 or retries later."""
+
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -67,16 +77,29 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+def in_transaction(engine: Engine, work: Callable[[Connection], R]) -> R:
+    """``work(conn)`` in one transaction, tried again on a fresh connection when the pooled one
+    had been closed by the server or a concurrent writer deadlocked it (PostgreSQL SQLSTATE
+    class 40). Raises :class:`StoreUnavailable` when the database does not answer."""
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt < TRANSACTION_ATTEMPTS and (exc.connection_invalidated or _rolled_back(exc)):
+                continue
+            if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+                cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+                raise StoreUnavailable(f"database unavailable ({cause})") from exc
             raise
+        except PoolTimeout as exc:  # no pooled connection came free
+            raise StoreUnavailable("database unavailable (pool timeout)") from exc
+    raise AssertionError("unreachable")
+
+
+def _rolled_back(exc: DBAPIError) -> bool:
+    """PostgreSQL SQLSTATE class 40: deadlock detected, serialization failure."""
+    return str(getattr(exc.orig, "sqlstate", "") or "").startswith("40")
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -111,10 +134,11 @@ def ping(engine: Engine) -> None:
 
 
 __all__ = [
+    "StoreUnavailable",
     "dispose_engines",
     "get_engine",
+    "in_transaction",
     "make_engine",
     "migrate",
     "ping",
-    "session_scope",
 ]

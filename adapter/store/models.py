@@ -7,27 +7,15 @@ The attachment URL is a capability (ActiveStorage signed id), so it is encrypted
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from adapter.store.states import ChunkState, State
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class State(StrEnum):
-    queued = "queued"
-    transcribing = "transcribing"
-    transcribed = "transcribed"
-    delivered = "delivered"
-    failed = "failed"
-    skipped = "skipped"
-
-
-#: states whose work is not finished; the recovery loop watches them
-ACTIVE_STATES = (State.queued, State.transcribing, State.transcribed)
 
 
 class Account(SQLModel, table=True):
@@ -92,7 +80,12 @@ class Transcription(SQLModel, table=True):
 
 
 class TranscriptChunk(SQLModel, table=True):
-    """One finished chunk of a long transcription: never sent to the engine twice."""
+    """One chunk of a transcription's audio: its own unit of work, lease and result.
+
+    Planned all at once (``pending``, the encoded audio in ``audio``); each is claimed, sent to
+    the engine and ends ``done`` with its result, its audio dropped. A retry of the transcription
+    keeps the ``done`` chunks of an identical plan: a finished chunk is never sent twice.
+    """
 
     __tablename__ = "transcript_chunks"
     __table_args__ = (
@@ -102,12 +95,24 @@ class TranscriptChunk(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     transcription_id: int = Field(index=True, foreign_key="transcriptions.id")
     idx: int
+    state: str = Field(default=ChunkState.pending.value, max_length=16)
+    attempts: int = Field(default=0)
+    lease_until: datetime | None = None
     offset_seconds: float
     duration_seconds: float
     billed_seconds: float = 0.0
+    lead_overlap: float = 0.0
+    source_duration: float = 0.0
+    #: the chunk's TimeMap anchors, JSON ``[[chunk_time, original_time], …]``
+    timemap_json: str | None = Field(default=None, sa_column=Column(Text))
+    #: the encoded audio to send, until the chunk is done
+    audio: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    audio_ext: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=8)
-    result_json: str = Field(sa_column=Column(Text, nullable=False))
+    result_json: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -127,9 +132,7 @@ class WebhookDelivery(SQLModel, table=True):
 
 
 __all__ = [
-    "ACTIVE_STATES",
     "Account",
-    "State",
     "TranscriptChunk",
     "Transcription",
     "WebhookDelivery",

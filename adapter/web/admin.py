@@ -11,18 +11,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapter import accounts as acc
-from adapter.jobs.ops import RetryRefused, retry_one
+from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
-from adapter.store import State, Transcription
+from adapter.store import NotRetryable, State, StoreUnavailable
 from adapter.views import transcription_view
+from adapter.web.body import BodyTooLarge, read_capped
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
@@ -60,7 +59,7 @@ def guarded(handler: Callable[[Request, Runtime], Awaitable[Response]]) -> Handl
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except acc.AccountError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, StoreUnavailable):
             return JSONResponse({"error": "database unavailable"}, status_code=503)
 
     return endpoint
@@ -77,11 +76,10 @@ def _int(
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "body too large")
+    try:
+        body = await read_capped(request, MAX_BODY)
+    except BodyTooLarge:
+        raise ApiError(413, "body too large") from None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -100,13 +98,8 @@ async def list_transcriptions(request: Request, rt: Runtime) -> Response:
         raise ApiError(400, f"state must be one of {', '.join(sorted(STATES))}")
 
     def run() -> list[dict[str, Any]]:
-        stmt = select(Transcription).order_by(Transcription.id.desc())  # type: ignore[union-attr]
-        if account_id is not None:
-            stmt = stmt.where(Transcription.account_id == account_id)  # type: ignore[arg-type]
-        if state is not None:
-            stmt = stmt.where(Transcription.state == state)  # type: ignore[arg-type]
-        with Session(rt.db) as session:
-            return [transcription_view(r) for r in session.execute(stmt.limit(limit)).scalars()]
+        rows = rt.ledger.recent(account_id=account_id, state=state, limit=limit or 50)
+        return [transcription_view(r) for r in rows]
 
     return JSONResponse({"transcriptions": await to_thread.run_sync(run)})
 
@@ -115,9 +108,9 @@ async def get_transcription(request: Request, rt: Runtime) -> Response:
     tid = _int(request.path_params["id"], "id")
 
     def run() -> dict[str, Any] | None:
-        with Session(rt.db) as session:
-            row = session.get(Transcription, tid)
-            return None if row is None else transcription_view(row)
+        assert tid is not None
+        row = rt.ledger.get(tid)
+        return None if row is None else transcription_view(row)
 
     view = await to_thread.run_sync(run)
     if view is None:
@@ -130,13 +123,13 @@ async def retry_transcription(request: Request, rt: Runtime) -> Response:
     assert tid is not None
     try:
         view = await to_thread.run_sync(lambda: retry_one(rt, tid))
-    except RetryRefused as exc:
+    except NotRetryable as exc:
         raise ApiError(exc.status, str(exc)) from None
     return JSONResponse(view, status_code=202)
 
 
 async def list_accounts(request: Request, rt: Runtime) -> Response:
-    rows = await to_thread.run_sync(lambda: acc.list_accounts(rt.db))
+    rows = await to_thread.run_sync(lambda: rt.accounts.all())
     return JSONResponse({"accounts": [acc.account_view(a, rt.settings) for a in rows]})
 
 
@@ -150,7 +143,7 @@ async def create_account(request: Request, rt: Runtime) -> Response:
         data.pop(forbidden, None)
     changes = acc.parse_changes(data)
     account = await to_thread.run_sync(
-        lambda: acc.create_account(rt.db, rt.keyring, raw_id, changes)
+        lambda: acc.create_account(rt.accounts, rt.keyring, raw_id, changes)
     )
     return JSONResponse(acc.account_view(account, rt.settings), status_code=201)
 
@@ -158,7 +151,7 @@ async def create_account(request: Request, rt: Runtime) -> Response:
 async def get_account(request: Request, rt: Runtime) -> Response:
     aid = _int(request.path_params["account_id"], "account_id")
     assert aid is not None
-    account = await to_thread.run_sync(lambda: acc.get_account(rt.db, aid))
+    account = await to_thread.run_sync(lambda: rt.accounts.get(aid))
     if account is None:
         raise ApiError(404, "account not found")
     return JSONResponse(acc.account_view(account, rt.settings))
@@ -171,14 +164,16 @@ async def patch_account(request: Request, rt: Runtime) -> Response:
     if "account_id" in data and data.pop("account_id") != aid:
         raise ApiError(422, "account_id cannot be changed")
     changes = acc.parse_changes(data)
-    account = await to_thread.run_sync(lambda: acc.update_account(rt.db, rt.keyring, aid, changes))
+    account = await to_thread.run_sync(
+        lambda: acc.update_account(rt.accounts, rt.keyring, aid, changes)
+    )
     return JSONResponse(acc.account_view(account, rt.settings))
 
 
 async def delete_account(request: Request, rt: Runtime) -> Response:
     aid = _int(request.path_params["account_id"], "account_id")
     assert aid is not None
-    await to_thread.run_sync(lambda: acc.delete_account(rt.db, aid))
+    await to_thread.run_sync(lambda: acc.delete_account(rt.accounts, aid))
     return Response(status_code=204)
 
 

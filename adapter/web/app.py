@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from adapter.jobs.broker import ping as broker_ping
 from adapter.runtime import Runtime
-from adapter.store import ping as db_ping
 from adapter.web import admin
 from adapter.web.webhooks import make_endpoint
 
@@ -32,7 +31,7 @@ async def readyz(request: Request) -> Response:
 
     def check() -> None:
         for name, probe in (
-            ("database", partial(db_ping, rt.db)),
+            ("database", rt.ledger.ping),
             ("broker", partial(broker_ping, rt.broker)),
         ):
             try:

@@ -6,9 +6,9 @@ import gc
 
 from starlette.applications import Starlette
 
-from adapter.runtime import build_runtime
 from adapter.settings import get_settings
 from adapter.web.app import create_app
+from adapter.wiring import build_runtime
 
 
 def create() -> Starlette:

@@ -1,290 +1,181 @@
 """``POST /webhooks/chatwoot/{account_id}``: verify, record, enqueue, answer.
 
-Nothing slow happens here: the body is read once under a size cap and handed, with the
-signature headers and the arrival time, to the group-commit writer (``adapter.web.batcher``).
-The writer takes every webhook waiting at that moment and, in a worker thread, on one
-connection and in one transaction: reads their accounts in one query, checks each (account
-enabled, HMAC over the exact bytes, JSON parsed only after that, the channel decision: pure
-CPU), records the deliveries and their queued transcriptions with a fixed handful of multi-row
-statements (``adapter.intake``), commits, sends one broker message per new transcription and
-only then answers every request of the batch. Under load, one commit serves many webhooks;
-alone, a webhook is written at once.
+The endpoint reads the body once under a size cap and hands it, with the headers and the
+arrival time, to the group-commit writer (``adapter.web.batcher``). The writer takes every
+webhook waiting at that moment and, in a worker thread: reads their accounts' secrets in one
+query, runs the sans-I/O core on each (``adapter.web.sansio.parse_webhook``: signature over
+the exact bytes, JSON, the channel decision), records the accepted deliveries and their queued
+transcriptions in one transaction (``Ledger.record``), sends one broker message per new
+transcription and only then answers every request of the batch. Under load, one commit serves
+many webhooks; alone, a webhook is written at once.
 
 Failures stay with their webhook: a batch that fails for any reason but an unavailable database
-is recorded again one webhook at a time; an unavailable database answers 503 to the whole batch
-(a stale pooled connection is retried once first); nothing answers 500, nothing hangs.
+is recorded again one webhook at a time; an unavailable database answers 503 to the whole batch.
+Nothing answers 500, nothing hangs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from adapter.errors import SecretError
-from adapter.intake import Delivery, delivery_key, record_batch
 from adapter.observability import metrics
 from adapter.runtime import Runtime
-from adapter.store import Account
+from adapter.store import Delivery, IntakeResult, StoreUnavailable, WebhookSecrets
 from adapter.web.batcher import Batcher
-from adapter.web.enqueue import send_many
-from adapter.web.signing import SignatureError, verify
-from channels import decide
+from adapter.web.body import BodyTooLarge, read_capped
+from adapter.web.sansio import TOO_LARGE, UNKNOWN_ACCOUNT, Rejection, parse_webhook
 
 log = logging.getLogger(__name__)
 
 MAX_ACCOUNT_ID = 2**53
+_SECRET_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """The answer to one webhook."""
+
     status: int
     body: dict[str, Any]
     metric: str
 
 
-def _error(status: int, message: str, metric: str) -> Outcome:
-    return Outcome(status, {"error": message}, metric)
+def _rejected(rejection: Rejection) -> Outcome:
+    return Outcome(rejection.status, {"error": rejection.message}, rejection.metric)
 
 
-class _TooLarge(Exception):
-    pass
+UNAVAILABLE = Outcome(503, {"error": "database unavailable"}, "webhook.rejected.db_unavailable")
+FAILED = Outcome(503, {"error": "temporarily unavailable"}, "webhook.rejected.db_unavailable")
+NO_SECRETS = Outcome(
+    503, {"error": "account secrets cannot be decrypted"}, "webhook.rejected.db_unavailable"
+)
+_ACCEPTED_METRICS = {status: f"webhook.{status}" for status in ("accepted", "duplicate", "ignored")}
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise _TooLarge
-        except ValueError:
-            pass
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-_ACCOUNTS = Account.__table__  # type: ignore[attr-defined]
-_secret_cache: dict[tuple[int, str, str | None], list[bytes]] = {}
-_SECRET_CACHE_MAX = 4096
-
-
-def _secrets(rt: Runtime, account_id: int, primary: str, previous: str | None) -> list[bytes]:
-    """Decrypted webhook secrets, cached by their ciphertexts (a rotation changes the key)."""
-    key = (account_id, primary, previous)
-    found = _secret_cache.get(key)
-    if found is None:
-        found = [rt.keyring.decrypt(primary, what=f"account {account_id} webhook_secret").encode()]
-        if previous:
-            found.append(
-                rt.keyring.decrypt(
-                    previous, what=f"account {account_id} previous webhook_secret"
-                ).encode()
-            )
-        if len(_secret_cache) >= _SECRET_CACHE_MAX:
-            _secret_cache.clear()
-        _secret_cache[key] = found
-    return found
+def _recorded(result: IntakeResult) -> Outcome:
+    body = {"status": result.status, "transcriptions": list(result.transcription_ids)}
+    return Outcome(202, body, _ACCEPTED_METRICS[result.status])
 
 
 @dataclass(frozen=True, slots=True)
 class Webhook:
-    """One received webhook: what the intake writer needs, nothing of the HTTP layer."""
+    """One received webhook: what the writer needs, nothing of the HTTP layer."""
 
     account_id: int
     body: bytes
-    signature: str | None
-    timestamp: str | None
-    delivery: str | None
+    headers: Mapping[str, str]
     now: float  # the clock when it arrived, for the timestamp window
 
 
-class _Unavailable(Exception):
-    """The database cannot be written: every webhook of the batch gets 503."""
+class SecretCache:
+    """Decrypted webhook secrets, keyed by their ciphertexts (a rotation changes the key)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[int, str, str | None], list[bytes]] = {}
+
+    def get(self, rt: Runtime, account: WebhookSecrets) -> list[bytes]:
+        key = (account.account_id, account.secret_enc, account.previous_enc)
+        found = self._found.get(key)
+        if found is None:
+            what = f"account {account.account_id} webhook_secret"
+            found = [rt.keyring.decrypt(account.secret_enc, what=what).encode()]
+            if account.previous_enc:
+                found.append(rt.keyring.decrypt(account.previous_enc, what=what).encode())
+            if len(self._found) >= _SECRET_CACHE_MAX:
+                self._found.clear()
+            self._found[key] = found
+        return found
 
 
-def _unavailable() -> Outcome:
-    return _error(503, "database unavailable", "webhook.rejected.db_unavailable")
+def process_batch(
+    rt: Runtime, webhooks: Sequence[Webhook], cache: SecretCache | None = None
+) -> list[Outcome]:
+    """Verify and record ``webhooks``, then enqueue their new transcriptions.
 
-
-def _failed(webhook: Webhook) -> Outcome:
-    return _error(503, "temporarily unavailable", "webhook.rejected.db_unavailable")
-
-
-def process_batch(rt: Runtime, webhooks: Sequence[Webhook]) -> list[Outcome]:
-    """Verify and record ``webhooks`` in one transaction, then enqueue their new transcriptions.
-
-    Blocking (the group-commit writer runs it in a worker thread); one outcome per webhook, in
-    order; never raises. The 202s are returned only after the commit and the enqueue.
+    Blocking (the writer runs it in a worker thread); one outcome per webhook, in order; never
+    raises. The 202s are returned only after the commit and the enqueue.
     """
-    outcomes, new_ids = _commit(rt, webhooks)
-    _enqueue(rt, new_ids)
+    try:
+        accounts = rt.accounts.webhook_secrets(w.account_id for w in webhooks)
+    except StoreUnavailable as exc:
+        log.error("%s: %d webhooks answered 503", exc, len(webhooks))
+        return [UNAVAILABLE for _ in webhooks]
+    cache = cache or SecretCache()
+    checked = [_check(rt, cache, accounts.get(w.account_id), w) for w in webhooks]
+    outcomes, new_ids = _record(rt, checked)
+    if new_ids:
+        metrics.incr("transcription.queued", len(new_ids))
+        rt.queue.transcribe_many(new_ids)
     return outcomes
 
 
-def _commit(rt: Runtime, webhooks: Sequence[Webhook]) -> tuple[list[Outcome], list[int]]:
-    """The batch in one transaction; if that fails on something other than the database being
-    unavailable (one odd row, a bug), each webhook alone, so only the bad one fails."""
+def _check(
+    rt: Runtime, cache: SecretCache, account: WebhookSecrets | None, webhook: Webhook
+) -> Outcome | Delivery:
+    """A rejection, or the delivery to record (pure CPU but for the secrets' decryption)."""
+    if account is None or not account.enabled:
+        return _rejected(UNKNOWN_ACCOUNT)
     try:
-        return _transaction(rt, webhooks)
-    except _Unavailable:
-        return [_unavailable() for _ in webhooks], []
-    except Exception:
-        if len(webhooks) == 1:
-            log.exception("could not record a delivery to account %s", webhooks[0].account_id)
-            return [_failed(webhooks[0])], []
-        log.exception("a batch of %d webhooks failed: recording them one by one", len(webhooks))
-    outcomes: list[Outcome] = []
+        secrets = cache.get(rt, account)
+    except SecretError as exc:
+        log.error("%s", exc)
+        return NO_SECRETS
+    parsed = parse_webhook(webhook.account_id, webhook.headers, webhook.body, secrets, webhook.now)
+    return _rejected(parsed) if isinstance(parsed, Rejection) else parsed
+
+
+Group = list[tuple[int, Delivery]]
+
+
+def _record(rt: Runtime, checked: list[Outcome | Delivery]) -> tuple[list[Outcome], list[int]]:
+    """Record the deliveries in one transaction; if that fails on something other than the
+    database being unavailable (one odd row, a bug), each alone, so only the bad one fails."""
+    deliveries: Group = [(i, d) for i, d in enumerate(checked) if isinstance(d, Delivery)]
+    outcomes = [c if isinstance(c, Outcome) else FAILED for c in checked]
+    if not deliveries:
+        return outcomes, []
+    first = _try_record(rt, deliveries)
+    if first is FAILED and len(deliveries) > 1:
+        log.error("a batch of %d deliveries failed: recording them one by one", len(deliveries))
+        attempts = [([item], _try_record(rt, [item])) for item in deliveries]
+    else:
+        attempts = [(deliveries, first)]
     new_ids: list[int] = []
-    for position, webhook in enumerate(webhooks):
-        try:
-            [outcome], ids = _transaction(rt, [webhook])
-        except _Unavailable:
-            outcomes.extend(_unavailable() for _ in webhooks[position:])
-            break
-        except Exception:
-            log.exception("could not record a delivery to account %s", webhook.account_id)
-            outcome, ids = _failed(webhook), []
-        outcomes.append(outcome)
-        new_ids.extend(ids)
+    for group, result in attempts:
+        for position, (index, _) in enumerate(group):
+            if isinstance(result, Outcome):
+                outcomes[index] = result
+            else:
+                outcomes[index] = _recorded(result[position])
+                new_ids.extend(result[position].new_ids)
     return outcomes, new_ids
 
 
-def _transaction(rt: Runtime, webhooks: Sequence[Webhook]) -> tuple[list[Outcome], list[int]]:
-    """One connection, one transaction; raises ``_Unavailable`` when the database is."""
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            with rt.db.begin() as conn:
-                return _in_transaction(rt, conn, webhooks)
-        except DBAPIError as exc:
-            if attempt < _ATTEMPTS and (exc.connection_invalidated or _rolled_back(exc)):
-                # a pooled connection the server had closed: again on a fresh one; a deadlock
-                # or serialization failure with a concurrent writer: again, it will not recur
-                continue
-            if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
-                log.error(
-                    "database unavailable for %d webhooks: %s",
-                    len(webhooks),
-                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
-                )
-                raise _Unavailable from exc
-            raise
-        except SQLAlchemyTimeout as exc:  # no pooled connection came free
-            log.error("database unavailable for %d webhooks: pool timeout", len(webhooks))
-            raise _Unavailable from exc
-    raise AssertionError("unreachable")
-
-
-_ATTEMPTS = 3
-
-
-def _rolled_back(exc: DBAPIError) -> bool:
-    """PostgreSQL SQLSTATE class 40: deadlock detected, serialization failure."""
-    return str(getattr(exc.orig, "sqlstate", "") or "").startswith("40")
-
-
-_ACCOUNTS_BY_ID = select(
-    _ACCOUNTS.c.id,
-    _ACCOUNTS.c.enabled,
-    _ACCOUNTS.c.webhook_secret_enc,
-    _ACCOUNTS.c.webhook_secret_previous_enc,
-).where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
-
-
-def _in_transaction(
-    rt: Runtime, conn: Connection, webhooks: Sequence[Webhook]
-) -> tuple[list[Outcome], list[int]]:
-    accounts = {
-        int(row[0]): row
-        for row in conn.execute(_ACCOUNTS_BY_ID, {"ids": sorted({w.account_id for w in webhooks})})
-    }
-    outcomes: list[Outcome | None] = []
-    to_record: list[tuple[int, Delivery]] = []
-    for index, webhook in enumerate(webhooks):
-        checked = _check(rt, accounts.get(webhook.account_id), webhook)
-        if isinstance(checked, Outcome):
-            outcomes.append(checked)
-        else:
-            outcomes.append(None)
-            to_record.append((index, checked))
-    new_ids: list[int] = []
-    if to_record:
-        results = record_batch(conn, rt.keyring, [delivery for _, delivery in to_record])
-        for (index, _), result in zip(to_record, results, strict=True):
-            outcomes[index] = Outcome(
-                202,
-                {"status": result.status, "transcriptions": list(result.transcription_ids)},
-                _ACCEPTED_METRICS[result.status],
-            )
-            new_ids.extend(result.new_ids)
-    return [o if o is not None else _failed(webhooks[i]) for i, o in enumerate(outcomes)], new_ids
-
-
-_ACCEPTED_METRICS = {status: f"webhook.{status}" for status in ("accepted", "duplicate", "ignored")}
-
-
-def _check(rt: Runtime, account: Row[Any] | None, webhook: Webhook) -> Outcome | Delivery:
-    """Account, signature, JSON, decision (pure CPU): a rejection, or the delivery to record."""
-    account_id = webhook.account_id
-    if account is None or not account.enabled:
-        return _error(404, "unknown or disabled account", "webhook.rejected.unknown_account")
+def _try_record(rt: Runtime, group: Group) -> list[IntakeResult] | Outcome:
+    """The group's results, or the one outcome every delivery of it gets (503)."""
     try:
-        secrets = _secrets(
-            rt, account_id, account.webhook_secret_enc, account.webhook_secret_previous_enc
-        )
-    except SecretError as exc:
-        log.error("%s", exc)
-        return _error(503, "account secrets cannot be decrypted", "webhook.rejected.db_unavailable")
-    try:
-        verify(
-            secrets,
-            signature=webhook.signature,
-            timestamp=webhook.timestamp,
-            body=webhook.body,
-            now=webhook.now,
-        )
-    except SignatureError as exc:
-        reason = "stale" if exc.reason == "stale" else "signature"
-        return _error(401, f"signature {exc.reason}", f"webhook.rejected.{reason}")
-    try:
-        payload = json.loads(webhook.body)
-    except (ValueError, RecursionError):
-        return _error(400, "body is not JSON", "webhook.rejected.bad_json")
-    if not isinstance(payload, dict):
-        return _error(400, "body is not a JSON object", "webhook.rejected.bad_json")
-    return Delivery(account_id, delivery_key(webhook.delivery, webhook.body), decide(payload))
-
-
-def _enqueue(rt: Runtime, transcription_ids: Sequence[int]) -> None:
-    """One broker message (ids only) per new transcription, after the commit.
-
-    A message that cannot be sent is logged: its row is committed as queued and the recovery
-    sweep enqueues it again.
-    """
-    if transcription_ids:
-        metrics.incr("transcription.queued", len(transcription_ids))
-        send_many(rt.actors.transcribe, transcription_ids)
+        return rt.ledger.record([d for _, d in group], partial(rt.keyring.encrypt, register=False))
+    except StoreUnavailable as exc:
+        log.error("%s: %d webhooks answered 503", exc, len(group))
+        return UNAVAILABLE
+    except Exception:
+        log.exception("could not record %d deliveries", len(group))
+        return FAILED
 
 
 def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request], Any]:
     """The webhook endpoint; its work goes through one group-commit writer per runtime."""
     writer: tuple[Runtime, Batcher[Webhook, Outcome]] | None = None
+    cache = SecretCache()
 
     def batcher(rt: Runtime) -> Batcher[Webhook, Outcome]:
         nonlocal writer
@@ -293,7 +184,8 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
             # is checked and written on another connection. SQLite takes one writer at a time
             # anyway, and a second would fail its snapshot upgrade rather than wait.
             in_flight = 2 if rt.settings.database_url.startswith("postgresql") else 1
-            writer = (rt, Batcher(partial(process_batch, rt), _failed, max_in_flight=in_flight))
+            handle = partial(process_batch, rt, cache=cache)
+            writer = (rt, Batcher(handle, lambda _: FAILED, max_in_flight=in_flight))
         return writer[1]
 
     async def receive(request: Request) -> Response:
@@ -301,33 +193,27 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
         metrics.incr("webhook.received")
         raw_id = request.path_params.get("account_id", "")
         if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id) < MAX_ACCOUNT_ID:
-            metrics.incr("webhook.rejected.unknown_account")
-            return JSONResponse({"error": "unknown or disabled account"}, status_code=404)
+            return _answer(_rejected(UNKNOWN_ACCOUNT))
         try:
-            body = await _read_capped(request, rt.settings.max_webhook_bytes)
-        except _TooLarge:
-            metrics.incr("webhook.rejected.too_large")
-            return JSONResponse({"error": "body too large"}, status_code=413)
+            body = await read_capped(request, rt.settings.max_webhook_bytes)
+        except BodyTooLarge:
+            return _answer(_rejected(TOO_LARGE))
         except ClientDisconnect:
             return Response(status_code=400)
-        headers = request.headers
-        webhook = Webhook(
-            int(raw_id),
-            body,
-            headers.get("x-chatwoot-signature"),
-            headers.get("x-chatwoot-timestamp"),
-            headers.get("x-chatwoot-delivery"),
-            clock(),
-        )
+        webhook = Webhook(int(raw_id), body, request.headers, clock())
         try:
             outcome = await batcher(rt).submit(webhook)
         except Exception:
             log.exception("unexpected error in the webhook receiver")
-            outcome = _failed(webhook)
-        metrics.incr(outcome.metric)
-        return JSONResponse(outcome.body, status_code=outcome.status)
+            outcome = FAILED
+        return _answer(outcome)
 
     return receive
 
 
-__all__ = ["Outcome", "Webhook", "make_endpoint", "process_batch"]
+def _answer(outcome: Outcome) -> Response:
+    metrics.incr(outcome.metric)
+    return JSONResponse(outcome.body, status_code=outcome.status)
+
+
+__all__ = ["Outcome", "SecretCache", "Webhook", "make_endpoint", "process_batch"]

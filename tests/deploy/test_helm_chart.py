@@ -34,7 +34,7 @@ HOOK_KEY = "helm.sh/hook"
 WEIGHT_KEY = "helm.sh/hook-weight"
 DELETE_KEY = "helm.sh/hook-delete-policy"
 
-DRAMATIQ_QUEUES = ("transcribe", "deliver")
+DRAMATIQ_QUEUES = ("transcribe", "chunk", "deliver")
 SECRET_ENV_NAMES = {
     "TRANSCRIBER_DATABASE_URL",
     "TRANSCRIBER_REDIS_URL",
@@ -228,7 +228,7 @@ def test_web_and_worker_are_separate_deployments(default_objs: list[Manifest]) -
         "1",
     ]
     assert worker_container["args"][0] == "worker"
-    assert worker_container["args"][-3:] == ["--queues", *DRAMATIQ_QUEUES]
+    assert worker_container["args"][-4:] == ["--queues", *DRAMATIQ_QUEUES]
     assert web_container["image"] == worker_container["image"] == "helpdesk-transcriber:0.1.0"
     assert web["spec"]["replicas"] == 2
     assert worker["spec"]["replicas"] == 1
@@ -675,7 +675,7 @@ def test_the_keda_lists_are_where_dramatiq_queues_messages(
             broker.enqueue(message)
             broker.enqueue(message.copy(message_id=str(uuid.uuid4())), delay=3_600_000)
         # Each list holds exactly what Dramatiq put there: one ready, one delayed per queue.
-        assert [client.llen(name) for name in list_names] == [1, 1, 1, 1]
+        assert [client.llen(name) for name in list_names] == [1] * len(list_names)
     finally:
         for queue in DRAMATIQ_QUEUES:
             broker.flush(queue)

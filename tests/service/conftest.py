@@ -14,9 +14,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.rate_limits.backends import StubBackend
 from starlette.testclient import TestClient
 
-from adapter.runtime import Runtime, build_runtime, reset
+from adapter.runtime import Runtime
 from adapter.settings import Settings
 from adapter.web.signing import sign
+from adapter.wiring import build_runtime
 
 SECRET = "whsec-test-0123456789"
 ADMIN = "admin-token-abcdefghijklmnop"
@@ -49,16 +50,16 @@ def settings(database_url: str, tmp_path: Path, fernet_key: str) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    from adapter.jobs.broker import _middleware
+    from adapter.jobs.broker import middleware
 
-    broker = StubBroker(middleware=_middleware())
+    broker = StubBroker(middleware=middleware())
     broker.emit_after("process_boot")
     rt = build_runtime(
         settings, component="test", broker=(broker, StubBackend()), observability=False
     )
     yield rt
     broker.close()
-    reset()
+    rt.close()
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def account(runtime: Runtime) -> int:
     from adapter import accounts as acc
 
     acc.create_account(
-        runtime.db,
+        runtime.accounts,
         runtime.keyring,
         3,
         acc.parse_changes(
@@ -123,3 +124,34 @@ def post(client: TestClient) -> Post:
         )
 
     return _post
+
+
+def swap_database(runtime: Runtime, url: str | None) -> None:
+    """Point the runtime's store at another database (``None``: an unreachable one), or back."""
+    from adapter.store import get_engine, make_engine
+
+    engine = (
+        make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        if url is None
+        else get_engine(url)
+    )
+    runtime.ledger.engine = engine
+    runtime.accounts.engine = engine
+
+
+def reconfigure(runtime: Runtime, client: TestClient | None = None, **changes: Any) -> Runtime:
+    """The same runtime with some settings changed (and the policies built from them); the
+    actors and the test client's app are bound to it."""
+    import dataclasses
+
+    from adapter.jobs.actors import Actors
+    from adapter.wiring import policies
+
+    settings = runtime.settings.model_copy(update=changes)
+    backoff, chunks = policies(settings)
+    changed = dataclasses.replace(runtime, settings=settings, backoff=backoff, chunks=chunks)
+    assert isinstance(runtime.queue, Actors)
+    runtime.queue.bind(changed)
+    if client is not None:
+        client.app.state.runtime = changed  # type: ignore[attr-defined]
+    return changed

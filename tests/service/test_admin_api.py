@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from adapter.runtime import Runtime
 from adapter.store import State, Transcription
-from tests.service.conftest import ADMIN, Post
+from tests.service.conftest import ADMIN, Post, reconfigure
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 NEW = {
@@ -38,7 +38,7 @@ def test_requires_bearer_token(client: Any) -> None:
 
 
 def test_disabled_without_admin_token(client: Any, runtime: Runtime) -> None:
-    runtime.settings = runtime.settings.model_copy(update={"admin_token": None})
+    reconfigure(runtime, client, admin_token=None)
     assert client.get("/api/v1/accounts", headers=AUTH).status_code == 404
     assert client.get("/api/v1/transcriptions", headers=AUTH).status_code == 404
 
@@ -131,7 +131,7 @@ def test_transcriptions_list_get_and_retry(
     assert one["state"] == "queued" and one["channel"] == "email"
     assert "source_url_enc" not in one and "chatwoot.example.test" not in json.dumps(one)
     assert client.post(f"/api/v1/transcriptions/{ids[0]}/retry", headers=AUTH).status_code == 409
-    with Session(runtime.db) as session:
+    with Session(runtime.ledger.engine) as session:
         row = session.get(Transcription, ids[0])
         assert row is not None
         row.state = State.failed.value

@@ -27,15 +27,14 @@ import uvicorn
 from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, select
 
-from adapter import intake
+from adapter.jobs.enqueue import send_many
 from adapter.runtime import Runtime
-from adapter.store import Transcription, WebhookDelivery
+from adapter.store import Transcription, WebhookDelivery, intake
 from adapter.web import webhooks
 from adapter.web.batcher import Batcher
-from adapter.web.enqueue import send_many
 from adapter.web.webhooks import Outcome, Webhook, process_batch
 from tests.conftest import FIXTURES
-from tests.service.conftest import Clock, signed_headers
+from tests.service.conftest import Clock, signed_headers, swap_database
 
 VOICE_NOTE = json.loads((FIXTURES / "chatwoot" / "whatsapp_voice_note_ogg_opus.json").read_text())
 TEXT_ONLY = json.loads((FIXTURES / "chatwoot" / "text_only_whatsapp.json").read_text())
@@ -75,23 +74,21 @@ def webhook(
         if secret is None
         else signed_headers(body, delivery=delivery, secret=secret)
     )
-    return Webhook(
-        account_id,
-        body,
-        headers["X-Chatwoot-Signature"],
-        headers["X-Chatwoot-Timestamp"],
-        headers.get("X-Chatwoot-Delivery"),
-        time.time(),
-    )
+    return Webhook(account_id, body, lower(headers), time.time())
+
+
+def lower(headers: dict[str, str]) -> dict[str, str]:
+    """Header names as the receiver looks them up (Starlette's headers are case-blind)."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def transcriptions(rt: Runtime) -> list[Transcription]:
-    with Session(rt.db) as session:
+    with Session(rt.ledger.engine) as session:
         return list(session.exec(select(Transcription).order_by(Transcription.id)))  # type: ignore[arg-type]
 
 
 def deliveries(rt: Runtime) -> list[WebhookDelivery]:
-    with Session(rt.db) as session:
+    with Session(rt.ledger.engine) as session:
         return list(session.exec(select(WebhookDelivery)))
 
 
@@ -233,14 +230,10 @@ def test_a_poisoned_webhook_fails_alone(
 def test_database_down_answers_503_to_all_and_the_writer_recovers(
     runtime: Runtime, clock: Clock, account: int
 ) -> None:
-    from adapter.store import make_engine
-
-    working = runtime.db
     with running_server(runtime, clock) as (url, _):
-        runtime.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        swap_database(runtime, None)
         down = post_all(url, [signed(voice_note(n), delivery=f"x-{n}") for n in range(20)])
-        runtime.db.dispose()
-        runtime.db = working
+        swap_database(runtime, runtime.settings.database_url)
         up = post_all(url, [signed(voice_note(n), delivery=f"x-{n}") for n in range(20)])
     assert {a.status_code for a in down} == {503}
     assert all("error" in a.json() for a in down)
@@ -256,10 +249,10 @@ def test_shutdown_answers_the_webhooks_waiting_for_their_batch(
     release = threading.Event()
     entered = threading.Event()
 
-    def held(rt: Runtime, batch: Sequence[Webhook]) -> list[Outcome]:
+    def held(rt: Runtime, batch: Sequence[Webhook], cache: Any = None) -> list[Outcome]:
         entered.set()
         assert release.wait(60)
-        return process_batch(rt, batch)
+        return process_batch(rt, batch, cache)
 
     class Counting:  # counts the webhooks the endpoint has begun to handle
         received = 0
@@ -360,7 +353,7 @@ def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime, accou
     from adapter import accounts as acc
 
     acc.create_account(
-        runtime.db,
+        runtime.accounts,
         runtime.keyring,
         4,
         acc.parse_changes(
@@ -371,32 +364,27 @@ def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime, accou
             }
         ),
     )
-    acc.set_enabled(runtime.db, 4, False)
+    acc.set_enabled(runtime.accounts, 4, False)
     batch = [
         webhook(voice_note(1), delivery="ok"),
         webhook(voice_note(2), delivery="bad-signature", secret="not-the-secret"),
         webhook(voice_note(3), delivery="unknown", account_id=99),
         webhook(voice_note(4), delivery="disabled", account_id=4, secret="whsec-other-0123456789"),
-        Webhook(ACCOUNT, b"[1, 2]", *_signature(b"[1, 2]"), "not-json", time.time()),
+        Webhook(
+            ACCOUNT,
+            b"[1, 2]",
+            lower(signed_headers(b"[1, 2]", delivery="not-json")),
+            time.time(),
+        ),
         webhook(voice_note(6), delivery="stale"),
     ]
     batch[5] = Webhook(
-        ACCOUNT,
-        batch[5].body,
-        batch[5].signature,
-        batch[5].timestamp,
-        batch[5].delivery,
-        batch[5].now + 3600,
+        ACCOUNT, batch[5].body, batch[5].headers, batch[5].now + 3600
     )  # arrived an hour after signing
     outcomes = process_batch(runtime, batch)
     assert [o.status for o in outcomes] == [202, 401, 404, 404, 400, 401]
     assert [d.delivery_key for d in deliveries(runtime)] == ["id:ok"]
     assert len(queued_ids(runtime)) == 1
-
-
-def _signature(body: bytes) -> tuple[str, str]:
-    headers = signed_headers(body)
-    return headers["X-Chatwoot-Signature"], headers["X-Chatwoot-Timestamp"]
 
 
 def test_a_poisoned_row_fails_alone_inside_one_batch(
@@ -429,22 +417,18 @@ def test_database_down_fails_the_whole_batch_without_retrying_each(
     runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = webhooks._in_transaction
+    real = webhooks._try_record
 
-    def counted(rt: Runtime, conn: Any, batch: Sequence[Webhook]) -> Any:
-        calls.append(len(batch))
-        return real(rt, conn, batch)
+    def counted(rt: Runtime, group: Sequence[Any]) -> Any:
+        calls.append(len(group))
+        return real(rt, group)
 
-    monkeypatch.setattr(webhooks, "_in_transaction", counted)
-    from adapter.store import make_engine
-
-    working = runtime.db
-    runtime.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    monkeypatch.setattr(webhooks, "_try_record", counted)
+    swap_database(runtime, None)
     try:
         outcomes = process_batch(runtime, [webhook(voice_note(n)) for n in range(6)])
     finally:
-        runtime.db.dispose()
-        runtime.db = working
+        swap_database(runtime, runtime.settings.database_url)
     assert [o.status for o in outcomes] == [503] * 6
     assert calls == []  # no connection: nothing ran, and no one-by-one retries
     assert process_batch(runtime, [webhook(voice_note(1))])[0].status == 202
@@ -454,7 +438,7 @@ def test_database_down_fails_the_whole_batch_without_retrying_each(
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_stale_pooled_connections_are_replaced(runtime: Runtime, account: int) -> None:
     assert process_batch(runtime, [webhook(voice_note(1))])[0].status == 202
-    outsider = sa.create_engine(runtime.db.url, poolclass=sa.pool.NullPool)
+    outsider = sa.create_engine(runtime.ledger.engine.url, poolclass=sa.pool.NullPool)
     with outsider.connect() as conn:  # the server drops every pooled connection (a restart)
         conn.execute(
             sa.text(
@@ -600,7 +584,7 @@ def test_two_lanes_start_only_for_a_batch_as_big() -> None:
 
 @pytest.mark.redis
 def test_bulk_messages_on_redis_are_ordinary_dramatiq_messages(redis_url: str) -> None:
-    from adapter.jobs.broker import _middleware
+    from adapter.jobs.broker import middleware
 
     seen: list[int] = []
     enqueued: list[str] = []
@@ -612,7 +596,7 @@ def test_bulk_messages_on_redis_are_ordinary_dramatiq_messages(redis_url: str) -
             enqueued.append(message.message_id)
 
     broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=redis_url, namespace="dramatiq", middleware=[*_middleware(), Recorder()]
+        url=redis_url, namespace="dramatiq", middleware=[*middleware(), Recorder()]
     )
     try:
 

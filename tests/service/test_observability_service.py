@@ -18,9 +18,9 @@ from dramatiq.rate_limits.backends import StubBackend
 from starlette.testclient import TestClient
 
 from adapter import accounts as acc
-from adapter.runtime import build_runtime, reset
+from adapter.wiring import build_runtime
 from tests.conftest import FIXTURES
-from tests.observability.test_obs_sentry import Ingest, ingest  # noqa: F401 - the fixture
+from tests.observability.test_sentry import Ingest, ingest  # noqa: F401 - the fixture
 from tests.service.conftest import SECRET, make_settings, signed_headers
 from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
 from tests.standins.openai_server import OpenAIStandIn, Reply
@@ -76,7 +76,7 @@ def test_service_reports_faults_without_leaking(
         worker.start()
         try:
             acc.create_account(
-                rt.db,
+                rt.accounts,
                 rt.keyring,
                 3,
                 acc.parse_changes(
@@ -104,15 +104,15 @@ def test_service_reports_faults_without_leaking(
             real = openai_engine.OpenAIEngine.transcribe
             calls: list[int] = []
 
-            def flaky(self: Any, path: Path, *, language: str | None = None) -> Any:
+            def flaky(self: Any, path: Path, *, language: str | None = None, **kw: Any) -> Any:
                 calls.append(1)
                 if len(calls) == 1:  # a bug that puts everything it knows in the message
                     raise RuntimeError(f"engine exploded: key={OPENAI_KEY} url={url}")
-                return real(self, path, language=language)
+                return real(self, path, language=language, **kw)
 
-            from adapter.helpdesk import notes
+            from adapter.jobs import deliver
 
-            real_note = notes.format_note
+            real_note = deliver.format_note
             notes_made: list[int] = []
 
             def flaky_note(text: str, *args: Any, **kwargs: Any) -> str:
@@ -122,7 +122,7 @@ def test_service_reports_faults_without_leaking(
                 return real_note(text, *args, **kwargs)
 
             monkeypatch.setattr(openai_engine.OpenAIEngine, "transcribe", flaky)
-            monkeypatch.setattr(notes, "format_note", flaky_note)
+            monkeypatch.setattr(deliver, "format_note", flaky_note)
             oai.enqueue(Reply.verbose_json(TRANSCRIPT, language="english", duration=5.0))
             with TestClient(rt_app(rt)) as client:
                 ok = client.post(
@@ -146,7 +146,7 @@ def test_service_reports_faults_without_leaking(
         finally:
             worker.stop(timeout=5000)
             sentry_sdk.flush(timeout=5)
-            reset()
+            rt.close()
             shutdown_sentry()
             shutdown_metrics()
             unconfigure_logging()

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from adapter import accounts as acc
 from adapter.settings import Settings
-from adapter.store import State, Transcription, get_engine, migrate
+from adapter.store import AccountStore, State, Transcription, get_engine, migrate
 from tests.conftest import FIXTURES, REPO
 from tests.service.conftest import SECRET, make_settings, signed_headers
 from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
@@ -115,7 +115,7 @@ def add_account(
 
     migrate(settings.database_url)
     acc.create_account(
-        get_engine(settings.database_url),
+        AccountStore(get_engine(settings.database_url)),
         load_keyring(settings),
         3,
         acc.parse_changes(
@@ -165,8 +165,8 @@ def test_worker_on_redis_survives_kill9(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from adapter.runtime import build_runtime, reset
     from adapter.web.app import create_app
+    from adapter.wiring import build_runtime
 
     settings = make_settings(database_url, tmp_path, fernet_key, TRANSCRIBER_REDIS_URL=redis_url)
     add_account(settings, chatwoot, openai_server)
@@ -194,7 +194,7 @@ def test_worker_on_redis_survives_kill9(
             )
             assert again.json()["status"] == "duplicate"
     finally:
-        reset()
+        rt.close()
 
     wait(lambda: len(openai_server.requests) == 1, 60, "the first engine call")
     assert row_state(settings, tid).state == State.transcribing

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from adapter.runtime import Runtime
 from adapter.store import State, Transcription, WebhookDelivery
 from tests.conftest import FIXTURES
-from tests.service.conftest import SECRET, Clock, Post, signed_headers
+from tests.service.conftest import SECRET, Clock, Post, signed_headers, swap_database
 
 CHATWOOT = FIXTURES / "chatwoot"
 
@@ -36,7 +36,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def rows(rt: Runtime) -> list[Transcription]:
-    with Session(rt.db) as session:
+    with Session(rt.ledger.engine) as session:
         return list(session.exec(select(Transcription).order_by(Transcription.id)))  # type: ignore[arg-type]
 
 
@@ -107,7 +107,7 @@ def test_resend_without_delivery_header_dedupes_by_body(
     payload = load("telegram_voice.json")
     assert post(payload).json()["status"] == "accepted"
     assert post(payload).json()["status"] == "duplicate"
-    with Session(runtime.db) as session:
+    with Session(runtime.ledger.engine) as session:
         [delivery] = session.exec(select(WebhookDelivery)).all()
     assert delivery.delivery_key.startswith("sha256:")
 
@@ -128,7 +128,7 @@ def test_ignored_delivery_is_recorded(post: Post, runtime: Runtime, account: int
     response = post(load("text_only_whatsapp.json"), delivery="text-1")
     assert response.json() == {"status": "ignored", "transcriptions": []}
     assert post(load("text_only_whatsapp.json"), delivery="text-1").json()["status"] == "duplicate"
-    with Session(runtime.db) as session:
+    with Session(runtime.ledger.engine) as session:
         assert len(session.exec(select(WebhookDelivery)).all()) == 1
 
 
@@ -182,7 +182,10 @@ def test_two_secrets_during_rotation(post: Post, runtime: Runtime, account: int)
     from adapter import accounts as acc
 
     acc.update_account(
-        runtime.db, runtime.keyring, 3, acc.parse_changes({"webhook_secret": "new-secret-xyz"})
+        runtime.accounts,
+        runtime.keyring,
+        3,
+        acc.parse_changes({"webhook_secret": "new-secret-xyz"}),
     )
     assert post(load("telegram_voice.json"), secret=SECRET, delivery="old").status_code == 202
     assert (
@@ -190,7 +193,7 @@ def test_two_secrets_during_rotation(post: Post, runtime: Runtime, account: int)
         == 202
     )
     acc.update_account(
-        runtime.db, runtime.keyring, 3, acc.parse_changes({"drop_previous_secret": True})
+        runtime.accounts, runtime.keyring, 3, acc.parse_changes({"drop_previous_secret": True})
     )
     assert post(load("telegram_voice.json"), secret=SECRET, delivery="old2").status_code == 401
 
@@ -213,9 +216,9 @@ def test_404_unknown_account(client: Any, account: int, path: str) -> None:
 def test_404_disabled_account(post: Post, runtime: Runtime, account: int) -> None:
     from adapter import accounts as acc
 
-    acc.set_enabled(runtime.db, 3, False)
+    acc.set_enabled(runtime.accounts, 3, False)
     assert post(load("telegram_voice.json")).status_code == 404
-    acc.set_enabled(runtime.db, 3, True)
+    acc.set_enabled(runtime.accounts, 3, True)
     assert post(load("telegram_voice.json")).status_code == 202
 
 
@@ -246,9 +249,7 @@ def test_413_streamed_body_without_length(client: Any, runtime: Runtime, account
 
 
 def test_503_when_database_cannot_be_written(post: Post, runtime: Runtime, account: int) -> None:
-    from adapter.store import make_engine
-
-    runtime.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    swap_database(runtime, None)
     response = post(load("telegram_voice.json"))
     assert response.status_code == 503
     assert "error" in response.json()
@@ -259,7 +260,7 @@ def test_503_when_insert_fails_midway(
 ) -> None:
     import sqlalchemy as sa
 
-    from adapter import intake
+    from adapter.store import intake
 
     def broken(*args: object, **kwargs: object) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
@@ -277,7 +278,5 @@ def test_health_and_ready(client: Any) -> None:
 
 
 def test_ready_is_503_without_database(client: Any, runtime: Runtime, tmp_path: Path) -> None:
-    from adapter.store import make_engine
-
-    runtime.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    swap_database(runtime, None)
     assert client.get("/readyz").status_code == 503

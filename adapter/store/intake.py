@@ -17,15 +17,14 @@ Copies inside one batch are resolved in memory the way consecutive requests woul
 delivery with a key records it, later ones are its duplicates and answer its ids; the first
 delivery naming an attachment creates its transcription. Copies in concurrent transactions
 (other processes) collide on the unique constraints, so exactly one of them creates rows.
-The caller owns the transaction.
+The caller owns the transaction (``Ledger.record``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, Literal
@@ -49,8 +48,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Select, Update
 from sqlalchemy.types import TypeEngine
 
-from adapter.secrets import Keyring
-from adapter.store import State, Transcription, WebhookDelivery, utcnow
+from adapter.store.models import Transcription, WebhookDelivery, utcnow
+from adapter.store.states import State
 from channels.base import Decision
 
 MAX_DELIVERY_KEY = 128
@@ -63,7 +62,7 @@ class Delivery:
     """One authenticated, parsed delivery to record."""
 
     account_id: int
-    key: str  # ``delivery_key(...)``
+    key: str  # ``adapter.web.sansio.delivery_key(...)``
     decision: Decision
 
 
@@ -72,15 +71,6 @@ class IntakeResult:
     status: Literal["accepted", "duplicate", "ignored"]
     transcription_ids: tuple[int, ...]
     new_ids: tuple[int, ...]  # created by this delivery: one broker message each
-
-
-def delivery_key(header: str | None, body: bytes) -> str:
-    """``X-Chatwoot-Delivery`` when it is usable, else ``sha256:`` of the body."""
-    if header:
-        header = header.strip()
-        if 0 < len(header) <= MAX_DELIVERY_KEY - 4 and header.isascii() and header.isprintable():
-            return f"id:{header}"
-    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -235,110 +225,150 @@ def _chunks(keys: Sequence[tuple[Any, ...]], size: int = 400) -> Iterable[list[t
 
 
 def record_batch(
-    conn: Connection, keyring: Keyring, deliveries: Sequence[Delivery]
+    conn: Connection, encrypt: Callable[[str], str], deliveries: Sequence[Delivery]
 ) -> list[IntakeResult]:
-    """Store the deliveries and their new transcriptions on ``conn``; one result per delivery."""
+    """Store the deliveries and their new transcriptions on ``conn``; one result per delivery.
+
+    ``encrypt`` turns an attachment URL (a capability) into what is stored.
+    """
     if not deliveries:
         return []
     now = utcnow()
-
-    # 1. deliveries: the first of each (account, key) inserts; later copies are its duplicates
-    first: dict[tuple[int, str], int] = {}
-    delivery_rows: list[dict[str, Any]] = []
-    for index, d in enumerate(deliveries):
-        if first.setdefault((d.account_id, d.key), index) != index:
-            continue
-        decision = d.decision
-        delivery_rows.append(
-            {
-                "account_id": d.account_id,
-                "delivery_key": d.key,
-                "event": (decision.event or "")[:64] or None,
-                "status": decision.status,
-                "reason": decision.reason[:64],
-            }
-        )
-    delivery_ids = _insert(conn, _DELIVERY_ROWS, delivery_rows, now)
-    seen_before: dict[tuple[int, str], tuple[int, ...]] = {}
-    if len(delivery_ids) < len(first):
-        collided = [k for k in first if k not in delivery_ids]
-        for chunk in _chunks(collided):
-            for row in conn.execute(_EXISTING_DELIVERIES, {"keys": chunk}):
-                seen_before[(row[0], row[1])] = tuple(int(i) for i in row[2].split(",") if i)
-
-    # 2. transcriptions of the new, accepted deliveries; the first to name an attachment owns it
+    first = _first_copies(deliveries)
+    delivery_ids, seen_before = _insert_deliveries(conn, deliveries, first, now)
     results: list[IntakeResult | None] = [None] * len(deliveries)
-    claims: dict[tuple[int, int], int] = {}  # attachment key -> index of the delivery creating it
-    wanted: list[tuple[int, list[tuple[int, int]]]] = []  # (index, attachment keys)
-    transcription_rows: list[dict[str, Any]] = []
+    plan = _Plan()
     for index, d in enumerate(deliveries):
         dkey = (d.account_id, d.key)
         if first[dkey] != index:
-            continue  # a copy of an earlier delivery in this batch: step 4
+            continue  # a copy of an earlier delivery in this batch: answered below
         if dkey not in delivery_ids:
             results[index] = IntakeResult("duplicate", seen_before.get(dkey, ()), ())
-            continue
-        decision = d.decision
-        if (
-            decision.status != "accepted"
-            or decision.conversation_id is None
-            or decision.message_id is None
-        ):
+        elif not _wants_transcription(d.decision):
             results[index] = IntakeResult("ignored", (), ())
-            continue
+        else:
+            plan.add(index, d, encrypt)
+    if plan.wanted:
+        _insert_transcriptions(conn, plan, deliveries, delivery_ids, results, now)
+    return _answer_copies(deliveries, first, results)
+
+
+def _first_copies(deliveries: Sequence[Delivery]) -> dict[tuple[int, str], int]:
+    """The index of the first delivery with each (account, key): later ones are its copies."""
+    first: dict[tuple[int, str], int] = {}
+    for index, d in enumerate(deliveries):
+        first.setdefault((d.account_id, d.key), index)
+    return first
+
+
+def _insert_deliveries(
+    conn: Connection,
+    deliveries: Sequence[Delivery],
+    first: dict[tuple[int, str], int],
+    now: datetime,
+) -> tuple[dict[tuple[Any, ...], int], dict[tuple[int, str], tuple[int, ...]]]:
+    """Insert the first copy of each delivery; read back what the colliding ones recorded."""
+    rows = [
+        {
+            "account_id": deliveries[index].account_id,
+            "delivery_key": deliveries[index].key,
+            "event": (deliveries[index].decision.event or "")[:64] or None,
+            "status": deliveries[index].decision.status,
+            "reason": deliveries[index].decision.reason[:64],
+        }
+        for index in first.values()
+    ]
+    delivery_ids = _insert(conn, _DELIVERY_ROWS, rows, now)
+    seen_before: dict[tuple[int, str], tuple[int, ...]] = {}
+    collided = [k for k in first if k not in delivery_ids]
+    for chunk in _chunks(collided):
+        for row in conn.execute(_EXISTING_DELIVERIES, {"keys": chunk}):
+            seen_before[(row[0], row[1])] = tuple(int(i) for i in row[2].split(",") if i)
+    return delivery_ids, seen_before
+
+
+def _wants_transcription(decision: Decision) -> bool:
+    return (
+        decision.status == "accepted"
+        and decision.conversation_id is not None
+        and decision.message_id is not None
+    )
+
+
+@dataclass
+class _Plan:
+    """The transcriptions the new, accepted deliveries of a batch name."""
+
+    #: attachment key -> index of the delivery that creates its transcription
+    claims: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: (delivery index, its attachment keys)
+    wanted: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, index: int, d: Delivery, encrypt: Callable[[str], str]) -> None:
+        decision = d.decision
         keys: list[tuple[int, int]] = []
         for attachment in {a.attachment_id: a for a in decision.attachments}.values():
             akey = (d.account_id, attachment.attachment_id)
             keys.append(akey)
-            if claims.setdefault(akey, index) != index:
-                continue
-            transcription_rows.append(
+            if self.claims.setdefault(akey, index) != index:
+                continue  # the first delivery naming an attachment owns it
+            self.rows.append(
                 {
                     "account_id": d.account_id,
                     "conversation_id": decision.conversation_id,
                     "message_id": decision.message_id,
                     "attachment_id": attachment.attachment_id,
                     "channel": decision.channel[:32],
-                    "source_url_enc": keyring.encrypt(attachment.url, register=False),
+                    "source_url_enc": encrypt(attachment.url),
                     "filename": (attachment.filename or "")[:512] or None,
                     "content_type": (attachment.content_type or "")[:255] or None,
                     "file_size": attachment.file_size,
                 }
             )
-        wanted.append((index, keys))
+        self.wanted.append((index, keys))
 
-    if wanted:
-        created = (
-            _insert(conn, _TRANSCRIPTION_ROWS, transcription_rows, now)
-            if transcription_rows
-            else {}
+
+def _insert_transcriptions(
+    conn: Connection,
+    plan: _Plan,
+    deliveries: Sequence[Delivery],
+    delivery_ids: dict[tuple[Any, ...], int],
+    results: list[IntakeResult | None],
+    now: datetime,
+) -> None:
+    """Create the new transcriptions; store each accepted delivery's ids and status."""
+    created = _insert(conn, _TRANSCRIPTION_ROWS, plan.rows, now) if plan.rows else {}
+    known = dict(created)
+    collided = [k for k in plan.claims if k not in created]  # an echo, or another event
+    for chunk in _chunks(collided):
+        for row in conn.execute(_EXISTING_TRANSCRIPTIONS, {"keys": chunk}):
+            known[(row[1], row[2])] = int(row[0])
+    if len(known) < len(plan.claims):
+        raise LookupError("a conflicting transcription row could not be read back")
+    updates: list[dict[str, Any]] = []
+    for index, keys in plan.wanted:
+        ids = tuple(known[k] for k in keys)
+        new_ids = tuple(known[k] for k in keys if k in created and plan.claims[k] == index)
+        status: Literal["accepted", "duplicate"] = "accepted" if new_ids else "duplicate"
+        results[index] = IntakeResult(status, ids, new_ids)
+        d = deliveries[index]
+        updates.append(
+            {
+                "delivery_id": delivery_ids[(d.account_id, d.key)],
+                "ids": ",".join(map(str, ids)),
+                "new_status": status,
+            }
         )
-        known = dict(created)
-        if len(created) < len(claims):  # seen before: an echo, or another event for them
-            collided_attachments = [k for k in claims if k not in created]
-            for chunk in _chunks(collided_attachments):
-                for row in conn.execute(_EXISTING_TRANSCRIPTIONS, {"keys": chunk}):
-                    known[(row[1], row[2])] = int(row[0])
-            if len(known) < len(claims):
-                raise LookupError("a conflicting transcription row could not be read back")
-        # 3. each accepted delivery's transcription ids, and whether it created any
-        updates: list[dict[str, Any]] = []
-        for index, keys in wanted:
-            ids = tuple(known[k] for k in keys)
-            new_ids = tuple(known[k] for k in keys if k in created and claims[k] == index)
-            status: Literal["accepted", "duplicate"] = "accepted" if new_ids else "duplicate"
-            results[index] = IntakeResult(status, ids, new_ids)
-            d = deliveries[index]
-            updates.append(
-                {
-                    "delivery_id": delivery_ids[(d.account_id, d.key)],
-                    "ids": ",".join(map(str, ids)),
-                    "new_status": status,
-                }
-            )
-        _set_transcriptions(conn, updates)
+    _set_transcriptions(conn, updates)
 
-    # 4. copies of a delivery inside the batch answer what the first one recorded
+
+def _answer_copies(
+    deliveries: Sequence[Delivery],
+    first: dict[tuple[int, str], int],
+    results: list[IntakeResult | None],
+) -> list[IntakeResult]:
+    """Copies of a delivery inside the batch answer what the first one recorded."""
     final: list[IntakeResult] = []
     for index, d in enumerate(deliveries):
         result = results[index]
@@ -350,4 +380,4 @@ def record_batch(
     return final
 
 
-__all__ = ["Delivery", "IntakeResult", "delivery_key", "record_batch"]
+__all__ = ["MAX_DELIVERY_KEY", "Delivery", "IntakeResult", "record_batch"]

@@ -6,24 +6,22 @@ import logging
 import random
 import threading
 
+from adapter.audio import sweep
 from adapter.jobs.liveness import heartbeat_path, start_heartbeat
+from adapter.jobs.recovery import recover
 from adapter.runtime import Runtime
-from adapter.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def start_recovery(period: float) -> threading.Event:
+def start_recovery(rt: Runtime, period: float) -> threading.Event:
     """Every ``period`` seconds (with jitter), re-enqueue rows whose work was lost."""
-    from adapter.jobs.ops import recover
-    from adapter.runtime import current
-
     stop = threading.Event()
 
     def run() -> None:
         while not stop.wait(period * random.uniform(0.8, 1.2)):
             try:
-                recover(current())
+                recover(rt)
             except Exception:
                 log.exception("recovery sweep failed")
 
@@ -31,12 +29,12 @@ def start_recovery(period: float) -> threading.Event:
     return stop
 
 
-def _sweep_temp() -> None:
-    from adapter.audio import sweep
-
-    settings = get_settings()
+def sweep_temp(rt: Runtime) -> None:
+    """Remove the per-job directories a killed worker left behind."""
     try:
-        removed = sweep(settings.temp_dir / "jobs", older_than_seconds=settings.stuck_after_seconds)
+        removed = sweep(
+            rt.settings.temp_dir / "jobs", older_than_seconds=rt.settings.stuck_after_seconds
+        )
     except Exception:
         log.exception("temporary file sweep failed")
         return
@@ -46,8 +44,11 @@ def _sweep_temp() -> None:
 
 def start_background(rt: Runtime) -> list[threading.Event]:
     """Sweep leftovers, then start the heartbeat and the recovery loop. Returns their stops."""
-    _sweep_temp()
+    sweep_temp(rt)
     return [
         start_heartbeat(heartbeat_path(rt.settings.temp_dir)),
-        start_recovery(rt.settings.recovery_interval_seconds),
+        start_recovery(rt, rt.settings.recovery_interval_seconds),
     ]
+
+
+__all__ = ["start_background", "start_recovery", "sweep_temp"]

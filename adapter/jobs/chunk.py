@@ -1,0 +1,182 @@
+"""One chunk of a transcription: one engine call, within the account's limit; the last
+chunk done assembles the transcript.
+
+    pending ──claim──▶ transcribing ──engine──▶ done        (the last one: transcribed)
+                            └── transient error ──▶ pending, retried after the backoff
+
+The account's slot is taken before the chunk is claimed, so a chunk waiting for a slot holds
+nothing. The claim's lease is short and renewed while the engine call runs; the call's timeout
+and the message's time limit follow the chunk's duration (``ChunkPolicy.timeout``). A killed
+worker costs one chunk, never the whole recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from adapter.accounts import EngineSettings, engine_settings
+from adapter.audio import AudioChunk
+from adapter.engines.base import Engine, Transcript
+from adapter.engines.factory import build_engine
+from adapter.errors import AccountDisabled, PermanentError
+from adapter.jobs.lease import renewing_chunk
+from adapter.jobs.step import StepResult, judge, report
+from adapter.observability import metrics
+from adapter.observability.redact import register_transcript
+from adapter.runtime import Runtime
+from adapter.store import ChunkClaim, State, TranscriptChunk
+from adapter.transcribe import (
+    assemble,
+    timemap_from_json,
+    transcribe_chunk,
+    transcript_from_json,
+    transcript_json,
+)
+
+log = logging.getLogger(__name__)
+
+#: a chunk message's time limit exceeds its engine call's timeout by this much
+TIME_LIMIT_MARGIN_SECONDS = 60.0
+#: how long a chunk waits, at random, before asking again for its account's slot
+SLOT_WAIT_MS = (200, 800)
+
+
+def time_limit_ms(rt: Runtime, seconds: float) -> int:
+    """The time limit of a chunk's message: its engine call's timeout plus a margin."""
+    return int((rt.chunks.timeout(seconds) + TIME_LIMIT_MARGIN_SECONDS) * 1000)
+
+
+def build(settings: EngineSettings) -> Engine:
+    return build_engine(
+        settings.kind,
+        api_key=settings.api_key,
+        model=settings.model,
+        base_url=settings.base_url,
+        language=settings.language,
+        model_dir=settings.model_dir,
+    )
+
+
+def run(rt: Runtime, chunk_id: int) -> StepResult:
+    """Transcribe one chunk; ``retry_in_ms`` when the account has no free slot or the engine
+    failed for now; ``deliver`` when this chunk completed its transcription."""
+    account_id = rt.ledger.chunk_account(chunk_id)
+    chunk = rt.ledger.chunk(chunk_id)
+    if account_id is None or chunk is None:
+        return StepResult()
+    timeout = rt.chunks.timeout(chunk.duration_seconds)
+    with rt.limiter.slot(account_id, timeout) as free:
+        if not free:
+            return StepResult(retry_in_ms=random.randint(*SLOT_WAIT_MS))
+        claim = rt.ledger.claim_chunk(chunk_id)
+        if claim is None:
+            return StepResult()
+        try:
+            with renewing_chunk(rt.ledger, claim, period=_renew_period(rt)):
+                result = _call_engine(rt, claim, account_id)
+        except Exception as exc:
+            return _failed(rt, claim, exc)
+    last = rt.ledger.finish_chunk(
+        claim, result_json=transcript_json(result), language=result.language
+    )
+    if last:
+        return join(rt, claim.transcription_id)
+    return StepResult()
+
+
+def _call_engine(rt: Runtime, claim: ChunkClaim, account_id: int) -> Transcript:
+    account = rt.accounts.get(account_id)
+    if account is None or not account.enabled:
+        raise AccountDisabled("the account was removed or disabled")
+    settings = engine_settings(account, rt.keyring, rt.settings)
+    engine = build(settings)
+    chunk = rt.ledger.chunk(claim.chunk_id)
+    if chunk is None or chunk.audio is None:
+        raise PermanentError("the chunk's audio is gone")
+    with tempfile.TemporaryDirectory(prefix="chunk-", dir=_workdir(rt)) as tmp:
+        path = Path(tmp) / f"chunk-{chunk.idx:03d}.{chunk.audio_ext or 'ogg'}"
+        path.write_bytes(chunk.audio)
+        started = time.monotonic()
+        try:
+            result = transcribe_chunk(
+                engine, path, chunk.duration_seconds, rt.chunks, settings.language
+            )
+        except Exception as exc:
+            kind = "permanent" if isinstance(exc, PermanentError) else "transient"
+            metrics.incr(f"engine.{settings.kind}.errors.{kind}")
+            raise
+    metrics.timing(f"engine.{settings.kind}.latency", (time.monotonic() - started) * 1000)
+    return result
+
+
+def _renew_period(rt: Runtime) -> float:
+    return max(1.0, rt.settings.stuck_after_seconds / 3)
+
+
+def _workdir(rt: Runtime) -> Path:
+    path = rt.settings.temp_dir / "jobs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _failed(rt: Runtime, claim: ChunkClaim, exc: Exception) -> StepResult:
+    """A chunk that failed: the transcription ends (skip, permanent, attempts used up) or the
+    chunk is given back and its message retried after the backoff."""
+    tid = claim.transcription_id
+    verdict = judge(exc, claim.attempt, rt.backoff)
+    report(
+        f"transcription {tid} chunk {claim.chunk_id}",
+        exc,
+        verdict,
+        claim.attempt,
+        rt.backoff.max_attempts,
+    )
+    if verdict.outcome == "retry":
+        rt.ledger.release_chunk(claim, verdict.error)
+        return StepResult(retry_in_ms=verdict.delay_ms)
+    target = State.skipped if verdict.outcome == "skipped" else State.failed
+    rt.ledger.stop(tid, target, reason=verdict.reason, error=verdict.error)
+    return StepResult()
+
+
+def join(rt: Runtime, transcription_id: int) -> StepResult:
+    """Every chunk is done: stitch their transcripts and move the row to ``transcribed``."""
+    row = rt.ledger.get(transcription_id)
+    if row is None or row.state != State.transcribing:
+        return StepResult()
+    parts = [
+        (_audio_chunk(c), transcript_from_json(c.result_json or ""))
+        for c in rt.ledger.done_chunks(transcription_id)
+    ]
+    transcript = assemble(parts, row.audio_seconds or 0.0)
+    register_transcript(transcript.text)
+    if not rt.ledger.complete(
+        transcription_id,
+        text=transcript.text,
+        language=transcript.language,
+        duration=transcript.duration,
+    ):
+        return StepResult()
+    metrics.incr("transcription.transcribed")
+    return StepResult(deliver=transcription_id)
+
+
+def _audio_chunk(row: TranscriptChunk) -> AudioChunk:
+    """What ``stitch`` needs of a chunk, from its row."""
+    return AudioChunk(
+        index=row.idx,
+        path=Path(f"chunk-{row.idx:03d}"),
+        offset=row.offset_seconds,
+        duration=row.duration_seconds,
+        billed_seconds=row.billed_seconds,
+        timemap=timemap_from_json(row.timemap_json, row.offset_seconds, row.duration_seconds),
+        lead_overlap=row.lead_overlap,
+        source_duration=row.source_duration,
+    )
+
+
+__all__ = ["build", "join", "run", "time_limit_ms"]

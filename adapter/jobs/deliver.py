@@ -1,0 +1,98 @@
+"""The last step: the private note and the ``transcript_language`` attribute, once each.
+
+    transcribed ──claim──▶ note posted ──▶ attribute set ──▶ delivered
+
+The note's Chatwoot id is stored as soon as it is posted, so a retry after a failure in the
+attribute call never posts a second note. A Chatwoot outage only retries this step: the
+transcript is stored, nothing is billed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapter.errors import HelpdeskRejected, PermanentError
+from adapter.helpdesk.notes import format_note, note_payload
+from adapter.jobs.step import StepResult, log_failure, log_retry, reason_of, safe_error, transient
+from adapter.observability import metrics
+from adapter.observability.redact import register_transcript
+from adapter.runtime import Runtime
+from adapter.store import Claim, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def deliver(rt: Runtime, transcription_id: int) -> StepResult:
+    claim = rt.ledger.claim_delivery(transcription_id)
+    if claim is None:
+        return StepResult()
+    try:
+        _write_back(rt, claim)
+    except Exception as exc:
+        return _failed(rt, claim, exc)
+    return StepResult()
+
+
+def _write_back(rt: Runtime, claim: Claim) -> None:
+    row = rt.ledger.get(claim.transcription_id)
+    assert row is not None
+    account = rt.accounts.get(row.account_id)
+    if account is None:
+        raise HelpdeskRejected("the account was removed before its transcript could be delivered")
+    register_transcript(row.text)
+    token = rt.keyring.decrypt(account.api_token_enc, what=f"account {account.id} api_token")
+    if row.note_message_id is None:
+        duration = row.duration_seconds or 0.0
+        note = format_note(
+            row.text or "",
+            row.language,
+            duration,
+            filename=row.filename,
+            chunked=(row.chunks_total or 1) > 1,
+        )
+        payload = note_payload(
+            note,
+            message_id=row.message_id,
+            attachment_id=row.attachment_id,
+            language=row.language,
+            duration=duration,
+        )
+        note_id = rt.chatwoot.post_note(
+            account.chatwoot_url, account.id, row.conversation_id, token, payload
+        )
+        rt.ledger.note_posted(claim, note_id)
+    if not row.attribute_set and row.language:
+        rt.chatwoot.set_transcript_language(
+            account.chatwoot_url, account.id, row.conversation_id, token, row.language
+        )
+        rt.ledger.attribute_set(claim)
+    if rt.ledger.delivered(claim):
+        metrics.incr("transcription.delivered")
+        metrics.timing("delivery.latency", (utcnow() - row.received_at).total_seconds() * 1000)
+        log.info("transcript delivered", extra={"transcription_id": row.id})
+
+
+def _failed(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
+    what = f"delivery of transcription {claim.transcription_id}"
+    if isinstance(exc, PermanentError):
+        log_failure(what, exc)
+        rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=safe_error(exc))
+        metrics.incr("transcription.failed")
+        metrics.incr("helpdesk.errors.permanent")
+        return StepResult()
+    if transient(exc) is None:
+        log.exception("unexpected error in %s", what, exc_info=exc)
+    metrics.incr("helpdesk.errors.transient")
+    if rt.backoff.exhausted(claim.attempt):
+        log_failure(what, exc, attempts=claim.attempt)
+        error = f"delivery gave up after {claim.attempt} attempts: {safe_error(exc)}"
+        rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=error)
+        metrics.incr("transcription.failed")
+        return StepResult()
+    delay = rt.backoff.delay_ms(claim.attempt, transient(exc))
+    log_retry(what, claim.attempt, rt.backoff.max_attempts, exc, delay)
+    rt.ledger.delivery_later(claim, safe_error(exc))
+    return StepResult(retry_in_ms=delay)
+
+
+__all__ = ["deliver"]

@@ -1,0 +1,92 @@
+"""Work outside the actors: find lost work, retry by command, count for ``status``.
+
+A row counts as lost when its lease has expired, or it has no lease and has not moved for
+``TRANSCRIBER_STUCK_AFTER_SECONDS``. Sending it again is harmless: every step claims its row
+by compare-and-set, and a planned transcription is only dispatched (its open chunks).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adapter.jobs.broker import queue_depth
+from adapter.observability import metrics
+from adapter.runtime import Runtime
+from adapter.store import NotRetryable, State
+from adapter.views import transcription_view
+
+log = logging.getLogger(__name__)
+
+
+def _send(rt: Runtime, transcription_id: int, state: State) -> None:
+    if state is State.transcribed:
+        rt.queue.deliver(transcription_id)
+    else:
+        rt.queue.transcribe(transcription_id)
+
+
+def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
+    """Re-queue one failed or skipped transcription now (``NotRetryable``)."""
+    row = rt.ledger.retry(transcription_id)
+    _send(rt, transcription_id, State(row.state))
+    return transcription_view(row)
+
+
+def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
+    done = []
+    for tid in rt.ledger.ids_in_state(State(state), account_id=account_id):
+        try:
+            retry_one(rt, tid)
+            done.append(tid)
+        except NotRetryable:
+            continue  # changed state meanwhile
+    return done
+
+
+def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
+    """Re-enqueue unfinished rows whose work was lost; the ids sent."""
+    age = rt.settings.stuck_after_seconds if stuck_after is None else stuck_after
+    rows = rt.ledger.lost(age)
+    _gauges(rt)
+    sent = []
+    for tid, state in rows:
+        try:
+            _send(rt, tid, state)
+            sent.append(tid)
+        except Exception:
+            log.exception("could not re-enqueue transcription %s", tid)
+    if sent:
+        log.warning("re-enqueued %d stuck transcription(s)", len(sent), extra={"count": len(sent)})
+    return sent
+
+
+def _gauges(rt: Runtime) -> None:
+    """Queue depth and rows per state, sent with every recovery sweep."""
+    try:
+        for state, count in rt.ledger.counts().items():
+            metrics.gauge(f"transcriptions.state.{state}", count)
+        for queue, depth in queue_depth(rt.broker).items():
+            metrics.gauge(f"queue.depth.{queue}", depth)
+    except Exception:
+        log.warning("could not compute gauges")
+
+
+def status_counts(rt: Runtime) -> dict[str, Any]:
+    counts = rt.ledger.counts()
+    active = [transcription_view(r) for r in rt.ledger.in_progress()]
+    try:
+        depth: dict[str, int] | None = queue_depth(rt.broker)
+    except Exception:
+        depth = None
+    return {
+        "states": counts,
+        "queue_depth": depth,
+        "in_progress": [
+            {"id": v["id"], "progress": v["progress"], "percent": v["progress"]["percent"]}
+            for v in active
+        ],
+    }
+
+
+__all__ = ["recover", "retry_many", "retry_one", "status_counts"]

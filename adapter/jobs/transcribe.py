@@ -1,0 +1,158 @@
+"""The first step of a transcription: claim it, fetch and shape its audio, plan its chunks.
+
+    queued ──claim──▶ transcribing: download → probe/prepare → chunk rows (pending) ──▶ chunks
+
+Each chunk then is its own message (``adapter.jobs.chunk``); the first one runs right here, so
+a short voice note needs no second queue hop. A planned transcription sent again (the recovery
+sweep) is only dispatched: its open chunks are sent again, or it is assembled when all are done.
+Nothing to transcribe (account disabled, no key, too large, not audio) ends it ``skipped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+from adapter.accounts import engine_settings
+from adapter.errors import AccountDisabled
+from adapter.helpdesk import url_is_private
+from adapter.helpdesk.download import download
+from adapter.jobs import chunk as chunk_step
+from adapter.jobs.lease import renewing
+from adapter.jobs.step import StepResult, judge, report
+from adapter.observability import metrics
+from adapter.runtime import Runtime
+from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
+from adapter.transcribe import shape, timemap_json
+
+log = logging.getLogger(__name__)
+
+
+def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
+    row = rt.ledger.get(transcription_id)
+    if row is None:
+        return StepResult()
+    if row.state == State.transcribed and row.lease_until is None:
+        rt.queue.deliver(transcription_id)  # a redelivered message: make sure it is delivered
+        return StepResult()
+    if row.state == State.transcribing and row.chunks_total is not None:
+        return dispatch(rt, transcription_id)
+    claim = rt.ledger.claim(transcription_id)
+    if claim is None:
+        return StepResult()
+    workdir = rt.settings.temp_dir / "jobs" / f"t{transcription_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        period = max(1.0, rt.settings.stuck_after_seconds / 3)
+        with renewing(rt.ledger, claim, State.transcribing, period=period):
+            plan = _plan(rt, claim, workdir)
+            planned = rt.ledger.set_plan(claim, plan)
+    except Exception as exc:
+        return _ended(rt, claim, exc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if planned is None:
+        return StepResult()  # taken over meanwhile
+    return dispatch(rt, transcription_id, planned)
+
+
+def dispatch(
+    rt: Runtime, transcription_id: int, open_chunks: list[tuple[int, float]] | None = None
+) -> StepResult:
+    """Run the first open chunk here and send the others; assemble when none is left."""
+    if open_chunks is None:
+        open_chunks = rt.ledger.open_chunks(transcription_id)
+    if not open_chunks:
+        return chunk_step.join(rt, transcription_id)
+    for chunk_id, seconds in open_chunks[1:]:
+        rt.queue.chunk(chunk_id, time_limit_ms=chunk_step.time_limit_ms(rt, seconds))
+    first, seconds = open_chunks[0]
+    result = chunk_step.run(rt, first)
+    if result.retry_in_ms is not None:  # not here: as a message of its own, later
+        rt.queue.chunk(
+            first, time_limit_ms=chunk_step.time_limit_ms(rt, seconds), delay_ms=result.retry_in_ms
+        )
+        return StepResult()
+    return result
+
+
+def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
+    """Download the attachment and cut it into chunks the account's engine takes."""
+    row, account = _load(rt, claim.transcription_id)
+    settings = engine_settings(account, rt.keyring, rt.settings)  # NoKey
+    engine = chunk_step.build(settings)
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = _download(rt, row, account, workdir)
+    prepared = shape(
+        source, workdir / "chunks", engine, rt.chunks, remove_silence=account.remove_silence
+    )
+    metrics.incr("audio.seconds", round(prepared.audio_seconds))
+    metrics.incr("audio.billed_seconds", round(prepared.billed_seconds))
+    metrics.incr("audio.upload_bytes", int(prepared.upload_bytes))
+    chunks = [
+        PlannedChunk(
+            idx=c.index,
+            offset=c.offset,
+            duration=c.duration,
+            billed_seconds=c.billed_seconds,
+            lead_overlap=c.lead_overlap,
+            source_duration=c.source_duration or prepared.audio_seconds,
+            timemap_json=timemap_json(c.timemap),
+            path=c.path,
+        )
+        for c in prepared.chunks
+    ]
+    return Plan(
+        chunks=chunks,
+        audio_seconds=prepared.audio_seconds,
+        billed_seconds=prepared.billed_seconds,
+        upload_bytes=prepared.upload_bytes,
+        engine=settings.kind,
+        model=getattr(engine, "model", None),
+    )
+
+
+def _load(rt: Runtime, transcription_id: int) -> tuple[Transcription, Account]:
+    row = rt.ledger.get(transcription_id)
+    assert row is not None  # claimed rows are never deleted
+    account = rt.accounts.get(row.account_id)
+    if account is None:
+        raise AccountDisabled("the account was removed")
+    if not account.enabled:
+        raise AccountDisabled("the account is disabled")
+    return row, account
+
+
+def _download(rt: Runtime, row: Transcription, account: Account, workdir: Path) -> Path:
+    url = rt.keyring.decrypt(
+        row.source_url_enc, what=f"transcription {row.id} attachment URL", register=False
+    )
+    name = row.filename or ""
+    suffix = f".{name.rsplit('.', 1)[-1][:8]}" if "." in name else ""
+    source = workdir / f"source{suffix}"
+    download(
+        url,
+        source,
+        max_bytes=rt.settings.max_audio_bytes,
+        allow_private=url_is_private(account.chatwoot_url),
+    )
+    return source
+
+
+def _ended(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
+    """The attempt ended without a plan: skipped, failed, or queued for a retry."""
+    verdict = judge(exc, claim.attempt, rt.backoff)
+    report(
+        f"transcription {claim.transcription_id}",
+        exc,
+        verdict,
+        claim.attempt,
+        rt.backoff.max_attempts,
+    )
+    target = {"skipped": State.skipped, "failed": State.failed, "retry": State.queued}
+    rt.ledger.end(claim, target[verdict.outcome], reason=verdict.reason, error=verdict.error)
+    return StepResult(retry_in_ms=verdict.delay_ms if verdict.outcome == "retry" else None)
+
+
+__all__ = ["dispatch", "transcribe"]

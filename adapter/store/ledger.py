@@ -1,0 +1,679 @@
+"""The transcription ledger: every row of work, every state change, every query about them.
+
+Nothing outside ``adapter.store`` opens a session or builds a query: the receiver records
+deliveries here, the actors claim and advance work here, the admin API, ``status`` and the
+recovery sweep read here. Each state change goes through :meth:`Ledger._move`, which consults
+``adapter.store.states.TRANSITIONS`` and is a compare-and-set ``UPDATE``: a second worker (a
+redelivered message, a killed worker's successor) can never finish the same attempt twice.
+
+Leases: a claim writes ``lease_until``; the holder renews it while it works; a row whose lease
+ran out was lost and may be claimed again. Long recordings are planned as chunk rows
+(``transcript_chunks``), each its own unit of work with its own lease; the ledger is the join
+point that knows when the last chunk is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from adapter.store.db import in_transaction, ping
+from adapter.store.intake import Delivery, IntakeResult, record_batch
+from adapter.store.models import TranscriptChunk, Transcription, utcnow
+from adapter.store.states import (
+    ACTIVE_STATES,
+    ChunkState,
+    State,
+    check,
+    check_chunk,
+)
+
+T: Table = Transcription.__table__  # type: ignore[attr-defined]
+C: Table = TranscriptChunk.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to finish one attempt of one step of a transcription."""
+
+    transcription_id: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ChunkClaim:
+    chunk_id: int
+    transcription_id: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class PlannedChunk:
+    """One chunk of a plan, as the audio layer made it."""
+
+    idx: int
+    offset: float
+    duration: float
+    billed_seconds: float
+    lead_overlap: float
+    source_duration: float
+    timemap_json: str
+    path: Path  # the encoded audio; read into the row
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a transcription's audio was shaped, and what it cost to shape."""
+
+    chunks: Sequence[PlannedChunk]
+    audio_seconds: float
+    billed_seconds: float
+    upload_bytes: int
+    engine: str
+    model: str | None
+
+
+class NotRetryable(Exception):
+    """``retry`` of a row that is missing (404) or not failed/skipped (409)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _claimable(table: Table, now: datetime) -> Any:
+    return or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+
+
+class Ledger:
+    """Transcriptions and their chunks on one database engine."""
+
+    def __init__(self, engine: Engine, *, lease_seconds: float) -> None:
+        self.engine = engine
+        self.lease = timedelta(seconds=lease_seconds)
+
+    # ─── intake ─────────────────────────────────────────────────────────────────────────────
+
+    def record(
+        self, deliveries: Sequence[Delivery], encrypt: Callable[[str], str]
+    ) -> list[IntakeResult]:
+        """Record webhook deliveries and their new transcriptions in one transaction.
+
+        Raises ``StoreUnavailable`` when the database cannot be written.
+        """
+        return in_transaction(self.engine, lambda conn: record_batch(conn, encrypt, deliveries))
+
+    # ─── reading ────────────────────────────────────────────────────────────────────────────
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        ping(self.engine)
+
+    def get(self, transcription_id: int) -> Transcription | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Transcription, transcription_id)
+
+    def recent(
+        self, *, account_id: int | None = None, state: str | None = None, limit: int = 50
+    ) -> list[Transcription]:
+        """The newest transcriptions first."""
+        stmt = select(Transcription).order_by(T.c.id.desc())
+        if account_id is not None:
+            stmt = stmt.where(T.c.account_id == account_id)
+        if state is not None:
+            stmt = stmt.where(T.c.state == state)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.execute(stmt.limit(limit)).scalars())
+
+    def counts(self) -> dict[str, int]:
+        """Transcriptions per state (every state present, zero included)."""
+        counts = {s.value: 0 for s in State}
+        with self.engine.connect() as conn:
+            for state, count in conn.execute(select(T.c.state, func.count()).group_by(T.c.state)):
+                counts[str(state)] = int(count)
+        return counts
+
+    def in_progress(self, limit: int = 20) -> list[Transcription]:
+        stmt = (
+            select(Transcription)
+            .where(T.c.state == State.transcribing.value)
+            .order_by(T.c.id)
+            .limit(limit)
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.execute(stmt).scalars())
+
+    def ids_in_state(self, state: State, *, account_id: int | None = None) -> list[int]:
+        stmt = select(T.c.id).where(T.c.state == state.value)
+        if account_id is not None:
+            stmt = stmt.where(T.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(stmt.order_by(T.c.id)).scalars()]
+
+    # ─── state changes ──────────────────────────────────────────────────────────────────────
+
+    def _move(
+        self,
+        conn: Connection,
+        transcription_id: int,
+        target: State,
+        *,
+        frm: Iterable[State],
+        where: Iterable[Any] = (),
+        **values: Any,
+    ) -> bool:
+        """Compare-and-set ``frm → target``; False when the row was not in ``frm`` (or
+        ``where`` did not hold): another worker moved it first."""
+        origins = list(frm)
+        for origin in origins:
+            check(origin, target)
+        result = conn.execute(
+            update(T)
+            .where(
+                T.c.id == transcription_id,
+                T.c.state.in_([s.value for s in origins]),
+                *where,
+            )
+            .values(state=target.value, updated_at=utcnow(), **values)
+        )
+        return bool(result.rowcount == 1)
+
+    def _update(self, transcription_id: int, *where: Any, **values: Any) -> bool:
+        """Change fields of a row we hold (``where`` names the hold); state stays."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(T)
+                .where(T.c.id == transcription_id, *where)
+                .values(updated_at=utcnow(), **values)
+            )
+            return bool(result.rowcount == 1)
+
+    def claim(self, transcription_id: int) -> Claim | None:
+        """queued → transcribing, or take over an expired lease; None: someone else has it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(T.c.attempts, T.c.state).where(T.c.id == transcription_id)
+            ).first()
+            if row is None:
+                return None
+            attempt = int(row[0]) + 1
+            taken = self._move(
+                conn,
+                transcription_id,
+                State.transcribing,
+                frm=(State.queued, State.transcribing),
+                where=(
+                    T.c.attempts == row[0],
+                    or_(
+                        T.c.state == State.queued.value,
+                        # a planned row's work is in its chunks: it is dispatched, not claimed
+                        and_(_claimable(T, now), T.c.chunks_total.is_(None)),
+                    ),
+                ),
+                attempts=attempt,
+                lease_until=now + self.lease,
+                chunks_total=None,  # this attempt plans the chunks afresh
+            )
+        return Claim(transcription_id, attempt) if taken else None
+
+    def renew(self, claim: Claim, state: State, counter: str = "attempts") -> bool:
+        """Push the lease of a held row forward; False when it is no longer ours."""
+        return self._update(
+            claim.transcription_id,
+            T.c.state == state.value,
+            T.c[counter] == claim.attempt,
+            lease_until=utcnow() + self.lease,
+        )
+
+    def end(self, claim: Claim, target: State, *, reason: str | None, error: str | None) -> bool:
+        """Leave ``transcribing`` for ``target`` (skipped, failed, or queued for a retry)."""
+        with self.engine.begin() as conn:
+            return self._move(
+                conn,
+                claim.transcription_id,
+                target,
+                frm=(State.transcribing,),
+                where=(T.c.attempts == claim.attempt,),
+                reason=reason,
+                error=error,
+                lease_until=None,
+            )
+
+    def stop(self, transcription_id: int, target: State, *, reason: str, error: str) -> bool:
+        """transcribing → ``target`` (failed or skipped), whoever holds it: a chunk that cannot
+        be done ends its whole transcription."""
+        with self.engine.begin() as conn:
+            done = self._move(
+                conn,
+                transcription_id,
+                target,
+                frm=(State.transcribing,),
+                reason=reason,
+                error=error,
+                lease_until=None,
+            )
+            if done:
+                _drop_chunk_audio(conn, transcription_id)
+            return done
+
+    # ─── chunks ─────────────────────────────────────────────────────────────────────────────
+
+    def set_plan(self, claim: Claim, plan: Plan) -> list[tuple[int, float]] | None:
+        """Store the chunk plan of a held transcription and release its lease.
+
+        Chunks already ``done`` under an identical plan (same index, offset and duration) are
+        kept: a retry never pays for them again. Returns (id, seconds) of the chunks still to
+        do, or None when the row is no longer ours.
+        """
+        with self.engine.begin() as conn:
+            held = conn.execute(
+                update(T)
+                .where(
+                    T.c.id == claim.transcription_id,
+                    T.c.state == State.transcribing.value,
+                    T.c.attempts == claim.attempt,
+                )
+                .values(
+                    chunks_total=len(plan.chunks),
+                    chunks_done=0,
+                    seconds_done=0.0,
+                    audio_seconds=round(plan.audio_seconds, 3),
+                    billed_seconds=round(plan.billed_seconds, 3),
+                    upload_bytes=int(plan.upload_bytes),
+                    engine=plan.engine,
+                    model=plan.model,
+                    lease_until=None,
+                    updated_at=utcnow(),
+                )
+            )
+            if held.rowcount != 1:
+                return None
+            kept = _keep_done_chunks(conn, claim.transcription_id, plan.chunks)
+            todo = [c for c in plan.chunks if c.idx not in kept]
+            ids = [(_insert_chunk(conn, claim.transcription_id, c), c.duration) for c in todo]
+            _count_done(conn, claim.transcription_id)
+        return ids
+
+    def open_chunks(self, transcription_id: int) -> list[tuple[int, float]]:
+        """(id, seconds) of the chunks of a planned transcription that are not done and that
+        nobody holds."""
+        now = utcnow()
+        stmt = (
+            select(C.c.id, C.c.duration_seconds)
+            .where(
+                C.c.transcription_id == transcription_id,
+                C.c.state != ChunkState.done.value,
+                _claimable(C, now),
+            )
+            .order_by(C.c.idx)
+        )
+        with self.engine.connect() as conn:
+            return [(int(i), float(d)) for i, d in conn.execute(stmt)]
+
+    def chunk_account(self, chunk_id: int) -> int | None:
+        """The account a chunk's engine call is counted against."""
+        stmt = (
+            select(T.c.account_id).join(C, C.c.transcription_id == T.c.id).where(C.c.id == chunk_id)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt).scalar()
+        return None if found is None else int(found)
+
+    def claim_chunk(self, chunk_id: int) -> ChunkClaim | None:
+        """pending → transcribing (or take over an expired lease), while its transcription is
+        being transcribed; None: done, held by someone else, or its transcription ended."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(C.c.attempts, C.c.transcription_id, T.c.state)
+                .join(T, T.c.id == C.c.transcription_id)
+                .where(C.c.id == chunk_id)
+            ).first()
+            if row is None or row[2] != State.transcribing.value:
+                return None
+            check_chunk(ChunkState.pending, ChunkState.transcribing)
+            attempt = int(row[0]) + 1
+            result = conn.execute(
+                update(C)
+                .where(
+                    C.c.id == chunk_id,
+                    C.c.attempts == row[0],
+                    C.c.state != ChunkState.done.value,
+                    _claimable(C, now),
+                )
+                .values(
+                    state=ChunkState.transcribing.value,
+                    attempts=attempt,
+                    lease_until=now + self.lease,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+        return ChunkClaim(chunk_id, int(row[1]), attempt)
+
+    def renew_chunk(self, claim: ChunkClaim) -> bool:
+        """Push the lease of a held chunk forward; False when it is no longer ours."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(C)
+                .where(
+                    C.c.id == claim.chunk_id,
+                    C.c.state == ChunkState.transcribing.value,
+                    C.c.attempts == claim.attempt,
+                )
+                .values(lease_until=utcnow() + self.lease)
+            )
+            return bool(result.rowcount == 1)
+
+    def chunk(self, chunk_id: int) -> TranscriptChunk | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(TranscriptChunk, chunk_id)
+
+    def _move_chunk(
+        self, conn: Connection, claim: ChunkClaim, target: ChunkState, **values: Any
+    ) -> bool:
+        """Compare-and-set a held chunk from ``transcribing`` to ``target``."""
+        check_chunk(ChunkState.transcribing, target)
+        result = conn.execute(
+            update(C)
+            .where(
+                C.c.id == claim.chunk_id,
+                C.c.state == ChunkState.transcribing.value,
+                C.c.attempts == claim.attempt,
+            )
+            .values(state=target.value, lease_until=None, updated_at=utcnow(), **values)
+        )
+        return bool(result.rowcount == 1)
+
+    def finish_chunk(
+        self, claim: ChunkClaim, *, result_json: str, language: str | None
+    ) -> bool | None:
+        """transcribing → done with the engine's result. Returns True when this was the last
+        chunk of its transcription, False when others remain, None when the chunk was no
+        longer ours (its result is dropped)."""
+        with self.engine.begin() as conn:
+            if not self._move_chunk(
+                conn,
+                claim,
+                ChunkState.done,
+                result_json=result_json,
+                language=language,
+                audio=None,
+                error=None,
+            ):
+                return None
+            done, total = _count_done(conn, claim.transcription_id)
+        return total is not None and done >= total
+
+    def release_chunk(self, claim: ChunkClaim, error: str) -> bool:
+        """transcribing → pending after a transient error: it is tried again later. The error
+        is noted on the transcription too, for the admin API."""
+        with self.engine.begin() as conn:
+            released = self._move_chunk(conn, claim, ChunkState.pending, error=error)
+            conn.execute(
+                update(T)
+                .where(T.c.id == claim.transcription_id)
+                .values(error=error, updated_at=utcnow())
+            )
+            return released
+
+    def done_chunks(self, transcription_id: int) -> list[TranscriptChunk]:
+        """The finished chunks of a transcription, in order."""
+        stmt = (
+            select(TranscriptChunk)
+            .where(
+                C.c.transcription_id == transcription_id,
+                C.c.state == ChunkState.done.value,
+            )
+            .order_by(C.c.idx)
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.execute(stmt).scalars())
+
+    def complete(
+        self, transcription_id: int, *, text: str, language: str | None, duration: float
+    ) -> bool:
+        """transcribing → transcribed once every chunk is done; True for the one caller that
+        made the move (two last chunks finishing at once both try)."""
+        with self.engine.begin() as conn:
+            moved = self._move(
+                conn,
+                transcription_id,
+                State.transcribed,
+                frm=(State.transcribing,),
+                where=(T.c.chunks_total.is_not(None), T.c.chunks_done >= T.c.chunks_total),
+                text=text,
+                language=language,
+                duration_seconds=round(duration, 3),
+                error=None,
+                reason=None,
+                lease_until=None,
+            )
+            if moved:
+                _drop_chunk_audio(conn, transcription_id)
+            return moved
+
+    # ─── delivery ───────────────────────────────────────────────────────────────────────────
+
+    def claim_delivery(self, transcription_id: int) -> Claim | None:
+        """Hold a ``transcribed`` row for one delivery attempt."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(T.c.delivery_attempts).where(
+                    T.c.id == transcription_id, T.c.state == State.transcribed.value
+                )
+            ).first()
+            if row is None:
+                return None
+            attempt = int(row[0]) + 1
+            result = conn.execute(
+                update(T)
+                .where(
+                    T.c.id == transcription_id,
+                    T.c.state == State.transcribed.value,
+                    T.c.delivery_attempts == row[0],
+                    _claimable(T, now),
+                )
+                .values(delivery_attempts=attempt, lease_until=now + self.lease, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+        return Claim(transcription_id, attempt)
+
+    def _held_delivery(self, claim: Claim) -> tuple[Any, Any]:
+        return (
+            T.c.state == State.transcribed.value,
+            T.c.delivery_attempts == claim.attempt,
+        )
+
+    def note_posted(self, claim: Claim, note_id: int | None) -> bool:
+        return self._update(
+            claim.transcription_id, *self._held_delivery(claim), note_message_id=note_id
+        )
+
+    def attribute_set(self, claim: Claim) -> bool:
+        return self._update(claim.transcription_id, *self._held_delivery(claim), attribute_set=True)
+
+    def _end_delivery(self, claim: Claim, target: State, **values: Any) -> bool:
+        with self.engine.begin() as conn:
+            return self._move(
+                conn,
+                claim.transcription_id,
+                target,
+                frm=(State.transcribed,),
+                where=(T.c.delivery_attempts == claim.attempt,),
+                lease_until=None,
+                **values,
+            )
+
+    def delivered(self, claim: Claim) -> bool:
+        return self._end_delivery(claim, State.delivered, error=None, reason=None)
+
+    def delivery_failed(self, claim: Claim, *, reason: str, error: str) -> bool:
+        return self._end_delivery(claim, State.failed, reason=reason, error=error)
+
+    def delivery_later(self, claim: Claim, error: str) -> bool:
+        """Give the row back after a transient delivery error; it stays ``transcribed``."""
+        return self._update(
+            claim.transcription_id, *self._held_delivery(claim), error=error, lease_until=None
+        )
+
+    # ─── operations ─────────────────────────────────────────────────────────────────────────
+
+    def retry(self, transcription_id: int) -> Transcription:
+        """failed/skipped → queued (or → transcribed when the transcript exists: never pay
+        twice). Raises :class:`NotRetryable`."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(Transcription, transcription_id)
+            if row is None:
+                raise NotRetryable("transcription not found", 404)
+            current = State(row.state)
+            if current not in (State.failed, State.skipped):
+                raise NotRetryable(
+                    "only failed or skipped transcriptions can be retried "
+                    f"(this one is {row.state})",
+                    409,
+                )
+            target = State.transcribed if row.text is not None else State.queued
+            check(current, target)
+            row.state = target.value
+            if target is State.queued:
+                row.attempts = 0
+            row.delivery_attempts = 0
+            row.error = None
+            row.reason = None
+            row.lease_until = None
+            row.updated_at = utcnow()
+            session.add(row)
+            session.commit()
+            return row
+
+    def lost(self, stuck_after: float) -> list[tuple[int, State]]:
+        """Unfinished rows whose work was lost (lease expired, or no lease and no move for
+        ``stuck_after`` seconds). They are touched, so the next sweep waits a full period."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=stuck_after)
+        stmt = select(T.c.id, T.c.state).where(
+            T.c.state.in_([s.value for s in ACTIVE_STATES]),
+            or_(
+                T.c.lease_until < now,
+                and_(T.c.lease_until.is_(None), T.c.updated_at <= cutoff),
+            ),
+        )
+        with self.engine.begin() as conn:
+            rows = [(int(i), State(s)) for i, s in conn.execute(stmt.order_by(T.c.id))]
+            if rows:
+                conn.execute(
+                    update(T).where(T.c.id.in_([i for i, _ in rows])).values(updated_at=now)
+                )
+        return rows
+
+    def rotate_secrets(self, rotate: Callable[[str, str], str]) -> int:
+        """Re-encrypt every stored attachment URL with ``rotate(token, what)``; how many."""
+        count = 0
+        with Session(self.engine) as session:
+            rows = session.execute(select(Transcription).where(T.c.source_url_enc != "")).scalars()
+            for row in rows:
+                row.source_url_enc = rotate(
+                    row.source_url_enc, f"transcription {row.id} source_url"
+                )
+                session.add(row)
+                count += 1
+            session.commit()
+        return count
+
+
+# ─── chunk helpers (on the caller's connection) ─────────────────────────────────────────────
+
+
+def _keep_done_chunks(
+    conn: Connection, transcription_id: int, chunks: Sequence[PlannedChunk]
+) -> set[int]:
+    """Delete the chunks that do not match ``chunks``; the indexes of the done ones kept."""
+    plan = {c.idx: (round(c.offset, 3), round(c.duration, 3)) for c in chunks}
+    kept: set[int] = set()
+    stale: list[int] = []
+    rows = conn.execute(
+        select(C.c.id, C.c.idx, C.c.state, C.c.offset_seconds, C.c.duration_seconds).where(
+            C.c.transcription_id == transcription_id
+        )
+    )
+    for chunk_id, idx, state, offset, duration in rows:
+        same = plan.get(idx) == (round(offset, 3), round(duration, 3))
+        if same and state == ChunkState.done.value:
+            kept.add(int(idx))
+        else:
+            stale.append(int(chunk_id))
+    if stale:
+        conn.execute(C.delete().where(C.c.id.in_(stale)))
+    return kept
+
+
+def _insert_chunk(conn: Connection, transcription_id: int, chunk: PlannedChunk) -> int:
+    now = utcnow()
+    result = conn.execute(
+        C.insert()
+        .values(
+            transcription_id=transcription_id,
+            idx=chunk.idx,
+            state=ChunkState.pending.value,
+            attempts=0,
+            offset_seconds=round(chunk.offset, 3),
+            duration_seconds=round(chunk.duration, 3),
+            billed_seconds=round(chunk.billed_seconds, 3),
+            lead_overlap=chunk.lead_overlap,
+            source_duration=chunk.source_duration,
+            timemap_json=chunk.timemap_json,
+            audio=chunk.path.read_bytes(),
+            audio_ext=chunk.path.suffix.lstrip(".").lower()[:16] or None,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(C.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _count_done(conn: Connection, transcription_id: int) -> tuple[int, int | None]:
+    """Store the progress (chunks and seconds done) of a transcription; (done, total)."""
+    done, seconds = conn.execute(
+        select(func.count(), func.coalesce(func.sum(C.c.duration_seconds), 0.0)).where(
+            C.c.transcription_id == transcription_id, C.c.state == ChunkState.done.value
+        )
+    ).one()
+    conn.execute(
+        update(T)
+        .where(T.c.id == transcription_id)
+        .values(chunks_done=int(done), seconds_done=round(float(seconds), 3), updated_at=utcnow())
+    )
+    total = conn.execute(select(T.c.chunks_total).where(T.c.id == transcription_id)).scalar()
+    return int(done), None if total is None else int(total)
+
+
+def _drop_chunk_audio(conn: Connection, transcription_id: int) -> None:
+    """The chunks' audio is only kept while it may still be sent."""
+    conn.execute(
+        update(C)
+        .where(C.c.transcription_id == transcription_id, C.c.audio.is_not(None))
+        .values(audio=None)
+    )
+
+
+__all__ = [
+    "ChunkClaim",
+    "Claim",
+    "Ledger",
+    "NotRetryable",
+    "Plan",
+    "PlannedChunk",
+]

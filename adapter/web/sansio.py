@@ -1,0 +1,97 @@
+"""A Chatwoot webhook, from bytes to a decision, without I/O (as gidgethub's ``sansio``).
+
+``parse_webhook(headers, body, secrets, now)`` is a pure function: no database, network or
+clock inside. It verifies the signature over the exact bytes (``adapter.web.signing``), parses
+the JSON only after that, and asks ``channels.decide`` which attachments to transcribe. It
+returns a :class:`Delivery` to record, or a :class:`Rejection` carrying the HTTP status::
+
+    secrets None (unknown or disabled account) → 404
+    signature missing, malformed, wrong        → 401     timestamp outside ±300 s → 401
+    body not JSON, or not a JSON object        → 400
+    otherwise                                   → a Delivery (recorded, then 202)
+
+The endpoint (``adapter.web.webhooks``) does the I/O around it: read the body under a cap,
+look up the account's secrets, record, enqueue, answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from adapter.store.intake import MAX_DELIVERY_KEY, Delivery
+from adapter.web.signing import SignatureError, verify
+from channels import decide
+
+SIGNATURE = "x-chatwoot-signature"
+TIMESTAMP = "x-chatwoot-timestamp"
+DELIVERY = "x-chatwoot-delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a webhook is refused: the HTTP status, a message for the sender, the metric."""
+
+    status: int
+    message: str
+    metric: str
+
+
+UNKNOWN_ACCOUNT = Rejection(404, "unknown or disabled account", "webhook.rejected.unknown_account")
+TOO_LARGE = Rejection(413, "body too large", "webhook.rejected.too_large")
+
+
+def delivery_key(header: str | None, body: bytes) -> str:
+    """``X-Chatwoot-Delivery`` when it is usable, else ``sha256:`` of the body."""
+    if header:
+        header = header.strip()
+        if 0 < len(header) <= MAX_DELIVERY_KEY - 4 and header.isascii() and header.isprintable():
+            return f"id:{header}"
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def parse_webhook(
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[bytes] | None,
+    now: float,
+) -> Delivery | Rejection:
+    """What to do with one webhook to ``account_id``. Never raises.
+
+    ``headers`` is looked up with lower-case names (Starlette's headers are case-insensitive);
+    ``secrets`` are the account's webhook secrets, None when the account is unknown or disabled;
+    ``now`` is the arrival time in Unix seconds.
+    """
+    if secrets is None:
+        return UNKNOWN_ACCOUNT
+    try:
+        verify(
+            secrets,
+            signature=headers.get(SIGNATURE),
+            timestamp=headers.get(TIMESTAMP),
+            body=body,
+            now=now,
+        )
+    except SignatureError as exc:
+        metric = "stale" if exc.reason == "stale" else "signature"
+        return Rejection(401, f"signature {exc.reason}", f"webhook.rejected.{metric}")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return Rejection(400, "body is not JSON", "webhook.rejected.bad_json")
+    if not isinstance(payload, dict):
+        return Rejection(400, "body is not a JSON object", "webhook.rejected.bad_json")
+    return Delivery(account_id, delivery_key(headers.get(DELIVERY), body), decide(payload))
+
+
+__all__ = [
+    "TOO_LARGE",
+    "UNKNOWN_ACCOUNT",
+    "Delivery",
+    "Rejection",
+    "delivery_key",
+    "parse_webhook",
+]
