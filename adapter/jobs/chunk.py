@@ -25,7 +25,7 @@ from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
 from adapter.jobs.lease import renewing_chunk
 from adapter.jobs.step import StepResult, judge, report
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
 from adapter.store import ChunkClaim, State, TranscriptChunk
@@ -106,10 +106,10 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, account_id: int) -> Transcript:
                 engine, path, chunk.duration_seconds, rt.chunks, settings.language
             )
         except Exception as exc:
-            kind = "permanent" if isinstance(exc, PermanentError) else "transient"
-            metrics.incr(f"engine.{settings.kind}.errors.{kind}")
+            permanent = isinstance(exc, PermanentError)
+            metrics.incr(Metric.engine_errors(settings.kind, permanent=permanent))
             raise
-    metrics.timing(f"engine.{settings.kind}.latency", (time.monotonic() - started) * 1000)
+    metrics.timing(Metric.engine_latency(settings.kind), (time.monotonic() - started) * 1000)
     return result
 
 
@@ -161,7 +161,7 @@ def join(rt: Runtime, transcription_id: int) -> StepResult:
         duration=transcript.duration,
     ):
         return StepResult()
-    metrics.incr("transcription.transcribed")
+    metrics.incr(Metric.TRANSCRIPTION_TRANSCRIBED)
     return StepResult(deliver=transcription_id)
 
 

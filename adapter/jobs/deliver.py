@@ -14,7 +14,7 @@ import logging
 from adapter.errors import HelpdeskRejected, PermanentError
 from adapter.helpdesk.notes import format_note, note_payload
 from adapter.jobs.step import StepResult, log_failure, log_retry, reason_of, safe_error, transient
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
 from adapter.store import Claim, utcnow
@@ -67,8 +67,8 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
         )
         rt.ledger.attribute_set(claim)
     if rt.ledger.delivered(claim):
-        metrics.incr("transcription.delivered")
-        metrics.timing("delivery.latency", (utcnow() - row.received_at).total_seconds() * 1000)
+        metrics.incr(Metric.TRANSCRIPTION_DELIVERED)
+        metrics.timing(Metric.DELIVERY_LATENCY, (utcnow() - row.received_at).total_seconds() * 1000)
         log.info("transcript delivered", extra={"transcription_id": row.id})
 
 
@@ -77,17 +77,17 @@ def _failed(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
     if isinstance(exc, PermanentError):
         log_failure(what, exc)
         rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=safe_error(exc))
-        metrics.incr("transcription.failed")
-        metrics.incr("helpdesk.errors.permanent")
+        metrics.incr(Metric.TRANSCRIPTION_FAILED)
+        metrics.incr(Metric.HELPDESK_ERRORS_PERMANENT)
         return StepResult()
     if transient(exc) is None:
         log.exception("unexpected error in %s", what, exc_info=exc)
-    metrics.incr("helpdesk.errors.transient")
+    metrics.incr(Metric.HELPDESK_ERRORS_TRANSIENT)
     if rt.backoff.exhausted(claim.attempt):
         log_failure(what, exc, attempts=claim.attempt)
         error = f"delivery gave up after {claim.attempt} attempts: {safe_error(exc)}"
         rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=error)
-        metrics.incr("transcription.failed")
+        metrics.incr(Metric.TRANSCRIPTION_FAILED)
         return StepResult()
     delay = rt.backoff.delay_ms(claim.attempt, transient(exc))
     log_retry(what, claim.attempt, rt.backoff.max_attempts, exc, delay)

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from adapter.jobs.broker import queue_depth
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import NotRetryable, State
 from adapter.views import transcription_view
@@ -65,9 +65,9 @@ def _gauges(rt: Runtime) -> None:
     """Queue depth and rows per state, sent with every recovery sweep."""
     try:
         for state, count in rt.ledger.counts().items():
-            metrics.gauge(f"transcriptions.state.{state}", count)
+            metrics.gauge(Metric.for_state(state), count)
         for queue, depth in queue_depth(rt.broker).items():
-            metrics.gauge(f"queue.depth.{queue}", depth)
+            metrics.gauge(Metric.queue_depth(queue), depth)
     except Exception:
         log.warning("could not compute gauges")
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from adapter.errors import PermanentError, Reason, Skipped, TranscriberError, TransientError
 from adapter.jobs.backoff import Backoff
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.observability.redact import redact_text
 
 log = logging.getLogger("adapter.jobs")
@@ -91,9 +91,9 @@ def judge(exc: BaseException, attempt: int, backoff: Backoff) -> Verdict:
 
 
 _OUTCOME_METRICS = {
-    "skipped": "transcription.skipped",
-    "failed": "transcription.failed",
-    "retry": "transcription.retried",
+    "skipped": Metric.TRANSCRIPTION_SKIPPED,
+    "failed": Metric.TRANSCRIPTION_FAILED,
+    "retry": Metric.TRANSCRIPTION_RETRIED,
 }
 
 

@@ -22,7 +22,7 @@ from adapter.helpdesk.download import download
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.lease import renewing
 from adapter.jobs.step import StepResult, judge, report
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
 from adapter.transcribe import shape, timemap_json
@@ -87,9 +87,9 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     prepared = shape(
         source, workdir / "chunks", engine, rt.chunks, remove_silence=account.remove_silence
     )
-    metrics.incr("audio.seconds", round(prepared.audio_seconds))
-    metrics.incr("audio.billed_seconds", round(prepared.billed_seconds))
-    metrics.incr("audio.upload_bytes", int(prepared.upload_bytes))
+    metrics.incr(Metric.AUDIO_SECONDS, round(prepared.audio_seconds))
+    metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(prepared.billed_seconds))
+    metrics.incr(Metric.AUDIO_UPLOAD_BYTES, int(prepared.upload_bytes))
     chunks = [
         PlannedChunk(
             idx=c.index,

@@ -191,6 +191,11 @@ class Metric(StrEnum):
         _GAUGE,
         "messages waiting on the `transcribe` queue",
     )
+    QUEUE_DEPTH_CHUNK = (
+        "queue.depth.chunk",
+        _GAUGE,
+        "chunks of long recordings waiting on the `chunk` queue",
+    )
     QUEUE_DEPTH_DELIVER = (
         "queue.depth.deliver",
         _GAUGE,

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from adapter.observability.metrics import Metric
 from adapter.store.intake import MAX_DELIVERY_KEY, Delivery
 from adapter.web.signing import SignatureError, verify
 from channels import decide
@@ -36,11 +37,13 @@ class Rejection:
 
     status: int
     message: str
-    metric: str
+    metric: Metric
 
 
-UNKNOWN_ACCOUNT = Rejection(404, "unknown or disabled account", "webhook.rejected.unknown_account")
-TOO_LARGE = Rejection(413, "body too large", "webhook.rejected.too_large")
+UNKNOWN_ACCOUNT = Rejection(
+    404, "unknown or disabled account", Metric.WEBHOOK_REJECTED_UNKNOWN_ACCOUNT
+)
+TOO_LARGE = Rejection(413, "body too large", Metric.WEBHOOK_REJECTED_TOO_LARGE)
 
 
 def delivery_key(header: str | None, body: bytes) -> str:
@@ -76,14 +79,14 @@ def parse_webhook(
             now=now,
         )
     except SignatureError as exc:
-        metric = "stale" if exc.reason == "stale" else "signature"
-        return Rejection(401, f"signature {exc.reason}", f"webhook.rejected.{metric}")
+        metric = Metric.rejected("stale" if exc.reason == "stale" else "signature")
+        return Rejection(401, f"signature {exc.reason}", metric)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        return Rejection(400, "body is not JSON", "webhook.rejected.bad_json")
+        return Rejection(400, "body is not JSON", Metric.WEBHOOK_REJECTED_BAD_JSON)
     if not isinstance(payload, dict):
-        return Rejection(400, "body is not a JSON object", "webhook.rejected.bad_json")
+        return Rejection(400, "body is not a JSON object", Metric.WEBHOOK_REJECTED_BAD_JSON)
     return Delivery(account_id, delivery_key(headers.get(DELIVERY), body), decide(payload))
 
 

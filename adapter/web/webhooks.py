@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from adapter.errors import SecretError
-from adapter.observability import metrics
+from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import Delivery, IntakeResult, StoreUnavailable, WebhookSecrets
 from adapter.web.batcher import Batcher
@@ -46,19 +46,25 @@ class Outcome:
 
     status: int
     body: dict[str, Any]
-    metric: str
+    metric: Metric
 
 
 def _rejected(rejection: Rejection) -> Outcome:
     return Outcome(rejection.status, {"error": rejection.message}, rejection.metric)
 
 
-UNAVAILABLE = Outcome(503, {"error": "database unavailable"}, "webhook.rejected.db_unavailable")
-FAILED = Outcome(503, {"error": "temporarily unavailable"}, "webhook.rejected.db_unavailable")
-NO_SECRETS = Outcome(
-    503, {"error": "account secrets cannot be decrypted"}, "webhook.rejected.db_unavailable"
+UNAVAILABLE = Outcome(
+    503, {"error": "database unavailable"}, Metric.WEBHOOK_REJECTED_DB_UNAVAILABLE
 )
-_ACCEPTED_METRICS = {status: f"webhook.{status}" for status in ("accepted", "duplicate", "ignored")}
+FAILED = Outcome(503, {"error": "temporarily unavailable"}, Metric.WEBHOOK_REJECTED_DB_UNAVAILABLE)
+NO_SECRETS = Outcome(
+    503, {"error": "account secrets cannot be decrypted"}, Metric.WEBHOOK_REJECTED_DB_UNAVAILABLE
+)
+_ACCEPTED_METRICS = {
+    "accepted": Metric.WEBHOOK_ACCEPTED,
+    "duplicate": Metric.WEBHOOK_DUPLICATE,
+    "ignored": Metric.WEBHOOK_IGNORED,
+}
 
 
 def _recorded(result: IntakeResult) -> Outcome:
@@ -113,7 +119,7 @@ def process_batch(
     checked = [_check(rt, cache, accounts.get(w.account_id), w) for w in webhooks]
     outcomes, new_ids = _record(rt, checked)
     if new_ids:
-        metrics.incr("transcription.queued", len(new_ids))
+        metrics.incr(Metric.TRANSCRIPTION_QUEUED, len(new_ids))
         rt.queue.transcribe_many(new_ids)
     return outcomes
 
@@ -190,7 +196,7 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
 
     async def receive(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
-        metrics.incr("webhook.received")
+        metrics.incr(Metric.WEBHOOK_RECEIVED)
         raw_id = request.path_params.get("account_id", "")
         if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id) < MAX_ACCOUNT_ID:
             return _answer(_rejected(UNKNOWN_ACCOUNT))
