@@ -28,7 +28,7 @@ from adapter.jobs.step import StepResult, judge, report
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
-from adapter.store import ChunkClaim, State, TranscriptChunk
+from adapter.store import ChunkClaim, ChunkWork, State, TranscriptChunk
 from adapter.transcribe import (
     assemble,
     timemap_from_json,
@@ -64,12 +64,10 @@ def build(settings: EngineSettings) -> Engine:
 def run(rt: Runtime, chunk_id: int) -> StepResult:
     """Transcribe one chunk; ``retry_in_ms`` when the account has no free slot or the engine
     failed for now; ``deliver`` when this chunk completed its transcription."""
-    account_id = rt.ledger.chunk_account(chunk_id)
-    chunk = rt.ledger.chunk(chunk_id)
-    if account_id is None or chunk is None:
+    work = rt.ledger.chunk_work(chunk_id)
+    if work is None:
         return StepResult()
-    timeout = rt.chunks.timeout(chunk.duration_seconds)
-    with rt.limiter.slot(account_id, timeout) as free:
+    with rt.limiter.slot(work.account_id, rt.chunks.timeout(work.duration)) as free:
         if not free:
             return StepResult(retry_in_ms=random.randint(*SLOT_WAIT_MS))
         claim = rt.ledger.claim_chunk(chunk_id)
@@ -77,7 +75,7 @@ def run(rt: Runtime, chunk_id: int) -> StepResult:
             return StepResult()
         try:
             with renewing_chunk(rt.ledger, claim, period=_renew_period(rt)):
-                result = _call_engine(rt, claim, account_id)
+                result = _call_engine(rt, claim, work)
         except Exception as exc:
             return _failed(rt, claim, exc)
     last = rt.ledger.finish_chunk(
@@ -88,23 +86,21 @@ def run(rt: Runtime, chunk_id: int) -> StepResult:
     return StepResult()
 
 
-def _call_engine(rt: Runtime, claim: ChunkClaim, account_id: int) -> Transcript:
-    account = rt.accounts.get(account_id)
+def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
+    account = rt.accounts.get(work.account_id)
     if account is None or not account.enabled:
         raise AccountDisabled("the account was removed or disabled")
     settings = engine_settings(account, rt.keyring, rt.settings)
     engine = build(settings)
-    chunk = rt.ledger.chunk(claim.chunk_id)
-    if chunk is None or chunk.audio is None:
+    audio = rt.ledger.chunk_audio(claim.chunk_id)
+    if audio is None:
         raise PermanentError("the chunk's audio is gone")
     with tempfile.TemporaryDirectory(prefix="chunk-", dir=_workdir(rt)) as tmp:
-        path = Path(tmp) / f"chunk-{chunk.idx:03d}.{chunk.audio_ext or 'ogg'}"
-        path.write_bytes(chunk.audio)
+        path = Path(tmp) / f"chunk-{work.idx:03d}.{audio[1]}"
+        path.write_bytes(audio[0])
         started = time.monotonic()
         try:
-            result = transcribe_chunk(
-                engine, path, chunk.duration_seconds, rt.chunks, settings.language
-            )
+            result = transcribe_chunk(engine, path, work.duration, rt.chunks, settings.language)
         except Exception as exc:
             permanent = isinstance(exc, PermanentError)
             metrics.incr(Metric.engine_errors(settings.kind, permanent=permanent))

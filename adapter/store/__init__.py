@@ -17,7 +17,15 @@ from adapter.store.db import (
     ping,
 )
 from adapter.store.intake import Delivery, IntakeResult
-from adapter.store.ledger import ChunkClaim, Claim, Ledger, NotRetryable, Plan, PlannedChunk
+from adapter.store.ledger import (
+    ChunkClaim,
+    ChunkWork,
+    Claim,
+    Ledger,
+    NotRetryable,
+    Plan,
+    PlannedChunk,
+)
 from adapter.store.models import Account, TranscriptChunk, Transcription, WebhookDelivery, utcnow
 from adapter.store.states import (
     ACTIVE_STATES,
@@ -38,6 +46,7 @@ __all__ = [
     "AccountStore",
     "ChunkClaim",
     "ChunkState",
+    "ChunkWork",
     "Claim",
     "Delivery",
     "IllegalTransition",

@@ -55,6 +55,15 @@ class ChunkClaim:
 
 
 @dataclass(frozen=True)
+class ChunkWork:
+    chunk_id: int
+    account_id: int
+    transcription_id: int
+    idx: int
+    duration: float
+
+
+@dataclass(frozen=True)
 class PlannedChunk:
     """One chunk of a plan, as the audio layer made it."""
 
@@ -318,14 +327,31 @@ class Ledger:
         with self.engine.connect() as conn:
             return [(int(i), float(d)) for i, d in conn.execute(stmt)]
 
-    def chunk_account(self, chunk_id: int) -> int | None:
-        """The account a chunk's engine call is counted against."""
+    def chunk_work(self, chunk_id: int) -> ChunkWork | None:
+        """What a chunk's message needs to know before it waits for a slot (not its audio);
+        None when there is nothing left to do: the chunk is done or its transcription ended."""
         stmt = (
-            select(T.c.account_id).join(C, C.c.transcription_id == T.c.id).where(C.c.id == chunk_id)
+            select(T.c.account_id, C.c.transcription_id, C.c.idx, C.c.duration_seconds)
+            .join(C, C.c.transcription_id == T.c.id)
+            .where(
+                C.c.id == chunk_id,
+                C.c.state != ChunkState.done.value,
+                T.c.state == State.transcribing.value,
+            )
         )
         with self.engine.connect() as conn:
-            found = conn.execute(stmt).scalar()
-        return None if found is None else int(found)
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return ChunkWork(chunk_id, int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+
+    def chunk_audio(self, chunk_id: int) -> tuple[bytes, str] | None:
+        """The encoded audio of a chunk not done yet, and its file extension."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(C.c.audio, C.c.audio_ext).where(C.c.id == chunk_id)).first()
+        if row is None or row[0] is None:
+            return None
+        return bytes(row[0]), str(row[1] or "ogg")
 
     def claim_chunk(self, chunk_id: int) -> ChunkClaim | None:
         """pending → transcribing (or take over an expired lease), while its transcription is
@@ -373,10 +399,6 @@ class Ledger:
                 .values(lease_until=utcnow() + self.lease)
             )
             return bool(result.rowcount == 1)
-
-    def chunk(self, chunk_id: int) -> TranscriptChunk | None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.get(TranscriptChunk, chunk_id)
 
     def _move_chunk(
         self, conn: Connection, claim: ChunkClaim, target: ChunkState, **values: Any
@@ -671,6 +693,7 @@ def _drop_chunk_audio(conn: Connection, transcription_id: int) -> None:
 
 __all__ = [
     "ChunkClaim",
+    "ChunkWork",
     "Claim",
     "Ledger",
     "NotRetryable",
