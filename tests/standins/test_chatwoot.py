@@ -1,15 +1,18 @@
-"""The Chatwoot stand-in is faithful to the spec and its fault switches work."""
+"""The Chatwoot stand-in (``adapter.standins.chatwoot``) is faithful to the spec, its fault
+switches work, and it serves the demo without a spec check."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from adapter import standins
 from channels import decide
 from tests.standins.chatwoot_server import (
     CUSTOM_ATTRIBUTES_OP,
@@ -196,3 +199,38 @@ def test_fixture_payload_points_attachments_at_blobs(standin: ChatwootStandIn) -
     assert body["account"]["id"] == 1
     decision = decide(json.loads(json.dumps(body)))
     assert decision.attachments[0].url == url
+
+
+def test_without_a_check_it_serves_the_demo(http: httpx.Client) -> None:
+    with standins.ChatwootStandIn() as server:
+        server.add_conversation(7)
+        assert http.post(api(server, "/messages"), headers=AUTH, json=NOTE).status_code == 200
+        undeclared = {"content": "x", "privat": True}  # the spec check would refuse it
+        assert http.post(api(server, "/messages"), headers=AUTH, json=undeclared).status_code == 200
+        for bad in (b"[1]", b"{"):
+            answer = http.post(
+                api(server, "/messages"),
+                headers={**AUTH, "Content-Type": "application/json"},
+                content=bad,
+            )
+            assert answer.status_code == 422  # not JSON, or not an object: Chatwoot cannot act
+        assert len(server.notes(7)) == 2
+        assert len(server.violations) == 2
+
+
+def test_every_recorded_request_wakes_the_waiters(
+    standin: ChatwootStandIn, http: httpx.Client
+) -> None:
+    seen: list[int] = []
+
+    def waiter() -> None:
+        with standin.arrived:
+            if standin.arrived.wait_for(lambda: len(standin.requests) >= 3, timeout=30):
+                seen.append(len(standin.requests))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    for _ in range(3):
+        http.get(api(standin), headers=AUTH)
+    thread.join(30)
+    assert seen == [3]
