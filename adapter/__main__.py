@@ -1,3 +1,6 @@
+"""``python -m adapter``: the same as the ``transcriber`` command."""
+
 from adapter.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""Argument types and the options several commands share, each with its help text.
+
+A help text says what the option does, then its default in parentheses (and the environment
+variable it stands in for, where there is one): ``transcriber COMMAND --help`` is the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+#: ids travel through JSON and JavaScript: keep them exact there
+MAX_ID = 2**53
+
+#: what ``--engine`` falls back to, wherever the account or the command names none
+ENGINE_DEFAULT = "TRANSCRIBER_DEFAULT_ENGINE; unset: openai when OPENAI_API_KEY is set, else local"
+#: the engines' own default models (a test holds these to adapter.engines)
+MODEL_DEFAULT = "whisper-1 for openai, base for local"
+ENGINES = ("openai", "local")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 < value < MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def port(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("a port is at most 65535")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds >= 0")
+    return value
+
+
+def listen_options(p: argparse.ArgumentParser) -> None:
+    """``--host`` and ``--port`` of the HTTP receiver."""
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)",
+    )
+    p.add_argument("--port", type=port, default=8000, help="port to listen on (default: 8000)")
+
+
+def account_id_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "account_id",
+        type=positive_int,
+        metavar="N",
+        help="the Chatwoot account id (the N in /app/accounts/N)",
+    )
+
+
+def json_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} (default: text for people)")
+
+
+def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
+    """The settings of a helpdesk account: required or defaulted when adding, left unchanged
+    when updating unless given."""
+
+    def default(text: str) -> str:
+        return f"(default: {text if adding else 'unchanged'})"
+
+    required = "(required)" if adding else "(default: unchanged)"
+    p.add_argument(
+        "--chatwoot-url",
+        metavar="URL",
+        required=adding,
+        help=f"base URL of the Chatwoot instance, e.g. https://chat.example.com {required}",
+    )
+    p.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        required=adding,
+        help="Chatwoot access token the notes are posted with (an agent bot's token is "
+        f"recommended); stored encrypted {required}",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        required=adding,
+        help="the signing secret of the account's Chatwoot webhook; stored encrypted. A new one "
+        f"replaces the old, which keeps working until --drop-previous-secret {required}",
+    )
+    p.add_argument(
+        "--openai-api-key",
+        metavar="KEY",
+        help="this account's own OpenAI key, stored encrypted "
+        + default("OPENAI_API_KEY of the service"),
+    )
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="an OpenAI-compatible endpoint (speaches, LocalAI, …) "
+        + default("OPENAI_BASE_URL; unset: api.openai.com"),
+    )
+    engine_options(p, default=default)
+
+
+def engine_options(
+    p: argparse.ArgumentParser, *, default: Callable[[str], str] = "(default: {})".format
+) -> None:
+    """How audio is transcribed: ``--engine``, ``--model``, ``--language`` and whether long
+    silences are cut (``remove_silence``: None when neither flag is given)."""
+    p.add_argument(
+        "--engine", choices=ENGINES, help="speech-to-text engine " + default(ENGINE_DEFAULT)
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="engine model, e.g. gpt-4o-mini-transcribe (openai) or tiny.en (local) "
+        + default(MODEL_DEFAULT),
+    )
+    p.add_argument(
+        "--language",
+        metavar="CODE",
+        help="ISO 639-1 language hint, e.g. en or es " + default("the engine detects it"),
+    )
+    silence = p.add_mutually_exclusive_group()
+    silence.add_argument(
+        "--remove-silence",
+        dest="remove_silence",
+        action="store_true",
+        default=None,
+        help="cut long silences before sending the audio " + default("cut"),
+    )
+    silence.add_argument(
+        "--keep-silence",
+        dest="remove_silence",
+        action="store_false",
+        help="send the audio with its silences " + default("cut"),
+    )
+
+
+__all__ = [
+    "ENGINES",
+    "ENGINE_DEFAULT",
+    "MAX_ID",
+    "MODEL_DEFAULT",
+    "account_id_argument",
+    "account_options",
+    "engine_options",
+    "json_option",
+    "listen_options",
+    "port",
+    "positive_int",
+    "seconds",
+]

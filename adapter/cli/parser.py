@@ -1,0 +1,221 @@
+"""The grammar of ``transcriber``: every command, its options, their help texts and defaults.
+
+A command names its handler as ``"module:function"`` of a module of this package (``up``,
+``service``, ``accounts``, ``work``) instead of importing it: those modules import the service
+itself (SQLAlchemy, OpenAI, Starlette, PyAV: about a second), and ``--help`` or a typo should
+not wait for that. ``adapter.cli.main`` imports the one module the command being run needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TypeAlias
+
+from adapter.cli.options import (
+    account_id_argument,
+    account_options,
+    engine_options,
+    json_option,
+    listen_options,
+    positive_int,
+    seconds,
+)
+from adapter.jobs.broker import QUEUES
+
+#: what ``add_subparsers`` returns (a class argparse does not export)
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transcriber",
+        description="Transcribe Chatwoot audio attachments into private notes.",
+        epilog="Configuration comes from TRANSCRIBER_* environment variables (and a .env file). "
+        "Exit codes: 0 success, 2 bad usage, 1 failure (one line on stderr).",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback when a command fails (default: one line on stderr)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _service_commands(commands)
+    _account_commands(commands)
+    _work_commands(commands)
+    return parser
+
+
+def _command(
+    commands: Commands, name: str, handler: str, summary: str, *notes: str
+) -> argparse.ArgumentParser:
+    """A command whose help is ``summary`` and which runs ``adapter.cli.<handler>``."""
+    p = commands.add_parser(name, help=summary, description=" ".join((summary, *notes)))
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _group(commands: Commands, name: str, summary: str) -> Commands:
+    """A command made of actions (``transcriber accounts add``)."""
+    p = commands.add_parser(name, help=summary, description=summary)
+    return p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def _service_commands(commands: Commands) -> None:
+    p = _command(
+        commands,
+        "up",
+        "up:cmd_up",
+        "Receiver and worker in one process: the single-box default.",
+        "Creates or upgrades the database first. Without TRANSCRIBER_REDIS_URL the queue lives "
+        "in this process.",
+    )
+    listen_options(p)
+    p.add_argument("--threads", type=positive_int, default=4, help="worker threads (default: 4)")
+    p = _command(
+        commands,
+        "serve",
+        "service:cmd_serve",
+        "The webhook receiver and admin API only.",
+        "Needs TRANSCRIBER_REDIS_URL: `transcriber worker` does the work.",
+    )
+    listen_options(p)
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="HTTP worker processes (default: 1)"
+    )
+    p = _command(
+        commands,
+        "worker",
+        "service:cmd_worker",
+        "Dramatiq workers only.",
+        "Needs TRANSCRIBER_REDIS_URL. Idle queues are polled every 100 ms "
+        "(environment variable dramatiq_worker_timeout, in ms).",
+    )
+    p.add_argument(
+        "--processes", type=positive_int, default=1, help="worker processes (default: 1)"
+    )
+    p.add_argument(
+        "--threads", type=positive_int, default=8, help="threads per process (default: 8)"
+    )
+    p.add_argument(
+        "--queues",
+        nargs="+",
+        choices=QUEUES,
+        metavar="QUEUE",
+        help=f"consume only these queues, of {', '.join(QUEUES)} (default: all of them)",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight work may take to finish before it is left to "
+        "recovery (default: 600)",
+    )
+    _command(
+        commands,
+        "migrate",
+        "service:cmd_migrate",
+        "Create or upgrade the database schema (idempotent).",
+        "The database is TRANSCRIBER_DATABASE_URL.",
+    )
+
+
+def _account_commands(commands: Commands) -> None:
+    actions = _group(commands, "accounts", "Manage helpdesk accounts.")
+    a = _command(actions, "add", "accounts:cmd_add", "Add an account.")
+    a.add_argument(
+        "--account-id",
+        type=positive_int,
+        required=True,
+        metavar="N",
+        help="the Chatwoot account id, the N in /app/accounts/N (required)",
+    )
+    account_options(a, adding=True)
+    a = _command(actions, "update", "accounts:cmd_update", "Change an account: only what is given.")
+    account_id_argument(a)
+    account_options(a, adding=False)
+    a.add_argument(
+        "--drop-previous-secret",
+        action="store_true",
+        help="stop accepting the webhook secret the last --webhook-secret replaced "
+        "(default: both are accepted)",
+    )
+    a.add_argument(
+        "--clear-openai-api-key",
+        action="store_true",
+        help="forget the account's own OpenAI key and use OPENAI_API_KEY (default: keep it)",
+    )
+    a = _command(actions, "enable", "accounts:cmd_enable", "Accept the account's webhooks again.")
+    account_id_argument(a)
+    a = _command(actions, "disable", "accounts:cmd_disable", "Answer the account's webhooks 404.")
+    account_id_argument(a)
+    a = _command(
+        actions,
+        "list",
+        "accounts:cmd_list",
+        "List the accounts, never a secret.",
+        "KEY says where the OpenAI key comes from: account, environment or none.",
+    )
+    json_option(a, "a JSON array of accounts")
+    actions = _group(commands, "keys", "Encryption keys (TRANSCRIBER_ENCRYPTION_KEYS).")
+    _command(
+        actions,
+        "rotate",
+        "accounts:cmd_rotate_keys",
+        "Re-encrypt every stored secret with the first key.",
+        "Every key of TRANSCRIBER_ENCRYPTION_KEYS decrypts; afterwards the others can go.",
+    )
+
+
+def _work_commands(commands: Commands) -> None:
+    p = _command(commands, "transcribe", "work:cmd_transcribe", "Transcribe a local audio file.")
+    p.add_argument("file", metavar="FILE", help="the audio file (ogg, mp3, m4a, wav, …)")
+    engine_options(p)
+    json_option(p, "one JSON object {text, language, duration, billed_seconds}")
+    p = _command(
+        commands,
+        "status",
+        "work:cmd_status",
+        "Transcriptions by state, the queue depth, and how far each transcription in progress is.",
+    )
+    json_option(p, "one JSON object {states, queue_depth, in_progress}")
+    p = _command(
+        commands,
+        "retry",
+        "work:cmd_retry",
+        "Re-queue failed (or skipped) transcriptions at once.",
+        "Without TRANSCRIBER_REDIS_URL, `transcriber up` picks them up at its next recovery sweep.",
+    )
+    p.add_argument(
+        "--account-id",
+        type=positive_int,
+        metavar="N",
+        help="only this account's transcriptions (default: every account)",
+    )
+    p.add_argument(
+        "--state",
+        choices=("failed", "skipped"),
+        default="failed",
+        help="which transcriptions to re-queue (default: failed)",
+    )
+    p = _command(
+        commands,
+        "demo",
+        "work:cmd_demo",
+        "The whole pipeline, offline, on a bundled voice note.",
+        "Prints the private note it would post to a built-in stand-in helpdesk.",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local",),
+        default="local",
+        help="speech-to-text engine; only the offline one (default: local)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the demo's temporary directory (default: remove it)",
+    )
+
+
+__all__ = ["build_parser"]

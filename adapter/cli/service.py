@@ -1,0 +1,87 @@
+"""The service as it is deployed: ``serve`` (the receiver), ``worker`` (Dramatiq), ``migrate``.
+
+Light on imports: a worker scaled up from zero starts its first job sooner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from adapter.cli import Failure
+from adapter.cli.context import load_settings
+from adapter.store import migrate
+
+#: Dramatiq reads its idle-poll interval (ms) from this variable once, when ``dramatiq.worker``
+#: is first imported, as the default of ``Worker(worker_timeout=…)``; its CLI has no option
+WORKER_TIMEOUT_VARIABLE = "dramatiq_worker_timeout"
+#: what ``adapter.single_box.WORKER_POLL_MS`` is (a test holds them equal); importing that
+#: module would load the whole web side into every worker's start
+WORKER_POLL_MS = 100
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # only this command needs it; keeps the CLI's start quick
+
+    if load_settings().redis_url is None:
+        raise Failure("`transcriber serve` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
+    uvicorn.run(
+        "adapter.web.asgi:create",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """Dramatiq's own CLI with the service's module and the options given."""
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "adapter.jobs.entry",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--skip-logging",
+        "--worker-shutdown-timeout",
+        str(int(args.shutdown_timeout * 1000)),
+    ]
+    if args.queues:
+        argv += ["--queues", *args.queues]
+    return argv
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become Dramatiq's CLI (same process id, so SIGTERM reaches it directly).
+
+    Dramatiq's idle consumers wait up to ``dramatiq_worker_timeout`` ms between polls of an
+    empty queue; its default (1000) adds up to a second to every voice note. This process has
+    imported ``dramatiq.worker`` already (the broker's module does), too late to change that
+    default here, so a fresh interpreter starts Dramatiq with the variable in its environment.
+    """
+    if load_settings().redis_url is None:
+        raise Failure("`transcriber worker` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
+    env = dict(os.environ)
+    env.setdefault(WORKER_TIMEOUT_VARIABLE, str(WORKER_POLL_MS))
+    argv = worker_command(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)  # noqa: S606 - our own interpreter, a fixed argv
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    revision = migrate(load_settings().database_url)
+    print(f"database schema at revision {revision}")
+    return 0
+
+
+__all__ = ["WORKER_POLL_MS", "cmd_migrate", "cmd_serve", "cmd_worker", "worker_command"]

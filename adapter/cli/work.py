@@ -1,0 +1,145 @@
+"""The work itself: ``transcribe`` a file, ``status`` of the queue, ``retry``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from adapter.cli import Failure
+from adapter.cli.context import load_settings
+from adapter.demo import run_demo
+from adapter.engines.factory import build_engine
+from adapter.jobs.recovery import retry_many, status_counts
+from adapter.runtime import Runtime
+from adapter.store import migrate
+from adapter.transcribe import FileTranscript, transcribe_file
+from adapter.wiring import build_runtime, policies
+
+
+@contextmanager
+def runtime() -> Iterator[Runtime]:
+    """A runtime on an up-to-date schema, closed afterwards. Without TRANSCRIBER_REDIS_URL its
+    broker is the in-process one: what it is sent waits in the database for ``up``'s recovery."""
+    settings = load_settings()
+    migrate(settings.database_url)
+    rt = build_runtime(settings, component="cli", embedded=True)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    path = Path(args.file)
+    if not path.is_file():
+        raise Failure(f"{path}: no such file")
+    kind = args.engine or settings.default_engine
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    if kind == "openai" and key is None:
+        raise Failure("the openai engine needs OPENAI_API_KEY")
+    engine = build_engine(
+        kind,
+        api_key=key,
+        model=args.model,
+        base_url=settings.openai_base_url,
+        language=args.language,
+        model_dir=settings.model_dir,
+    )
+    with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
+        result = transcribe_file(
+            path,
+            Path(tmp),
+            engine,
+            policies(settings)[1],
+            language=args.language,
+            remove_silence=args.remove_silence is not False,
+        )
+    print_transcript(result, as_json=args.json)
+    return 0
+
+
+def print_transcript(result: FileTranscript, *, as_json: bool) -> None:
+    transcript = result.transcript
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "text": transcript.text,
+                    "language": transcript.language,
+                    "duration": round(transcript.duration, 3),
+                    "billed_seconds": round(result.billed_seconds, 3),
+                }
+            )
+        )
+        return
+    print(transcript.text)
+    print(f"language: {transcript.language or 'unknown'}")
+    print(f"duration: {transcript.duration:.2f}s")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with runtime() as rt:
+        status = status_counts(rt)
+        embedded = rt.settings.redis_url is None
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print("\n".join(status_lines(status, embedded=embedded)))
+    return 0
+
+
+def status_lines(status: dict[str, Any], *, embedded: bool) -> list[str]:
+    """``status_counts`` for people: a line per state, the queue depth, a line per
+    transcription in progress with its percent done."""
+    lines = [f"{state:13} {count}" for state, count in status["states"].items()]
+    depth = status["queue_depth"]
+    if embedded:
+        lines.append("queue depth   n/a (no TRANSCRIBER_REDIS_URL: in-process broker)")
+    elif depth is None:
+        lines.append("queue depth   unavailable (broker did not answer)")
+    else:
+        lines.append("queue depth   " + ", ".join(f"{q}={n}" for q, n in depth.items()))
+    for item in status["in_progress"]:
+        p = item["progress"]
+        chunks = f"chunks {p['chunks_done']}/{p['chunks_total'] or '?'}"
+        if p["seconds_total"]:
+            chunks += f", {p['seconds_done']:.0f}/{p['seconds_total']:.0f} s of audio"
+        lines.append(f"  transcription {item['id']}: {item['percent']:g}% done ({chunks})")
+    return lines
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    with runtime() as rt:
+        if rt.settings.redis_url is None:
+            print(
+                "warning: no TRANSCRIBER_REDIS_URL: the rows are re-queued in the database and "
+                "`transcriber up` picks them up at its next recovery sweep",
+                file=sys.stderr,
+            )
+        ids = retry_many(rt, account_id=args.account_id, state=args.state)
+    print(
+        f"re-queued {len(ids)} transcription(s)" + (f": {', '.join(map(str, ids))}" if ids else "")
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(engine=args.engine, keep=args.keep)
+
+
+__all__ = [
+    "cmd_demo",
+    "cmd_retry",
+    "cmd_status",
+    "cmd_transcribe",
+    "print_transcript",
+    "runtime",
+    "status_lines",
+]
