@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from adapter.errors import ConfigError, SecretError
+from adapter.observability.redact import register_secret
 from adapter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ DEV_KEY_FILENAME = "transcriber.key"
 
 def _register(value: str) -> None:
     """Tell the log/Sentry scrubber about a secret value seen at run time."""
-    try:
-        from adapter.observability.redact import register_secret
-    except ImportError:  # pragma: no cover - observability is part of the package
-        return
     register_secret(value)
 
 
