@@ -1,4 +1,5 @@
-"""The admin API: bearer auth, accounts CRUD with write-only secrets, transcriptions, retry."""
+"""The admin API (``adapter.web.admin``): bearer auth, accounts CRUD with write-only secrets,
+transcriptions, retry."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlmodel import Session
 
 from adapter.runtime import Runtime
 from adapter.store import State, Transcription
-from tests.service.conftest import ADMIN, Post, reconfigure
+from tests.helpers import ADMIN, Post, reconfigure, sqlite_only
+from tests.web.payloads import load
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 NEW = {
@@ -28,6 +30,7 @@ def secrets_absent(text: str) -> None:
         assert NEW[key] not in text  # type: ignore[operator]
 
 
+@sqlite_only
 def test_requires_bearer_token(client: Any) -> None:
     assert client.get("/api/v1/accounts").status_code == 401
     assert (
@@ -37,6 +40,7 @@ def test_requires_bearer_token(client: Any) -> None:
     assert client.get("/api/v1/accounts", headers=AUTH).status_code == 200
 
 
+@sqlite_only
 def test_disabled_without_admin_token(client: Any, runtime: Runtime) -> None:
     reconfigure(runtime, client, admin_token=None)
     assert client.get("/api/v1/accounts", headers=AUTH).status_code == 404
@@ -68,6 +72,7 @@ def test_account_crud_never_returns_secrets(client: Any) -> None:
     assert client.get("/api/v1/accounts/21", headers=AUTH).status_code == 404
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "body",
     [
@@ -91,11 +96,13 @@ def test_bad_account_input_is_422(client: Any, body: dict[str, Any]) -> None:
     secrets_absent(response.text)
 
 
+@sqlite_only
 @pytest.mark.parametrize("raw", [b"", b"[]", b"{", b"\xff", b'"x"'])
 def test_bad_json_is_400(client: Any, raw: bytes) -> None:
     assert client.post("/api/v1/accounts", content=raw, headers=AUTH).status_code == 400
 
 
+@sqlite_only
 def test_oversized_body_is_413(client: Any) -> None:
     body = json.dumps({**NEW, "model": "x" * 100_000})
     assert client.post("/api/v1/accounts", content=body, headers=AUTH).status_code == 413
@@ -104,8 +111,6 @@ def test_oversized_body_is_413(client: Any) -> None:
 def test_transcriptions_list_get_and_retry(
     client: Any, post: Post, runtime: Runtime, account: int
 ) -> None:
-    from tests.service.test_webhook import load
-
     ids = post(load("two_audio_attachments_email.json")).json()["transcriptions"]
     listing = client.get("/api/v1/transcriptions?account_id=3&state=queued&limit=1", headers=AUTH)
     assert listing.status_code == 200
@@ -145,6 +150,7 @@ def test_transcriptions_list_get_and_retry(
     assert client.post("/api/v1/transcriptions/999999/retry", headers=AUTH).status_code == 404
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "query",
     ["limit=0", "limit=abc", "limit=100000", "account_id=-3", "state=lost", "account_id=1e3"],
@@ -153,6 +159,7 @@ def test_bad_query_is_400(client: Any, query: str) -> None:
     assert client.get(f"/api/v1/transcriptions?{query}", headers=AUTH).status_code == 400
 
 
+@sqlite_only
 def test_bad_ids_in_paths(client: Any) -> None:
     assert client.get("/api/v1/transcriptions/abc", headers=AUTH).status_code == 400
     assert client.get("/api/v1/accounts/0", headers=AUTH).status_code == 400
