@@ -1,0 +1,87 @@
+"""``transcriber worker`` (``adapter.jobs.entry``) as a real process on the Redis broker,
+killed with SIGKILL mid-transcription and restarted: the voice note still ends with exactly one
+note, and the engine is called once more, not twice more.
+
+On PostgreSQL only: several processes sharing one database is PostgreSQL's deployment (SQLite's
+is ``transcriber up``, in ``tests/test_single_box.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapter.store import State
+from adapter.web.app import create_app
+from adapter.wiring import build_runtime
+from tests.helpers import (
+    OPENAI_KEY,
+    SECRET,
+    NotifyingOpenAI,
+    make_settings,
+    signed_headers,
+    wait_until,
+)
+from tests.jobs.pipeline import AUDIO, send, telegram, transcription_calls
+from tests.processes import Proc, add_account, env_for, processes, row
+from tests.standins.chatwoot_server import ChatwootStandIn
+from tests.standins.openai_server import Reply
+
+WORKER = ["worker", "--processes", "1", "--threads", "2"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_worker_on_redis_survives_kill9(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    fernet_key: str,
+    chatwoot: ChatwootStandIn,
+    openai_server: NotifyingOpenAI,
+) -> None:
+    settings = make_settings(database_url, tmp_path, fernet_key, TRANSCRIBER_REDIS_URL=redis_url)
+    add_account(settings, chatwoot, openai_server)
+    env = env_for(settings, TRANSCRIBER_REDIS_URL=redis_url)
+    openai_server.enqueue(Reply.slow(60))  # the first call hangs: the worker dies during it
+    with processes() as procs:
+        worker = Proc(WORKER, env, tmp_path / "worker1.log")
+        procs.append(worker)
+        rt = build_runtime(settings, component="test", observability=False)
+        try:
+            payload = telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())
+            with TestClient(create_app(rt)) as client:
+                [tid] = send(client, payload)
+                # and the same voice note again, resent by an impatient proxy
+                body = json.dumps(payload).encode()
+                again = client.post(
+                    "/webhooks/chatwoot/3", content=body, headers=signed_headers(body)
+                )
+                assert again.json()["status"] == "duplicate"
+        finally:
+            rt.close()
+
+        wait_until(
+            lambda: transcription_calls(openai_server) == 1,
+            60,
+            "the first engine call",
+            on=openai_server.arrived,
+        )
+        assert row(settings, tid).state == State.transcribing
+        worker.kill9()
+
+        restarted = Proc(WORKER, env, tmp_path / "worker2.log")
+        procs.append(restarted)
+        wait_until(lambda: chatwoot.notes(321), 90, "the note", on=chatwoot.arrived)
+        assert restarted.term() == 0  # SIGTERM: in-flight work finishes, then a clean exit
+    done = row(settings, tid)
+    assert done.state == State.delivered, (done.error, restarted.output()[-2000:])
+    assert len(chatwoot.notes(321)) == 1  # and no process is left to post a late duplicate
+    assert transcription_calls(openai_server) == 2  # the killed call, and one after the restart
+    assert chatwoot.violations == []
+    for secret in (OPENAI_KEY, chatwoot.api_token, SECRET):
+        assert secret not in restarted.output()
