@@ -14,6 +14,7 @@ is final and recorded there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,11 +22,12 @@ import dramatiq
 
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.deliver import deliver as deliver_step
-from adapter.jobs.enqueue import send_many
 from adapter.jobs.step import StepResult
 from adapter.jobs.transcribe import transcribe as transcribe_step
 from adapter.observability import log_context
 from adapter.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 #: the first step downloads and shapes; on the local engine it also runs the first chunk
 TRANSCRIBE_TIME_LIMIT_MS = 60 * 60 * 1000
@@ -104,7 +106,16 @@ class Actors:
         self.transcribe_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
 
     def transcribe_many(self, transcription_ids: Sequence[int]) -> int:
-        return send_many(self.transcribe_actor, transcription_ids)
+        """One message per id; how many were sent. Never raises: the rows are committed as
+        queued, so a message the broker did not take is logged and left to the recovery sweep."""
+        sent = 0
+        for transcription_id in transcription_ids:
+            try:
+                self.transcribe(transcription_id)
+                sent += 1
+            except Exception:
+                log.exception("could not enqueue transcription %s", transcription_id)
+        return sent
 
     def chunk(self, chunk_id: int, *, time_limit_ms: int, delay_ms: int | None = None) -> None:
         options: dict[str, Any] = {"time_limit": min(time_limit_ms, CHUNK_TIME_LIMIT_MS)}
