@@ -36,7 +36,7 @@ from tests.helpers import (
     OPENAI_KEY,
     SECRET,
     Clock,
-    NotifyingOpenAI,
+    OpenAIStandIn,
     Post,
     make_settings,
     signed_headers,
@@ -221,7 +221,7 @@ def chatwoot() -> Iterator[ChatwootStandIn]:
 
 
 @pytest.fixture
-def openai_server() -> Iterator[NotifyingOpenAI]:
+def openai_server() -> Iterator[OpenAIStandIn]:
     """The stand-in OpenAI, taking ``OPENAI_KEY``."""
-    with NotifyingOpenAI(api_key=OPENAI_KEY) as server:
+    with OpenAIStandIn(api_key=OPENAI_KEY) as server:
         yield server

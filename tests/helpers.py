@@ -32,7 +32,7 @@ from adapter.store import Transcription, WebhookDelivery, get_engine, make_engin
 from adapter.web.signing import sign
 from adapter.wiring import policies
 from tests.standins.chatwoot_server import ChatwootStandIn
-from tests.standins.openai_server import OpenAIStandIn, RecordedRequest
+from tests.standins.openai_server import OpenAIStandIn
 
 SECRET = "whsec-test-0123456789"
 ADMIN = "admin-token-abcdefghijklmnop"
@@ -164,20 +164,6 @@ def wait_until(
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-class NotifyingOpenAI(OpenAIStandIn):
-    """The OpenAI stand-in, and ``arrived``: a Condition notified after every request it
-    records, as the Chatwoot stand-in's (to fold into ``OpenAIStandIn`` itself)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.arrived = threading.Condition()
-
-    def _record(self, request: RecordedRequest) -> None:
-        super()._record(request)
-        with self.arrived:
-            self.arrived.notify_all()
-
-
 def drain(broker: StubBroker, worker: dramatiq.Worker, timeout: float = 60.0) -> None:
     """Return once the in-process broker has no work left, delayed retries included.
 
@@ -202,7 +188,7 @@ __all__ = [
     "OPENAI_KEY",
     "SECRET",
     "Clock",
-    "NotifyingOpenAI",
+    "OpenAIStandIn",
     "Post",
     "deliveries",
     "drain",

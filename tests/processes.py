@@ -20,7 +20,7 @@ from adapter.secrets import load_keyring
 from adapter.settings import Settings
 from adapter.store import AccountStore, Transcription, get_engine, migrate
 from tests.conftest import REPO
-from tests.helpers import NotifyingOpenAI, stand_in_account
+from tests.helpers import OpenAIStandIn, stand_in_account
 from tests.standins.chatwoot_server import ChatwootStandIn
 
 
@@ -108,7 +108,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def add_account(settings: Settings, chatwoot: ChatwootStandIn, openai: NotifyingOpenAI) -> None:
+def add_account(settings: Settings, chatwoot: ChatwootStandIn, openai: OpenAIStandIn) -> None:
     """Migrate ``settings``' database and add account 3 on the stand-ins."""
     migrate(settings.database_url)
     store = AccountStore(get_engine(settings.database_url))

@@ -15,7 +15,7 @@ from adapter.store import State
 from tests.helpers import (
     OPENAI_KEY,
     SECRET,
-    NotifyingOpenAI,
+    OpenAIStandIn,
     make_settings,
     signed_headers,
     wait_until,
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def test_up_restarts_after_kill9(
-    tmp_path: Path, fernet_key: str, chatwoot: ChatwootStandIn, openai_server: NotifyingOpenAI
+    tmp_path: Path, fernet_key: str, chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn
 ) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'box.db'}", tmp_path, fernet_key)
     add_account(settings, chatwoot, openai_server)

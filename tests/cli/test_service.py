@@ -1,5 +1,5 @@
 """``transcriber worker``: Dramatiq's CLI on the service's actors, polling idle queues every
-100 ms. (``up`` and ``serve`` run in tests/service/test_processes.py.)"""
+100 ms. (``up`` runs in tests/test_single_box.py, the Redis worker in tests/jobs/test_entry.py.)"""
 
 from __future__ import annotations
 

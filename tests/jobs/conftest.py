@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from adapter import accounts as acc
 from adapter.runtime import Runtime
 from adapter.settings import Settings
-from tests.helpers import NotifyingOpenAI, make_settings, stand_in_account
+from tests.helpers import OpenAIStandIn, make_settings, stand_in_account
 from tests.jobs.pipeline import Pipeline
 from tests.standins.chatwoot_server import ChatwootStandIn
 
@@ -44,7 +44,7 @@ def pipeline(
     runtime: Runtime,
     worker: dramatiq.Worker,
     chatwoot: ChatwootStandIn,
-    openai_server: NotifyingOpenAI,
+    openai_server: OpenAIStandIn,
 ) -> Pipeline:
     """Account 3 on the stand-ins, transcribing with OpenAI's ``whisper-1``, and the rest."""
     changes = stand_in_account(chatwoot, openai_server)

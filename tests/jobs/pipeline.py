@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from adapter.runtime import Runtime
 from adapter.store import Transcription
 from tests.conftest import FIXTURES
-from tests.helpers import NotifyingOpenAI, drain, reconfigure, signed_headers
+from tests.helpers import OpenAIStandIn, drain, reconfigure, signed_headers
 from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
 
 AUDIO = FIXTURES / "audio"
@@ -48,7 +48,7 @@ def telegram(chatwoot: ChatwootStandIn, audio: bytes, name: str = "file_37.oga")
     return fixture_payload("telegram_voice.json", attachment_urls={55123: url})
 
 
-def transcription_calls(server: NotifyingOpenAI) -> int:
+def transcription_calls(server: OpenAIStandIn) -> int:
     return len([r for r in server.requests if r.path.endswith("/audio/transcriptions")])
 
 
@@ -58,7 +58,7 @@ class Pipeline:
     runtime: Runtime
     worker: dramatiq.Worker
     chatwoot: ChatwootStandIn
-    openai: NotifyingOpenAI
+    openai: OpenAIStandIn
 
     def voice_note(self, audio: bytes = EN1) -> dict[str, Any]:
         """A Telegram voice note (``en1.ogg`` unless told) in conversation 321."""

@@ -20,7 +20,7 @@ from adapter.wiring import build_runtime
 from tests.helpers import (
     OPENAI_KEY,
     SECRET,
-    NotifyingOpenAI,
+    OpenAIStandIn,
     make_settings,
     signed_headers,
     wait_until,
@@ -42,7 +42,7 @@ def test_worker_on_redis_survives_kill9(
     tmp_path: Path,
     fernet_key: str,
     chatwoot: ChatwootStandIn,
-    openai_server: NotifyingOpenAI,
+    openai_server: OpenAIStandIn,
 ) -> None:
     settings = make_settings(database_url, tmp_path, fernet_key, TRANSCRIBER_REDIS_URL=redis_url)
     add_account(settings, chatwoot, openai_server)

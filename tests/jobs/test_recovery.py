@@ -11,7 +11,7 @@ from adapter import accounts as acc
 from adapter.jobs.recovery import recover, retry_one
 from adapter.runtime import Runtime
 from adapter.store import State
-from tests.helpers import NotifyingOpenAI, stand_in_account
+from tests.helpers import OpenAIStandIn, stand_in_account
 from tests.jobs.pipeline import EN1, Pipeline, send, telegram
 from tests.standins.chatwoot_server import ChatwootStandIn
 
@@ -21,7 +21,7 @@ def test_lost_work_is_sent_again(
     client: TestClient,
     runtime: Runtime,
     chatwoot: ChatwootStandIn,
-    openai_server: NotifyingOpenAI,
+    openai_server: OpenAIStandIn,
 ) -> None:
     acc.create_account(
         runtime.accounts, runtime.keyring, 3, stand_in_account(chatwoot, openai_server)

@@ -25,7 +25,7 @@ from adapter.wiring import build_runtime
 from tests.helpers import (
     OPENAI_KEY,
     SECRET,
-    NotifyingOpenAI,
+    OpenAIStandIn,
     drain,
     make_settings,
     signed_headers,
@@ -90,7 +90,7 @@ def test_service_reports_faults_without_leaking(
     tmp_path: Path,
     fernet_key: str,
     chatwoot: ChatwootStandIn,
-    openai_server: NotifyingOpenAI,
+    openai_server: OpenAIStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = make_settings(

@@ -286,6 +286,8 @@ class OpenAIStandIn:
         self._scripts: dict[str, Scripted] = {}
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
+        #: notified after every recorded request: wait with ``arrived.wait_for(predicate, t)``
+        self.arrived = threading.Condition()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -371,6 +373,8 @@ class OpenAIStandIn:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+        with self.arrived:
+            self.arrived.notify_all()
 
     @contextlib.contextmanager
     def _flight(self) -> Iterator[list[RecordedRequest]]:
