@@ -2,9 +2,9 @@
 
     TranscriberError             .reason: a Reason code, stored beside the human message
      ├── TransientError           retry later (optionally after ``retry_after`` seconds)
-     │    ├── RateLimited          429 from an engine or the helpdesk
+     │    ├── RateLimited          429 from an engine (not insufficient_quota)
      │    ├── EngineUnavailable    5xx, timeout or connection error talking to an engine
-     │    └── HelpdeskUnavailable  5xx, timeout or connection error talking to Chatwoot
+     │    └── HelpdeskUnavailable  5xx, 408, 429, timeout or connection error with Chatwoot
      ├── PermanentError           retrying cannot help: the transcription ends ``failed``
      │    ├── ConfigError          bad or missing configuration
      │    ├── SecretError          a stored secret no key decrypts
