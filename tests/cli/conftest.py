@@ -1,43 +1,33 @@
-"""The ``transcriber`` command driven as a subprocess, on a migrated database of its own; and
-walks over its grammar."""
+"""The CLI tests' database and environment; the helpers are in ``tests.cli.helpers``."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli.helpers import PREFIXES
 from tests.conftest import REPO
 
-API_TOKEN = "cw-agent-bot-token-" + "q7" * 10
-WEBHOOK_SECRET = "whsec-" + "z9" * 12
-OPENAI_KEY = "sk-test-" + "k3" * 20
 
-#: what the commands read from the environment: none of the developer's may leak in
-_PREFIXES = ("TRANSCRIBER_", "OPENAI_", "SENTRY_", "STATSD_", "dramatiq_")
-
-
-def run(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapter", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+@pytest.hookimpl(tryfirst=True)  # before the markers and the fixture's params are read
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each command here is a subprocess (about a second): the commands' behaviour does not
+    depend on the database, which the store's own tests cover on both, so only the tests marked
+    ``both_databases`` also run on PostgreSQL."""
+    if "database_url" in metafunc.fixturenames and not metafunc.definition.get_closest_marker(
+        "both_databases"
+    ):
+        # as a marker, so that pytest applies it in place of the fixture's own params
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+        )
 
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, fernet_key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
     env.update(
         {
             "TRANSCRIBER_DATABASE_URL": database_url,
@@ -47,48 +37,3 @@ def cli_env(database_url: str, tmp_path: Path, fernet_key: str) -> dict[str, str
         }
     )
     return env
-
-
-def add(
-    env: dict[str, str], cwd: Path, account_id: int = 7, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    return run(
-        [
-            "accounts",
-            "add",
-            "--account-id",
-            str(account_id),
-            "--chatwoot-url",
-            "https://chatwoot.example.test",
-            "--api-token",
-            API_TOKEN,
-            "--webhook-secret",
-            WEBHOOK_SECRET,
-            *extra,
-        ],
-        env,
-        cwd,
-    )
-
-
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        for secret in (API_TOKEN, WEBHOOK_SECRET, OPENAI_KEY):
-            assert secret not in text
-
-
-def commands(
-    parser: argparse.ArgumentParser, name: str = "transcriber"
-) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    """Every (sub)command's parser, depth first, with its full name."""
-    yield name, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub_name, sub in action.choices.items():
-                yield from commands(sub, f"{name} {sub_name}")
-
-
-def options(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
-    for action in parser._actions:
-        if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction):
-            yield action

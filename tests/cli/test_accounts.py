@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from tests.cli.conftest import API_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, add, assert_no_secret, run
+from tests.cli.helpers import API_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, add, assert_no_secret, run
 
 
+@pytest.mark.both_databases
 def test_accounts_lifecycle(cli_env: dict[str, str], tmp_path: Path, database_url: str) -> None:
     assert run(["migrate"], cli_env, tmp_path).returncode == 0
     assert run(["migrate"], cli_env, tmp_path).returncode == 0  # idempotent
@@ -37,6 +39,7 @@ def test_accounts_lifecycle(cli_env: dict[str, str], tmp_path: Path, database_ur
     assert_no_secret(added.stdout, added.stderr, listing.stdout, table.stdout, upd.stdout)
 
 
+@pytest.mark.both_databases
 def test_secrets_are_not_in_the_database_file(
     cli_env: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.cli import build_parser, handler
-from tests.cli.conftest import commands, run
+from adapter.cli import build_parser, handler, main
+from tests.cli.helpers import commands, run
 
 
 def adding(account_id: str, url: str = "https://a.test", *extra: str) -> list[str]:
@@ -27,34 +27,46 @@ def adding(account_id: str, url: str = "https://a.test", *extra: str) -> list[st
 
 
 @pytest.mark.parametrize(
-    ("args", "code"),
+    "args",
     [
-        (["accounts", "add", "--account-id", "x"], 2),
-        (adding("-4"), 2),
-        (["accounts", "update"], 2),
-        (["accounts", "enable", "0"], 2),
-        (["nonsense"], 2),
-        ([], 2),
-        (["up", "--port", "70000"], 2),
-        (["accounts", "update", "999"], 1),
-        (adding("5", "ftp://a.test"), 1),
-        (adding("5", "https://a.test", "--language", "english"), 1),
-        (["transcribe", "/no/such/file.ogg"], 1),
-        (["serve"], 1),
-        (["worker"], 1),
-        (["worker", "--shutdown-timeout", "-1"], 2),
-        (["retry", "--state", "delivered"], 2),
+        ["accounts", "add", "--account-id", "x"],
+        adding("-4"),
+        ["accounts", "update"],
+        ["accounts", "enable", "0"],
+        ["nonsense"],
+        [],
+        ["up", "--port", "70000"],
+        ["worker", "--shutdown-timeout", "-1"],
+        ["retry", "--state", "delivered"],
     ],
 )
-def test_bad_usage_and_failures(
-    cli_env: dict[str, str], tmp_path: Path, args: list[str], code: int
+def test_bad_usage_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused by the grammar before any command runs: in this process (no subprocess)."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert "usage: transcriber" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["accounts", "update", "999"],
+        adding("5", "ftp://a.test"),
+        adding("5", "https://a.test", "--language", "english"),
+        ["transcribe", "/no/such/file.ogg"],
+        ["serve"],
+        ["worker"],
+    ],
+)
+def test_failures_exit_1_with_one_line(
+    cli_env: dict[str, str], tmp_path: Path, args: list[str]
 ) -> None:
     out = run(args, cli_env, tmp_path)
-    assert out.returncode == code, out.stderr
-    if code == 1:
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("transcriber: ")
-        assert "Traceback" not in out.stderr
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("transcriber: ")
+    assert "Traceback" not in out.stderr
 
 
 def test_debug_shows_the_traceback(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from adapter.cli import build_parser
 from adapter.cli.options import MODEL_DEFAULT
 from adapter.engines import DEFAULT_OPENAI_MODEL
 from adapter.engines.factory import DEFAULT_LOCAL_MODEL
-from tests.cli.conftest import commands, options, run
+from tests.cli.helpers import commands, options, run
 
 
 def test_help_documents_every_command(cli_env: dict[str, str], tmp_path: Path) -> None:

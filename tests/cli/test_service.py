@@ -14,7 +14,7 @@ import pytest
 
 from adapter import single_box
 from adapter.cli import service
-from tests.cli.conftest import run
+from tests.cli.helpers import run
 
 pytestmark = pytest.mark.redis
 

@@ -10,9 +10,8 @@ import pytest
 from sqlmodel import Session
 
 from adapter.store import State, Transcription, get_engine
-from tests.cli.conftest import run
+from tests.cli.helpers import run
 from tests.conftest import FIXTURES
-from tests.helpers import sqlite_only
 
 
 def test_status_and_retry(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -93,7 +92,6 @@ def test_transcribe_command_rejects_bad_audio(
 
 @pytest.mark.local_engine
 @pytest.mark.slow
-@sqlite_only  # the demo makes its own database: the configured one does not matter
 def test_demo_prints_the_note(cli_env: dict[str, str], tmp_path: Path) -> None:
     out = run(["demo"], cli_env, tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr + out.stdout
