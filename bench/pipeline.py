@@ -174,7 +174,7 @@ class TimedOpenAI(OpenAIStandIn):
         self.nodelay = nodelay
         self._marks = threading.Lock()
         self.arrivals: list[float] = []
-        self.in_flight = 0
+        self.held = 0  # engine calls inside _wait now (the stand-in's own in_flight counts too)
         self.peak = 0
 
     def start(self) -> TimedOpenAI:
@@ -191,13 +191,13 @@ class TimedOpenAI(OpenAIStandIn):
 
     def _wait(self, seconds: float) -> None:
         with self._marks:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
+            self.held += 1
+            self.peak = max(self.peak, self.held)
         try:
             super()._wait(seconds)
         finally:
             with self._marks:
-                self.in_flight -= 1
+                self.held -= 1
 
     def clear_queue(self) -> int:
         """Drop programmed replies not used yet; how many there were."""
@@ -208,7 +208,7 @@ class TimedOpenAI(OpenAIStandIn):
 
     def reset_peak(self) -> None:
         with self._marks:
-            self.peak = self.in_flight
+            self.peak = self.held
 
     def arrivals_since(self, since: float) -> list[float]:
         with self._marks:
