@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: a chunk message's time limit exceeds its engine call's timeout by this much
 TIME_LIMIT_MARGIN_SECONDS = 60.0
 #: how long a chunk waits, at random, before asking again for its account's slot
-SLOT_WAIT_MS = (200, 800)
+SLOT_WAIT_MS = (50, 200)
 
 
 def time_limit_ms(rt: Runtime, seconds: float) -> int:
