@@ -15,7 +15,7 @@ from adapter.helpdesk.chatwoot import ChatwootClient
 from adapter.jobs.actors import Actors
 from adapter.jobs.backoff import Backoff
 from adapter.jobs.broker import build_broker
-from adapter.jobs.limiter import AccountLimiter
+from adapter.jobs.limiter import TTL_MARGIN_SECONDS, AccountLimiter
 from adapter.observability import configure_logging, init_metrics, init_sentry
 from adapter.observability.redact import register_secret
 from adapter.runtime import Runtime
@@ -84,7 +84,11 @@ def build_runtime(
         accounts=AccountStore(db),
         broker=broker[0],
         queue=actors,
-        limiter=AccountLimiter(broker[1], settings.account_concurrency),
+        limiter=AccountLimiter(
+            broker[1],
+            settings.account_concurrency,
+            ttl_seconds=chunks.timeout(chunks.chunk_seconds) + TTL_MARGIN_SECONDS,
+        ),
         backoff=backoff,
         chunks=chunks,
         chatwoot=ChatwootClient(),

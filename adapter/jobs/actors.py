@@ -60,7 +60,8 @@ class Actors:
             queue_name=name,
             broker=broker,
             time_limit=time_limit,
-            max_retries=10_000,  # bounded by the ledger's attempts, see the steps
+            # only the Retry a step asks for (Dramatiq then ignores max_retries): the ledger
+            # counts the attempts and the steps end the work when they are used up
             retry_when=_only_requested_retries,
         )(fn)
 

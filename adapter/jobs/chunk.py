@@ -18,13 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
 from adapter.accounts import EngineSettings, engine_settings
 from adapter.audio import AudioChunk
 from adapter.engines.base import Engine, Transcript
 from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
 from adapter.jobs.lease import renewing_chunk
-from adapter.jobs.step import StepResult, judge, report
+from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
@@ -67,17 +69,19 @@ def run(rt: Runtime, chunk_id: int) -> StepResult:
     work = rt.ledger.chunk_work(chunk_id)
     if work is None:
         return StepResult()
-    with rt.limiter.slot(work.account_id, rt.chunks.timeout(work.duration)) as free:
+    with rt.limiter.slot(work.account_id) as free:
         if not free:
             return StepResult(retry_in_ms=random.randint(*SLOT_WAIT_MS))
         claim = rt.ledger.claim_chunk(chunk_id)
         if claim is None:
             return StepResult()
+        if claim.attempt > rt.backoff.max_attempts:  # the earlier ones died without a verdict
+            return _failed(rt, claim, lost_attempts(claim.attempt - 1))
         try:
             with renewing_chunk(rt.ledger, claim, period=_renew_period(rt)):
                 result = _call_engine(rt, claim, work)
-        except Exception as exc:
-            return _failed(rt, claim, exc)
+        except (Exception, TimeLimitExceeded) as exc:
+            return _failed(rt, claim, timed_out(exc, "the chunk's engine call"))
     last = rt.ledger.finish_chunk(
         claim, result_json=transcript_json(result), language=result.language
     )
@@ -106,6 +110,7 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
             metrics.incr(Metric.engine_errors(settings.kind, permanent=permanent))
             raise
     metrics.timing(Metric.engine_latency(settings.kind), (time.monotonic() - started) * 1000)
+    register_transcript(result.text)  # from now on, never in a log line or error message
     return result
 
 
@@ -142,7 +147,7 @@ def _failed(rt: Runtime, claim: ChunkClaim, exc: Exception) -> StepResult:
 def join(rt: Runtime, transcription_id: int) -> StepResult:
     """Every chunk is done: stitch their transcripts and move the row to ``transcribed``."""
     row = rt.ledger.get(transcription_id)
-    if row is None or row.state != State.transcribing:
+    if row is None or row.state != State.transcribing or rt.ledger.chunks_left(transcription_id):
         return StepResult()
     parts = [
         (_audio_chunk(c), transcript_from_json(c.result_json or ""))

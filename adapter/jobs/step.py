@@ -10,7 +10,16 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from adapter.errors import PermanentError, Reason, Skipped, TranscriberError, TransientError
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+from adapter.errors import (
+    EngineUnavailable,
+    PermanentError,
+    Reason,
+    Skipped,
+    TranscriberError,
+    TransientError,
+)
 from adapter.jobs.backoff import Backoff
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import redact_text
@@ -67,6 +76,23 @@ def log_failure(what: str, exc: BaseException, *, attempts: int | None = None) -
     )
 
 
+def timed_out(exc: BaseException, what: str) -> Exception:
+    """Dramatiq's time limit (an interrupt, not an ``Exception``) as the transient error it
+    is, so that it is judged, counted and logged like any other; other errors as they are."""
+    if isinstance(exc, TimeLimitExceeded):
+        return EngineUnavailable(f"{what} ran past its time limit")
+    assert isinstance(exc, Exception)
+    return exc
+
+
+def lost_attempts(attempts: int) -> PermanentError:
+    """What ends work whose every attempt died without a verdict (killed worker, crash)."""
+    return PermanentError(
+        f"gave up after {attempts} attempts: the worker running it stopped each time "
+        "(killed, out of memory, or crashed on this audio)"
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What a failed attempt leads to (pure: decided from the error tree and the count)."""
@@ -116,8 +142,10 @@ __all__ = [
     "judge",
     "log_failure",
     "log_retry",
+    "lost_attempts",
     "reason_of",
     "report",
     "safe_error",
+    "timed_out",
     "transient",
 ]

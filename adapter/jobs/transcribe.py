@@ -15,13 +15,15 @@ import shutil
 import uuid
 from pathlib import Path
 
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
 from adapter.accounts import engine_settings
 from adapter.errors import AccountDisabled
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.lease import renewing
-from adapter.jobs.step import StepResult, judge, report
+from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
@@ -38,18 +40,22 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         rt.queue.deliver(transcription_id)  # a redelivered message: make sure it is delivered
         return StepResult()
     if row.state == State.transcribing and row.chunks_total is not None:
-        return dispatch(rt, transcription_id)
+        # sent again by the recovery sweep: only the chunks whose messages look lost
+        lost = rt.ledger.open_chunks(transcription_id, idle_for=rt.settings.stuck_after_seconds)
+        return dispatch(rt, transcription_id, lost)
     claim = rt.ledger.claim(transcription_id)
     if claim is None:
         return StepResult()
+    if claim.attempt > rt.backoff.max_attempts:  # the earlier ones died without a verdict
+        return _ended(rt, claim, lost_attempts(claim.attempt - 1))
     workdir = rt.settings.temp_dir / "jobs" / f"t{transcription_id}-{uuid.uuid4().hex[:8]}"
     try:
         period = max(1.0, rt.settings.stuck_after_seconds / 3)
         with renewing(rt.ledger, claim, State.transcribing, period=period):
             plan = _plan(rt, claim, workdir)
             planned = rt.ledger.set_plan(claim, plan)
-    except Exception as exc:
-        return _ended(rt, claim, exc)
+    except (Exception, TimeLimitExceeded) as exc:
+        return _ended(rt, claim, timed_out(exc, "downloading and shaping the audio"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if planned is None:
@@ -58,11 +64,10 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
 
 
 def dispatch(
-    rt: Runtime, transcription_id: int, open_chunks: list[tuple[int, float]] | None = None
+    rt: Runtime, transcription_id: int, open_chunks: list[tuple[int, float]]
 ) -> StepResult:
-    """Run the first open chunk here and send the others; assemble when none is left."""
-    if open_chunks is None:
-        open_chunks = rt.ledger.open_chunks(transcription_id)
+    """Run the first of ``open_chunks`` here and send the others; with none, assemble the
+    transcription if every chunk is done (a worker died between the last chunk and the join)."""
     if not open_chunks:
         return chunk_step.join(rt, transcription_id)
     for chunk_id, seconds in open_chunks[1:]:

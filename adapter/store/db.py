@@ -51,12 +51,18 @@ def make_engine(url: str) -> Engine:
         else:
             path = url.split(":///", 1)[1]
             Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, **kwargs)
+        # hide_parameters: a failed statement's message must not carry a transcript or a token
+        engine = create_engine(url, hide_parameters=True, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
         return create_engine(
-            url, pool_size=10, max_overflow=30, pool_recycle=1800, pool_use_lifo=True
+            url,
+            pool_size=10,
+            max_overflow=30,
+            pool_recycle=1800,
+            pool_use_lifo=True,
+            hide_parameters=True,
         )
     raise ConfigError("TRANSCRIBER_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
 

@@ -311,9 +311,13 @@ class Ledger:
             _count_done(conn, claim.transcription_id)
         return ids
 
-    def open_chunks(self, transcription_id: int) -> list[tuple[int, float]]:
+    def open_chunks(
+        self, transcription_id: int, *, idle_for: float | None = None
+    ) -> list[tuple[int, float]]:
         """(id, seconds) of the chunks of a planned transcription that are not done and that
-        nobody holds."""
+        nobody holds; with ``idle_for``, only those untouched for that many seconds, which are
+        touched now (so that the recovery sweep re-sends a lost chunk once a period, not every
+        chunk still waiting for its account's slot)."""
         now = utcnow()
         stmt = (
             select(C.c.id, C.c.duration_seconds)
@@ -324,8 +328,14 @@ class Ledger:
             )
             .order_by(C.c.idx)
         )
-        with self.engine.connect() as conn:
-            return [(int(i), float(d)) for i, d in conn.execute(stmt)]
+        if idle_for is not None:
+            stmt = stmt.where(C.c.updated_at <= now - timedelta(seconds=idle_for))
+        with self.engine.begin() as conn:
+            found = [(int(i), float(d)) for i, d in conn.execute(stmt)]
+            if idle_for is not None and found:
+                touched = [i for i, _ in found]
+                conn.execute(update(C).where(C.c.id.in_(touched)).values(updated_at=now))
+        return found
 
     def chunk_work(self, chunk_id: int) -> ChunkWork | None:
         """What a chunk's message needs to know before it waits for a slot (not its audio);
@@ -423,6 +433,9 @@ class Ledger:
         chunk of its transcription, False when others remain, None when the chunk was no
         longer ours (its result is dropped)."""
         with self.engine.begin() as conn:
+            # chunks finishing at once take turns here: each counts the others' commits, so
+            # exactly one sees the last chunk done (READ COMMITTED would let both miss it)
+            _lock_transcription(conn, claim.transcription_id)
             if not self._move_chunk(
                 conn,
                 claim,
@@ -448,6 +461,14 @@ class Ledger:
             )
             return released
 
+    def chunks_left(self, transcription_id: int) -> int:
+        """How many chunks of a planned transcription are not done."""
+        stmt = select(func.count()).where(
+            C.c.transcription_id == transcription_id, C.c.state != ChunkState.done.value
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def done_chunks(self, transcription_id: int) -> list[TranscriptChunk]:
         """The finished chunks of a transcription, in order."""
         stmt = (
@@ -467,6 +488,8 @@ class Ledger:
         """transcribing → transcribed once every chunk is done; True for the one caller that
         made the move (two last chunks finishing at once both try)."""
         with self.engine.begin() as conn:
+            _lock_transcription(conn, transcription_id)
+            _count_done(conn, transcription_id)  # the progress stored is recounted, not trusted
             moved = self._move(
                 conn,
                 transcription_id,
@@ -664,6 +687,13 @@ def _insert_chunk(conn: Connection, transcription_id: int, chunk: PlannedChunk) 
         .returning(C.c.id)
     )
     return int(result.scalar_one())
+
+
+def _lock_transcription(conn: Connection, transcription_id: int) -> None:
+    """Hold the transcription's row until the transaction ends. A write, not ``SELECT … FOR
+    UPDATE``: it takes PostgreSQL's row lock and SQLite's write lock before anything is read
+    (a SQLite transaction that reads first cannot upgrade once another one has written)."""
+    conn.execute(update(T).where(T.c.id == transcription_id).values(updated_at=utcnow()))
 
 
 def _count_done(conn: Connection, transcription_id: int) -> tuple[int, int | None]:

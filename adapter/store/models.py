@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from adapter.store.states import ChunkState, State
@@ -90,6 +90,7 @@ class TranscriptChunk(SQLModel, table=True):
     __tablename__ = "transcript_chunks"
     __table_args__ = (
         UniqueConstraint("transcription_id", "idx", name="uq_chunks_transcription_idx"),
+        Index("ix_transcript_chunks_state", "transcription_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from adapter.errors import (
     AudioTooLarge,
@@ -16,7 +17,7 @@ from adapter.errors import (
     Reason,
 )
 from adapter.jobs.backoff import Backoff
-from adapter.jobs.step import judge, report
+from adapter.jobs.step import judge, lost_attempts, report, timed_out
 
 POLICY = Backoff(base=2.0, cap=300.0, max_attempts=5, jitter=lambda: 1.0)
 
@@ -90,3 +91,18 @@ def test_a_bug_is_logged_with_its_traceback(caplog: pytest.LogCaptureFixture) ->
         report("transcription 9", exc, judge(exc, 1, POLICY), 1, 5)
     bug = next(r for r in caplog.records if r.levelno == logging.ERROR)
     assert bug.exc_info is not None and bug.exc_info[0] is ValueError
+
+
+def test_a_time_limit_is_judged_like_a_timeout() -> None:
+    error = timed_out(TimeLimitExceeded(), "the chunk's engine call")
+    verdict = judge(error, 1, POLICY)
+    assert (verdict.outcome, verdict.reason) == ("retry", Reason.engine_unavailable)
+    assert "ran past its time limit" in verdict.error
+    other = ValueError("x")
+    assert timed_out(other, "anything") is other
+
+
+def test_work_whose_attempts_all_died_fails_with_a_reason() -> None:
+    verdict = judge(lost_attempts(5), 6, POLICY)
+    assert verdict.outcome == "failed"
+    assert "gave up after 5 attempts" in verdict.error

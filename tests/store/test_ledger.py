@@ -199,3 +199,36 @@ def test_counts_list_every_state(ledger: Ledger) -> None:
     assert [r.attachment_id for r in ledger.recent(limit=1)] == [2]
     assert len(ledger.ids_in_state(State.queued, account_id=3)) == 2
     assert ledger.ids_in_state(State.queued, account_id=4) == []
+
+
+def test_a_stale_progress_count_does_not_block_the_join(ledger: Ledger, tmp_path: Path) -> None:
+    """Whatever ``chunks_done`` says, ``complete`` counts the done chunks itself."""
+    tid = queued(ledger)
+    claim = ledger.claim(tid)
+    assert claim is not None
+    todo = ledger.set_plan(claim, plan(tmp_path, 30, 30)) or []
+    for chunk_id, _ in todo:
+        held = ledger.claim_chunk(chunk_id)
+        assert held is not None
+        ledger.finish_chunk(held, result_json="{}", language=None)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(Transcription.__table__).values(chunks_done=1)  # type: ignore[attr-defined]
+        )
+    assert ledger.chunks_left(tid) == 0
+    assert ledger.complete(tid, text="both", language=None, duration=60.0)
+
+
+def test_the_recovery_sweep_resends_only_chunks_that_look_lost(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    tid = queued(ledger)
+    claim = ledger.claim(tid)
+    assert claim is not None
+    todo = ledger.set_plan(claim, plan(tmp_path, 30, 30, 30)) or []
+    held = ledger.claim_chunk(todo[0][0])
+    assert held is not None
+    assert ledger.open_chunks(tid, idle_for=3600) == []  # just sent: not lost
+    lost = ledger.open_chunks(tid, idle_for=0)
+    assert [i for i, _ in lost] == [i for i, _ in todo[1:]]  # the held one is not open
+    assert ledger.open_chunks(tid, idle_for=3600) == []  # touched: not again this period

@@ -39,7 +39,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("audio", sa.LargeBinary(), nullable=True))
         batch.add_column(sa.Column("audio_ext", sa.String(16), nullable=True))
         batch.add_column(sa.Column("error", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        # the table is empty (above), so a NOT NULL column needs no default
+        batch.add_column(
+            sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False)
+        )
         batch.alter_column("result_json", existing_type=sa.Text(), nullable=True)
         batch.create_index("ix_transcript_chunks_state", ["transcription_id", "state"])
 
