@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         4, ge=1, validation_alias=AliasChoices("TRANSCRIBER_ACCOUNT_CONCURRENCY")
     )
     stuck_after_seconds: int = Field(
-        900, ge=10, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
+        900, ge=2, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
     )
     #: a long recording is cut into chunks of at most this many seconds, for every engine
     chunk_seconds: float = Field(

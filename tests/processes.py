@@ -98,7 +98,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "TRANSCRIBER_DATABASE_URL": settings.database_url,
             "TRANSCRIBER_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),  # type: ignore[union-attr]
             "TRANSCRIBER_WORK_DIR": str(settings.temp_dir),
-            "TRANSCRIBER_STUCK_AFTER_SECONDS": "10",
+            "TRANSCRIBER_STUCK_AFTER_SECONDS": "3",
             "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS": "1",
             "TRANSCRIBER_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(REPO),
