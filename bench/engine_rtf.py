@@ -2,7 +2,7 @@
 
     python bench/engine_rtf.py [--model-dir DIR] [--repeat N] [--cpu-threads N]
 
-Runs ``base`` and ``tiny.en`` (int8, CPU) on every audio fixture in ../shared/fixtures/audio and
+Runs ``base`` and ``tiny.en`` (int8, CPU) on every audio fixture in tests/fixtures/audio and
 prints one table measured in this run: per-file RTF for each model, the overall RTF (total
 processing time / total audio time), and the ratio base / tiny.en. Model loading (and assembling
 the base weights on a first run) is timed apart, before the first transcription. No assertions.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-AUDIO = REPO.parent / "shared" / "fixtures" / "audio"
+AUDIO = REPO / "tests" / "fixtures" / "audio"
 sys.path.insert(0, str(REPO))
 
 from adapter.engines.local import LocalEngine  # noqa: E402

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FIXTURE = REPO.parent / "shared/fixtures/chatwoot/whatsapp_voice_note_ogg_opus.json"
+DEFAULT_FIXTURE = REPO / "tests/fixtures/chatwoot/whatsapp_voice_note_ogg_opus.json"
 HOST = "127.0.0.1"
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 ACCOUNT_ID = 1

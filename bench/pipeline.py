@@ -89,7 +89,7 @@ from tests.standins.openai_server import OpenAIStandIn, Reply  # noqa: E402
 from tests.standins.openai_server import RecordedRequest as EngineRequest  # noqa: E402
 
 HOST = "127.0.0.1"
-AUDIO = REPO.parent / "shared" / "fixtures" / "audio" / "en1.ogg"
+AUDIO = REPO / "tests" / "fixtures" / "audio" / "en1.ogg"
 FIXTURE = "telegram_voice.json"
 FIXTURE_ATTACHMENT = 55123
 CONVERSATION = 321

@@ -9,8 +9,9 @@ import pytest
 
 from adapter.engines.base import EngineLimits
 from tests.audio import gen
+from tests.fixtures import AUDIO
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "audio"
+FIXTURES = AUDIO
 
 #: what OpenAI's transcription endpoint takes (gpt-4o-transcribe: 25 MB, 1400 s)
 OPENAI = EngineLimits(max_bytes=25 * 1024 * 1024, max_seconds=1400.0)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 from channels import decide
+from tests.fixtures import CHATWOOT
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "chatwoot"
+FIXTURES = CHATWOOT
 #: the fixture files that are webhook payloads (the directory also holds the API spec)
 NAMES = sorted(p.name for p in FIXTURES.glob("*.json") if p.name != "swagger.json")
 REDIRECT = "https://chatwoot.example.test/rails/active_storage/blobs/redirect/abc--def/"

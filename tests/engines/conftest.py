@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from adapter.engines import weights
+from tests.fixtures import AUDIO
 from tests.standins.openai_server import api_key, openai_server  # noqa: F401 - fixtures
-
-AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "audio"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The stand-in itself is ``adapter.standins.ChatwootStandIn`` (the demo runs on it too); this
 module plugs into it a check built from Chatwoot's published OpenAPI spec
-(``shared/fixtures/chatwoot/swagger.json``) and adds what only tests need.
+(``tests/fixtures/chatwoot/swagger.json``) and adds what only tests need.
 
 - ``ChatwootStandIn(account_id=1, api_token="test-token", strict=True, swagger_path=…,
   keep_unknown_content_attributes=False)``: the package's stand-in with ``SpecCheck`` plugged
@@ -41,9 +41,9 @@ from adapter.standins import (
     Operation,
     RecordedRequest,
 )
+from tests.fixtures import CHATWOOT
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "chatwoot"
-SWAGGER_PATH = SHARED_FIXTURES / "swagger.json"
+SWAGGER_PATH = CHATWOOT / "swagger.json"
 _SPEC_URI = "urn:chatwoot:swagger"
 
 
@@ -177,7 +177,7 @@ def fixture_payload(
     account_id: int | None = None,
 ) -> dict[str, Any]:
     """A shared fixture body, its ``data_url``s pointed at ``attachment_urls`` (by id)."""
-    body: dict[str, Any] = json.loads((SHARED_FIXTURES / name).read_text(encoding="utf-8"))
+    body: dict[str, Any] = json.loads((CHATWOOT / name).read_text(encoding="utf-8"))
     urls = dict(attachment_urls or {})
     lists = [body.get("attachments") or []]
     lists += [m.get("attachments") or [] for m in body["conversation"].get("messages", [])]
