@@ -47,7 +47,6 @@ class Runtime:
     backoff: Backoff
     chunks: ChunkPolicy
     chatwoot: ChatwootClient
-    component: str
 
     def close(self) -> None:
         self.chatwoot.close()

@@ -92,7 +92,6 @@ def build_runtime(
         backoff=backoff,
         chunks=chunks,
         chatwoot=ChatwootClient(),
-        component=component,
     )
     actors.bind(runtime)
     return runtime
