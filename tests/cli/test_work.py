@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from adapter.store import State, Transcription, get_engine
 from tests.cli.helpers import run
-from tests.conftest import FIXTURES
+from tests.fixtures import FIXTURES
 
 
 def test_status_and_retry(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from adapter.runtime import Runtime
 from adapter.store import Transcription
-from tests.conftest import FIXTURES
+from tests.fixtures import FIXTURES
 from tests.helpers import OpenAIStandIn, drain, reconfigure, signed_headers
 from tests.standins.chatwoot_server import ChatwootStandIn, fixture_payload
 

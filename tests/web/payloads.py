@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from adapter.web.webhooks import Webhook
-from tests.conftest import FIXTURES
+from tests.fixtures import FIXTURES
 from tests.helpers import signed_headers
 
 CHATWOOT = FIXTURES / "chatwoot"
