@@ -47,8 +47,29 @@ class Settings(BaseSettings):
     account_concurrency: int = Field(
         4, ge=1, validation_alias=AliasChoices("TRANSCRIBER_ACCOUNT_CONCURRENCY")
     )
+    #: a worker's claim on its work; renewed by a heartbeat every third of it while it works
+    lease_seconds: float = Field(
+        60.0, ge=2, validation_alias=AliasChoices("TRANSCRIBER_LEASE_SECONDS")
+    )
+    #: work with no lease (queued, or waiting for a retry) that has not moved for this long
+    #: is sent again (its broker message was lost, e.g. a Redis restarted without persistence)
     stuck_after_seconds: int = Field(
         900, ge=2, validation_alias=AliasChoices("TRANSCRIBER_STUCK_AFTER_SECONDS")
+    )
+    #: delivery retries a Chatwoot outage this many times (about an hour at the default policy)
+    delivery_max_attempts: int = Field(
+        20, ge=1, validation_alias=AliasChoices("TRANSCRIBER_DELIVERY_MAX_ATTEMPTS")
+    )
+    #: the reconciler: how often each account is scanned (0: off), how far before the
+    #: watermark a scan starts again, and how many Chatwoot API requests a second it makes
+    reconcile_interval_seconds: float = Field(
+        300.0, ge=0, validation_alias="TRANSCRIBER_RECONCILE_INTERVAL_SECONDS"
+    )
+    reconcile_overlap_seconds: float = Field(
+        300.0, ge=0, validation_alias=AliasChoices("TRANSCRIBER_RECONCILE_OVERLAP_SECONDS")
+    )
+    chatwoot_requests_per_second: float = Field(
+        5.0, ge=0, validation_alias=AliasChoices("TRANSCRIBER_CHATWOOT_REQUESTS_PER_SECOND")
     )
     #: a long recording is cut into chunks of at most this many seconds, for every engine
     chunk_seconds: float = Field(
@@ -73,7 +94,7 @@ class Settings(BaseSettings):
         300.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RETRY_MAX_SECONDS")
     )
     recovery_interval_seconds: float = Field(
-        60.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
+        30.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
     )
     work_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_WORK_DIR"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))

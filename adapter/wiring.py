@@ -80,7 +80,7 @@ def build_runtime(
     runtime = Runtime(
         settings=settings,
         keyring=keyring,
-        ledger=Ledger(db, lease_seconds=settings.stuck_after_seconds),
+        ledger=Ledger(db, lease_seconds=settings.lease_seconds),
         accounts=AccountStore(db),
         broker=broker[0],
         queue=actors,

@@ -85,7 +85,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
     opened = open_accounts()
-    ledger = Ledger(opened.store.engine, lease_seconds=opened.settings.stuck_after_seconds)
+    ledger = Ledger(opened.store.engine, lease_seconds=opened.settings.lease_seconds)
     count = acc.rotate_all(opened.store, ledger, opened.keyring)
     print(
         f"re-encrypted {count} stored secret(s) with the first key of TRANSCRIBER_ENCRYPTION_KEYS"
