@@ -10,7 +10,10 @@
      │    ├── SecretError          a stored secret no key decrypts
      │    ├── BadAudio             empty or corrupt audio
      │    ├── EngineRejected       400/401/403/404/413/insufficient_quota from an engine
-     │    ├── HelpdeskRejected     401/403/404/422 from Chatwoot
+     │    ├── HelpdeskRejected     401/403/404/422 (and other 4xx, 3xx) from Chatwoot
+     │    │    ├── HelpdeskTokenRejected  401/403 to an API call: the token is revoked, or
+     │    │    │                          its user or bot may not do that (bots cannot list)
+     │    │    └── HelpdeskNotFound       404 to an API call: the conversation is gone
      │    └── UnsafeURL            an attachment URL pointing somewhere we refuse to fetch
      └── Skipped                  nothing to transcribe: the transcription ends ``skipped``
           ├── AudioTooLarge        over TRANSCRIBER_MAX_AUDIO_BYTES          (too_large)
@@ -122,6 +125,15 @@ class HelpdeskRejected(PermanentError):
     reason = Reason.helpdesk_rejected
 
 
+class HelpdeskTokenRejected(HelpdeskRejected):
+    """Chatwoot refused the token (401/403): revoked, mistyped, or without the rights the call
+    needs. The message names the kind of token and what to change, never the token."""
+
+
+class HelpdeskNotFound(HelpdeskRejected):
+    """Chatwoot answered 404: the conversation is gone (deleted) or never existed."""
+
+
 class UnsafeURL(PermanentError):
     reason = Reason.unsafe_url
 
@@ -163,7 +175,9 @@ __all__ = [
     "ConfigError",
     "EngineRejected",
     "EngineUnavailable",
+    "HelpdeskNotFound",
     "HelpdeskRejected",
+    "HelpdeskTokenRejected",
     "HelpdeskUnavailable",
     "NoKey",
     "NotAudio",
