@@ -1,4 +1,6 @@
-"""The Chatwoot API client: post the private note, set ``transcript_language``.
+"""The Chatwoot API client: post the private note, set ``transcript_language``, and the two
+listing GETs the reader (``adapter.helpdesk.reader``) pages through: conversations by latest
+activity, and a conversation's messages.
 
 One ``ChatwootClient`` (one pooled ``httpx.Client``) per process, made by the process's
 composition root after any fork (a connection pool must not cross one). Timeouts are explicit:
@@ -18,16 +20,24 @@ what happened                               raised
 5xx, 408, 429 (``retry_after`` from         ``HelpdeskUnavailable`` (transient)
 Retry-After), timeout, connection error,
 a non-JSON answer where JSON is needed
-401, 403, 404, 422, other 4xx, 3xx,         ``HelpdeskRejected`` (permanent)
-JSON of an unexpected shape, a bad base URL
-or token
+401, 403                                    ``HelpdeskTokenRejected`` (permanent; the
+                                            message says which kind of token would do)
+404                                         ``HelpdeskNotFound`` (permanent)
+422, other 4xx, 3xx, JSON that is not an    ``HelpdeskRejected`` (permanent; the two above
+object, a bad base URL or token             are its subclasses)
 ==========================================  ==============================================
 
-Agent-bot tokens: Chatwoot lets an agent bot call ``messages#create`` and
+Tokens. Chatwoot (``AccessTokenAuthHelper``) lets an agent bot call ``messages#create``,
 ``conversations#custom_attributes`` and, since it added ``show`` to
-``BOT_ACCESSIBLE_ENDPOINTS``, ``conversations#show``. The published swagger lists only
-``userApiKey`` for the last two; older Chatwoot versions answer a bot's ``GET`` with 401
-"Access to this endpoint is not authorized for bots", which surfaces here as the 401 message.
+``BOT_ACCESSIBLE_ENDPOINTS``, ``conversations#show``; the published swagger lists only
+``userApiKey`` for the last two, and older Chatwoot versions answer a bot's ``GET`` with 401
+"Access to this endpoint is not authorized for bots". The two listings
+(``conversations#index``, ``messages#index``) are never open to bots: they need a user's
+access token. An administrator's sees every inbox; an agent's lists only the conversations of
+the agent's inboxes (``ConversationFinder``, ``PermissionFilterService``), and reading another
+inbox's conversation answers 401 "You are not authorized to do this action" (Pundit's
+``NotAuthorizedError``, rendered by ``RequestExceptionHandler``). Each 401 message is turned into
+advice naming the kind of token to use.
 """
 
 from __future__ import annotations
@@ -41,7 +51,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapter.errors import HelpdeskRejected, HelpdeskUnavailable
+from adapter.errors import (
+    HelpdeskNotFound,
+    HelpdeskRejected,
+    HelpdeskTokenRejected,
+    HelpdeskUnavailable,
+)
 from adapter.httputil import USER_AGENT, origin, retry_after
 
 #: connect 5 s, read 15 s (the contract's helpdesk timeouts); writes and pool waits alike
@@ -88,7 +103,7 @@ class ChatwootClient:
     ) -> None:
         self.close()
 
-    # -- the three calls of the contract ----------------------------------------------------
+    # -- the three write-back calls of the contract -----------------------------------------
 
     def post_note(
         self,
@@ -108,7 +123,7 @@ class ChatwootClient:
         then post a second note. Chatwoot offers no idempotency key for messages, so this is
         the one duplicate the adapter cannot rule out.
         """
-        url = self._url(base_url, account_id, conversation_id, "/messages")
+        url = self._conversation_url(base_url, account_id, conversation_id, "/messages")
         response = self._send(
             "POST",
             url,
@@ -131,29 +146,17 @@ class ChatwootClient:
         self, base_url: str, account_id: int, conversation_id: int, api_token: str
     ) -> dict[str, Any]:
         """``GET …/conversations/{c}``: the conversation as a JSON object."""
-        url = self._url(base_url, account_id, conversation_id, "")
+        url = self._conversation_url(base_url, account_id, conversation_id, "")
+        action = f"reading conversation {conversation_id}"
         response = self._send(
             "GET",
             url,
             api_token,
-            action="reading the conversation",
+            action=action,
             account_id=account_id,
             conversation_id=conversation_id,
         )
-        try:
-            data = response.json()
-        except ValueError:
-            raise HelpdeskUnavailable(
-                f"Chatwoot answered the read of conversation {conversation_id} in account "
-                f"{account_id} with something that is not JSON "
-                f"({_media_type(response)} from {origin(url)})"
-            ) from None
-        if not isinstance(data, dict):
-            raise HelpdeskRejected(
-                f"Chatwoot answered the read of conversation {conversation_id} in account "
-                f"{account_id} with JSON that is not an object"
-            )
-        return data
+        return _json_object(response, action, account_id)
 
     def set_transcript_language(
         self,
@@ -193,7 +196,7 @@ class ChatwootClient:
         if existing.get(TRANSCRIPT_LANGUAGE) == code:
             return False
         merged = {**existing, TRANSCRIPT_LANGUAGE: code}
-        url = self._url(base_url, account_id, conversation_id, "/custom_attributes")
+        url = self._conversation_url(base_url, account_id, conversation_id, "/custom_attributes")
         self._send(
             "POST",
             url,
@@ -205,13 +208,83 @@ class ChatwootClient:
         )
         return True
 
+    # -- the two listings the reader pages through (a user's token; never a bot's) -----------
+
+    def list_conversations(
+        self,
+        base_url: str,
+        account_id: int,
+        api_token: str,
+        *,
+        page: int,
+        inbox_id: int | None = None,
+    ) -> dict[str, Any]:
+        """``GET …/conversations?status=all&sort_by=last_activity_at_desc&page=N[&inbox_id=X]``.
+
+        Every status, latest activity first, 25 a page under ``data.payload`` (``data.meta``
+        has the counts). The parsed JSON object as Chatwoot sent it: its shape is the
+        reader's to check.
+        """
+        _require_positive("page", page)
+        params: dict[str, int | str] = {"status": "all", "sort_by": "last_activity_at_desc"}
+        if inbox_id is not None:
+            _require_positive("inbox_id", inbox_id)
+            params["inbox_id"] = inbox_id
+        params["page"] = page
+        url = self._account_url(base_url, account_id, "/conversations")
+        where = f" of inbox {inbox_id}" if inbox_id is not None else ""
+        action = f"listing conversations{where} (page {page})"
+        response = self._send(
+            "GET", url, api_token, params=params, action=action, account_id=account_id
+        )
+        return _json_object(response, action, account_id)
+
+    def list_messages(
+        self,
+        base_url: str,
+        account_id: int,
+        conversation_id: int,
+        api_token: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> dict[str, Any]:
+        """``GET …/conversations/{c}/messages[?before=ID][&after=ID]``: ``{"meta", "payload"}``.
+
+        Chatwoot's ``MessageFinder``: no parameter gives the latest 20, ``before`` the 20 before
+        that id, ``after`` up to 100 after it, both the ones in between (up to 1000); each
+        oldest first. The parsed JSON object as Chatwoot sent it.
+        """
+        params: dict[str, int] = {}
+        for name, value in (("before", before), ("after", after)):
+            if value is not None:
+                _require_positive(name, value)
+                params[name] = value
+        url = self._conversation_url(base_url, account_id, conversation_id, "/messages")
+        action = f"reading the messages of conversation {conversation_id}"
+        response = self._send(
+            "GET",
+            url,
+            api_token,
+            params=params,
+            action=action,
+            account_id=account_id,
+            conversation_id=conversation_id,
+        )
+        return _json_object(response, action, account_id)
+
     # -- plumbing ---------------------------------------------------------------------------
 
+    @classmethod
+    def _conversation_url(
+        cls, base_url: str, account_id: int, conversation_id: int, suffix: str
+    ) -> str:
+        _require_positive("conversation_id", conversation_id)
+        return cls._account_url(base_url, account_id, f"/conversations/{conversation_id}{suffix}")
+
     @staticmethod
-    def _url(base_url: str, account_id: int, conversation_id: int, suffix: str) -> str:
-        for name, value in (("account_id", account_id), ("conversation_id", conversation_id)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int")
+    def _account_url(base_url: str, account_id: int, path: str) -> str:
+        _require_positive("account_id", account_id)
         try:
             parts = urlsplit(base_url)
             valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -224,7 +297,7 @@ class ChatwootClient:
                 "(expected something like https://chatwoot.example.com)"
             )
         root = base_url.rstrip("/")
-        return f"{root}/api/v1/accounts/{account_id}/conversations/{conversation_id}{suffix}"
+        return f"{root}/api/v1/accounts/{account_id}{path}"
 
     def _send(
         self,
@@ -234,8 +307,9 @@ class ChatwootClient:
         *,
         action: str,
         account_id: int,
-        conversation_id: int,
+        conversation_id: int | None = None,
         json: Any = None,
+        params: Mapping[str, int | str] | None = None,
     ) -> httpx.Response:
         """One request; the answer with its body read, or the mapped error."""
         if not isinstance(api_token, str) or not _TOKEN.fullmatch(api_token):
@@ -245,7 +319,7 @@ class ChatwootClient:
             )
         with _mapped_transport_errors(action, origin(url)):
             request = self._client.build_request(
-                method, url, json=json, headers={"api_access_token": api_token}
+                method, url, json=json, params=params, headers={"api_access_token": api_token}
             )
             response = self._exchange(request, action)
         _raise_for_status(response, action, account_id, conversation_id, api_token)
@@ -304,7 +378,11 @@ def _mapped_transport_errors(action: str, where: str) -> Iterator[None]:
 
 
 def _raise_for_status(
-    response: httpx.Response, action: str, account_id: int, conversation_id: int, token: str
+    response: httpx.Response,
+    action: str,
+    account_id: int,
+    conversation_id: int | None,
+    token: str,
 ) -> None:
     status = response.status_code
     if 200 <= status < 300:
@@ -322,18 +400,18 @@ def _raise_for_status(
             f"Chatwoot answered {status} while {action} at {where}{detail}",
             retry_after=retry_after(response.headers),
         )
-    if status == 401:
-        raise HelpdeskRejected(
-            f"Chatwoot rejected the API token (401) of account {account_id} while {action}"
-            f"{detail}: check the token (an agent bot's token must belong to this account)"
-        )
-    if status == 403:
-        raise HelpdeskRejected(
-            f"Chatwoot denied access (403) to conversation {conversation_id} in account "
-            f"{account_id} while {action}{detail}: the token's user or bot lacks access"
+    if status in (401, 403):
+        raise HelpdeskTokenRejected(
+            f"Chatwoot rejected the API token ({status}) of account {account_id} while "
+            f"{action}{detail}: {_token_advice(status, detail, account_id, conversation_id)}"
         )
     if status == 404:
-        raise HelpdeskRejected(
+        if conversation_id is None:
+            raise HelpdeskNotFound(
+                f"Chatwoot answered 404 while {action} at {where}{detail}: check the account "
+                f"id ({account_id}) and the account's Chatwoot URL"
+            )
+        raise HelpdeskNotFound(
             f"conversation {conversation_id} not found (404) in account {account_id} at "
             f"{where} while {action}{detail}"
         )
@@ -350,6 +428,54 @@ def _raise_for_status(
             "account's Chatwoot URL to the address the API answers on"
         )
     raise HelpdeskRejected(f"Chatwoot answered {status} while {action} at {where}{detail}")
+
+
+def _token_advice(status: int, said: str, account_id: int, conversation_id: int | None) -> str:
+    """What to do about a 401/403, from Chatwoot's own words (``render_unauthorized``)."""
+    if "not authorized for bots" in said:
+        return (
+            "this is an agent bot's token, and bots may not read lists; reading conversations "
+            "and messages needs a user's access token (an administrator's, from the profile "
+            "page)"
+        )
+    if "Invalid Access Token" in said:
+        return (
+            "Chatwoot knows no such token (revoked, regenerated or mistyped); set the "
+            "account's token again"
+        )
+    if "access this account" in said:
+        return f"the token's user or bot does not belong to Chatwoot account {account_id}"
+    if "not authorized to do this action" in said:
+        what = "that conversation" if conversation_id is None else f"conversation {conversation_id}"
+        return (
+            f"the token's user may not see {what}: an agent's token sees only the "
+            "conversations of the agent's inboxes; add the agent to the inbox or use an "
+            "administrator's token"
+        )
+    if status == 403:
+        return "the token's user or bot lacks the rights for this call"
+    return "check the token (an agent bot's token must belong to this account)"
+
+
+def _json_object(response: httpx.Response, action: str, account_id: int) -> dict[str, Any]:
+    """The answer's JSON object: not JSON is transient (a proxy's page), not an object is not."""
+    try:
+        data = response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise HelpdeskUnavailable(
+            f"Chatwoot answered {action} in account {account_id} with something that is not "
+            f"JSON ({_media_type(response)} from {origin(response.request.url)})"
+        ) from None
+    if not isinstance(data, dict):
+        raise HelpdeskRejected(
+            f"Chatwoot answered {action} in account {account_id} with JSON that is not an object"
+        )
+    return data
+
+
+def _require_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int")
 
 
 def _error_detail(response: httpx.Response) -> str:
