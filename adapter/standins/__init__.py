@@ -5,8 +5,14 @@ same ones, with stricter checks plugged in.
 """
 
 from adapter.standins.chatwoot import (
+    BOT_OPERATIONS,
+    CONVERSATIONS_PAGE,
     CUSTOM_ATTRIBUTES_OP,
+    LIST_CONVERSATIONS_OP,
+    LIST_MESSAGES_OP,
     MESSAGES_OP,
+    MESSAGES_PAGE,
+    OPERATIONS,
     SHOW_OP,
     ChatwootStandIn,
     Operation,
@@ -15,8 +21,14 @@ from adapter.standins.chatwoot import (
 )
 
 __all__ = [
+    "BOT_OPERATIONS",
+    "CONVERSATIONS_PAGE",
     "CUSTOM_ATTRIBUTES_OP",
+    "LIST_CONVERSATIONS_OP",
+    "LIST_MESSAGES_OP",
     "MESSAGES_OP",
+    "MESSAGES_PAGE",
+    "OPERATIONS",
     "SHOW_OP",
     "ChatwootStandIn",
     "Operation",

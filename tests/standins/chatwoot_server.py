@@ -4,14 +4,19 @@ The stand-in itself is ``adapter.standins.ChatwootStandIn`` (the demo runs on it
 module plugs into it a check built from Chatwoot's published OpenAPI spec
 (``tests/fixtures/chatwoot/swagger.json``) and adds what only tests need.
 
-- ``ChatwootStandIn(account_id=1, api_token="test-token", strict=True, swagger_path=…,
-  keep_unknown_content_attributes=False)``: the package's stand-in with ``SpecCheck`` plugged
-  in. Every API request body is validated against the request schema of that exact operation;
-  ``strict=True`` also flags top-level keys the spec does not declare (the spec has no
-  ``additionalProperties: false``, so a typo such as ``"privat"`` would otherwise pass).
+- ``ChatwootStandIn(account_id=1, api_token="test-token", user_token="test-user-token",
+  strict=True, swagger_path=…, keep_unknown_content_attributes=False)``: the package's
+  stand-in with ``SpecCheck`` plugged in. Every API request body is validated against the
+  request schema of that exact operation; ``strict=True`` also flags top-level keys the spec
+  does not declare (the spec has no ``additionalProperties: false``, so a typo such as
+  ``"privat"`` would otherwise pass).
 - ``SpecCheck(swagger_path=…, strict=True)``: that check, for ``ChatwootStandIn(check=…)``.
 - ``spec_violations(operation, body, response_status=None)`` checks any body against the spec
-  (``MESSAGES_OP``, ``SHOW_OP``, ``CUSTOM_ATTRIBUTES_OP``).
+  (any of ``OPERATIONS``: ``MESSAGES_OP``, ``SHOW_OP``, ``CUSTOM_ATTRIBUTES_OP``,
+  ``LIST_CONVERSATIONS_OP``, ``LIST_MESSAGES_OP``): the request schema, or with
+  ``response_status`` the response schema. The stand-in's answers are checked against the
+  response schemas in ``test_chatwoot.py``, not on every request (a listing of thousands of
+  conversations stays cheap to serve).
 - ``fixture_payload(name, *, attachment_urls=None, account_id=None)`` loads a shared fixture
   and points its ``data_url``s at blobs; ``webhook_headers(secret, body, …)`` signs a body the
   way the contract says Chatwoot does.
@@ -36,7 +41,10 @@ from referencing.jsonschema import DRAFT202012
 from adapter import standins
 from adapter.standins import (
     CUSTOM_ATTRIBUTES_OP,
+    LIST_CONVERSATIONS_OP,
+    LIST_MESSAGES_OP,
     MESSAGES_OP,
+    OPERATIONS,
     SHOW_OP,
     Operation,
     RecordedRequest,
@@ -109,10 +117,7 @@ class SpecCheck:
     def __init__(self, swagger_path: Path = SWAGGER_PATH, *, strict: bool = True) -> None:
         self.strict = strict
         self._book = _schema_book(swagger_path)
-        self._validators = {
-            op: self._book.request_validator(*op)
-            for op in (MESSAGES_OP, SHOW_OP, CUSTOM_ATTRIBUTES_OP)
-        }
+        self._validators = {op: self._book.request_validator(*op) for op in OPERATIONS}
 
     def __call__(self, operation: Operation, body: Any) -> list[str]:
         name = f"{operation[0]} {operation[1]}"
@@ -211,7 +216,10 @@ def webhook_headers(
 
 __all__ = [
     "CUSTOM_ATTRIBUTES_OP",
+    "LIST_CONVERSATIONS_OP",
+    "LIST_MESSAGES_OP",
     "MESSAGES_OP",
+    "OPERATIONS",
     "SHOW_OP",
     "ChatwootStandIn",
     "RecordedRequest",
