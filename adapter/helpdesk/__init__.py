@@ -11,12 +11,19 @@
                                   duration=...))
     client.set_transcript_language(url, account_id, conversation_id, token, "es")
 
+    reader = ChatwootReader(client, base_url=url, account_id=7, token=user_token,
+                            pacer=Pacer(5))             # a user's token: bots cannot list
+    for conversation in reader.conversations(since=start):       # newest activity first
+        for message in reader.messages(conversation.id, since=start):
+            ...
+
 Note: the function ``download`` shadows the module of the same name as an attribute of this
 package; reach the module as ``sys.modules["adapter.helpdesk.download"]`` or import names
 from it (``from adapter.helpdesk.download import DOWNLOAD_TIMEOUT``).
 
 Every failure is one of ``adapter.errors``: ``HelpdeskUnavailable`` (transient),
-``HelpdeskRejected``, ``UnsafeURL`` (permanent), ``AudioTooLarge``.
+``HelpdeskRejected`` (with ``HelpdeskTokenRejected`` and ``HelpdeskNotFound`` below it),
+``UnsafeURL`` (permanent), ``AudioTooLarge``.
 """
 
 from __future__ import annotations
@@ -31,12 +38,16 @@ from adapter.helpdesk.notes import (
     language_name,
     note_payload,
 )
+from adapter.helpdesk.reader import ChatwootReader, ListedConversation, Pacer
 
 __all__ = [
     "TRANSCRIPT_LANGUAGE",
     "ChatwootClient",
+    "ChatwootReader",
     "DownloadResult",
+    "ListedConversation",
     "NotePayload",
+    "Pacer",
     "download",
     "format_duration",
     "format_note",
