@@ -3,7 +3,8 @@
 The server's ``Retry-After`` wins when it gave one (bounded to ``[0.5 s, 1 h]``); otherwise
 exponential from ``base`` (doubling per attempt) up to ``cap``, with ±20 % jitter so that
 retries of many rows do not arrive together. ``TRANSCRIBER_RETRY_BASE_SECONDS`` and
-``TRANSCRIBER_RETRY_MAX_SECONDS`` set it; ``TRANSCRIBER_MAX_ATTEMPTS`` bounds the attempts.
+``TRANSCRIBER_RETRY_MAX_SECONDS`` set it; ``TRANSCRIBER_MAX_ATTEMPTS`` bounds the attempts
+(a delivery's: ``TRANSCRIBER_DELIVERY_MAX_ATTEMPTS``, ``adapter.jobs.deliver.policy``).
 """
 
 from __future__ import annotations

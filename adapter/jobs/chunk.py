@@ -5,9 +5,10 @@ chunk done assembles the transcript.
                             └── transient error ──▶ pending, retried after the backoff
 
 The account's slot is taken before the chunk is claimed, so a chunk waiting for a slot holds
-nothing. The claim's lease is short and renewed while the engine call runs; the call's timeout
-and the message's time limit follow the chunk's duration (``ChunkPolicy.timeout``). A killed
-worker costs one chunk, never the whole recording.
+nothing. The claim's lease (``TRANSCRIBER_LEASE_SECONDS``), and the transcription's, are renewed
+while the engine call runs (``adapter.jobs.lease``); the call's timeout and the message's time
+limit follow the chunk's duration (``ChunkPolicy.timeout``). A killed worker costs one chunk,
+never the whole recording: its leases run out and the recovery sweep sends the chunk again.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from adapter.audio import AudioChunk
 from adapter.engines.base import Engine, Transcript
 from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
-from adapter.jobs.lease import renewing_chunk
+from adapter.jobs.lease import let_go, plan_claim, renew_period, renewing_chunk
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
-from adapter.store import ChunkClaim, ChunkWork, State, TranscriptChunk
+from adapter.store import ChunkClaim, ChunkWork, Claim, State, TranscriptChunk
 from adapter.transcribe import (
     assemble,
     timemap_from_json,
@@ -77,17 +78,31 @@ def run(rt: Runtime, chunk_id: int) -> StepResult:
             return StepResult()
         if claim.attempt > rt.backoff.max_attempts:  # the earlier ones died without a verdict
             return _failed(rt, claim, lost_attempts(claim.attempt - 1))
+        plan = plan_claim(rt.ledger, claim.transcription_id)
         try:
-            with renewing_chunk(rt.ledger, claim, period=_renew_period(rt)):
+            with renewing_chunk(rt.ledger, claim, plan, period=renew_period(rt.settings)):
                 result = _call_engine(rt, claim, work)
         except (Exception, TimeLimitExceeded) as exc:
-            return _failed(rt, claim, timed_out(exc, "the chunk's engine call"))
+            failed = _failed(rt, claim, timed_out(exc, "the chunk's engine call"))
+            _let_go(rt, plan)
+            return failed
     last = rt.ledger.finish_chunk(
         claim, result_json=transcript_json(result), language=result.language
     )
     if last:
         return join(rt, claim.transcription_id)
+    _let_go(rt, plan)
     return StepResult()
+
+
+def _let_go(rt: Runtime, plan: Claim | None) -> None:
+    """This chunk's run ended and its transcription is not done: give back its lease."""
+    if plan is None:
+        return
+    try:
+        let_go(rt.ledger, plan)
+    except Exception:  # it runs out by itself, and the sweep only finds nothing to send
+        log.warning("could not give back the lease of transcription %s", plan.transcription_id)
 
 
 def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
@@ -112,10 +127,6 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
     metrics.timing(Metric.engine_latency(settings.kind), (time.monotonic() - started) * 1000)
     register_transcript(result.text)  # from now on, never in a log line or error message
     return result
-
-
-def _renew_period(rt: Runtime) -> float:
-    return max(1.0, rt.settings.stuck_after_seconds / 3)
 
 
 def _workdir(rt: Runtime) -> Path:

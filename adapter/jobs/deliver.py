@@ -3,23 +3,36 @@
     transcribed ──claim──▶ note posted ──▶ attribute set ──▶ delivered
 
 The note's Chatwoot id is stored as soon as it is posted, so a retry after a failure in the
-attribute call never posts a second note. A Chatwoot outage only retries this step: the
-transcript is stored, nothing is billed twice.
+attribute call never posts a second note. The claim's lease is renewed while the Chatwoot calls
+run (``adapter.jobs.lease``): a slow Chatwoot never lets a second worker post the note too.
+
+A Chatwoot outage only retries this step, after the usual backoff (at most
+``TRANSCRIBER_RETRY_MAX_SECONDS`` apart) but up to ``TRANSCRIBER_DELIVERY_MAX_ATTEMPTS`` times
+(20: about an hour), not ``TRANSCRIBER_MAX_ATTEMPTS``: the transcript is stored, so waiting
+costs nothing, and the audio is never transcribed, nor billed, twice.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from adapter.errors import HelpdeskRejected, PermanentError
 from adapter.helpdesk.notes import format_note, note_payload
+from adapter.jobs.backoff import Backoff
+from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import StepResult, log_failure, log_retry, reason_of, safe_error, transient
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
-from adapter.store import Claim, utcnow
+from adapter.store import Claim, State, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def policy(rt: Runtime) -> Backoff:
+    """The retry policy of deliveries: the runtime's, with the delivery attempt limit."""
+    return replace(rt.backoff, max_attempts=rt.settings.delivery_max_attempts)
 
 
 def deliver(rt: Runtime, transcription_id: int) -> StepResult:
@@ -27,7 +40,14 @@ def deliver(rt: Runtime, transcription_id: int) -> StepResult:
     if claim is None:
         return StepResult()
     try:
-        _write_back(rt, claim)
+        with renewing(
+            rt.ledger,
+            claim,
+            State.transcribed,
+            period=renew_period(rt.settings),
+            counter="delivery_attempts",
+        ):
+            _write_back(rt, claim)
     except Exception as exc:
         return _failed(rt, claim, exc)
     return StepResult()
@@ -83,16 +103,17 @@ def _failed(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
     if transient(exc) is None:
         log.exception("unexpected error in %s", what, exc_info=exc)
     metrics.incr(Metric.HELPDESK_ERRORS_TRANSIENT)
-    if rt.backoff.exhausted(claim.attempt):
+    backoff = policy(rt)
+    if backoff.exhausted(claim.attempt):
         log_failure(what, exc, attempts=claim.attempt)
         error = f"delivery gave up after {claim.attempt} attempts: {safe_error(exc)}"
         rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=error)
         metrics.incr(Metric.TRANSCRIPTION_FAILED)
         return StepResult()
-    delay = rt.backoff.delay_ms(claim.attempt, transient(exc))
-    log_retry(what, claim.attempt, rt.backoff.max_attempts, exc, delay)
+    delay = backoff.delay_ms(claim.attempt, transient(exc))
+    log_retry(what, claim.attempt, backoff.max_attempts, exc, delay)
     rt.ledger.delivery_later(claim, safe_error(exc))
     return StepResult(retry_in_ms=delay)
 
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "policy"]

@@ -1,8 +1,17 @@
 """Work outside the actors: find lost work, retry by command, count for ``status``.
 
-A row counts as lost when its lease has expired, or it has no lease and has not moved for
-``TRANSCRIBER_STUCK_AFTER_SECONDS``. Sending it again is harmless: every step claims its row
-by compare-and-set, and a planned transcription is only dispatched (its open chunks).
+The recovery sweep (:func:`recover`) runs every ``TRANSCRIBER_RECOVERY_INTERVAL_SECONDS`` in
+every worker process and under ``transcriber up`` (``adapter.jobs.background``), and once when
+``up`` starts. It sends again the unfinished rows whose work was lost:
+
+- a lease that ran out (``TRANSCRIBER_LEASE_SECONDS``, renewed while the holder lives:
+  ``adapter.jobs.lease``): its worker died, killed or out of memory, mid-step; a dead worker's
+  work is sent again within :func:`takeback_within` seconds, 96 by default;
+- no lease, and no move for ``TRANSCRIBER_STUCK_AFTER_SECONDS`` (work that is queued or waits
+  for a retry): its broker message was lost, e.g. Redis restarted without persistence.
+
+Sending it again is harmless: every step claims its row by compare-and-set, and a planned
+transcription is only dispatched (its lost chunks).
 """
 
 from __future__ import annotations
@@ -13,10 +22,20 @@ from typing import Any
 from adapter.jobs.broker import queue_depth
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
+from adapter.settings import Settings
 from adapter.store import NotRetryable, State
 from adapter.views import transcription_view
 
 log = logging.getLogger(__name__)
+
+#: each sweep waits its period times a random factor up to this (``adapter.jobs.background``)
+SWEEP_JITTER = 1.2
+
+
+def takeback_within(settings: Settings) -> float:
+    """At most this many seconds after a worker dies, a sweep sends its work again: the last
+    beat's lease runs out, then the next sweep comes."""
+    return settings.lease_seconds + settings.recovery_interval_seconds * SWEEP_JITTER
 
 
 def _send(rt: Runtime, transcription_id: int, state: State) -> None:
@@ -45,7 +64,9 @@ def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
 
 
 def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
-    """Re-enqueue unfinished rows whose work was lost; the ids sent."""
+    """Re-enqueue unfinished rows whose lease ran out, or that have no lease and did not move
+    for ``stuck_after`` seconds (``TRANSCRIBER_STUCK_AFTER_SECONDS`` unless told); the ids
+    sent."""
     age = rt.settings.stuck_after_seconds if stuck_after is None else stuck_after
     rows = rt.ledger.lost(age)
     _gauges(rt)
@@ -89,4 +110,11 @@ def status_counts(rt: Runtime) -> dict[str, Any]:
     }
 
 
-__all__ = ["recover", "retry_many", "retry_one", "status_counts"]
+__all__ = [
+    "SWEEP_JITTER",
+    "recover",
+    "retry_many",
+    "retry_one",
+    "status_counts",
+    "takeback_within",
+]

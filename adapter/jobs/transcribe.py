@@ -3,8 +3,10 @@
     queued ──claim──▶ transcribing: download → probe/prepare → chunk rows (pending) ──▶ chunks
 
 Each chunk then is its own message (``adapter.jobs.chunk``); the first one runs right here, so
-a short voice note needs no second queue hop. A planned transcription sent again (the recovery
-sweep) is only dispatched: its open chunks are sent again, or it is assembled when all are done.
+a short voice note needs no second queue hop. The claim's lease is renewed while the audio is
+fetched and shaped (``adapter.jobs.lease``), and given back with the plan; whoever runs a chunk
+holds it again. A planned transcription sent again (the recovery sweep) is only dispatched: its
+lost chunks are sent again, or it is assembled when all are done.
 Nothing to transcribe (account disabled, no key, too large, not audio) ends it ``skipped``.
 """
 
@@ -22,7 +24,7 @@ from adapter.errors import AccountDisabled
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
 from adapter.jobs import chunk as chunk_step
-from adapter.jobs.lease import renewing
+from adapter.jobs.lease import let_go, renew_period, renewing
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
@@ -40,9 +42,7 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         rt.queue.deliver(transcription_id)  # a redelivered message: make sure it is delivered
         return StepResult()
     if row.state == State.transcribing and row.chunks_total is not None:
-        # sent again by the recovery sweep: only the chunks whose messages look lost
-        lost = rt.ledger.open_chunks(transcription_id, idle_for=rt.settings.stuck_after_seconds)
-        return dispatch(rt, transcription_id, lost)
+        return _resume(rt, transcription_id, row)
     claim = rt.ledger.claim(transcription_id)
     if claim is None:
         return StepResult()
@@ -50,10 +50,9 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         return _ended(rt, claim, lost_attempts(claim.attempt - 1))
     workdir = rt.settings.temp_dir / "jobs" / f"t{transcription_id}-{uuid.uuid4().hex[:8]}"
     try:
-        period = max(1.0, rt.settings.stuck_after_seconds / 3)
-        with renewing(rt.ledger, claim, State.transcribing, period=period):
+        with renewing(rt.ledger, claim, State.transcribing, period=renew_period(rt.settings)):
             plan = _plan(rt, claim, workdir)
-            planned = rt.ledger.set_plan(claim, plan)
+        planned = rt.ledger.set_plan(claim, plan)  # gives the lease back: the beats have stopped
     except (Exception, TimeLimitExceeded) as exc:
         return _ended(rt, claim, timed_out(exc, "downloading and shaping the audio"))
     finally:
@@ -61,6 +60,16 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
     if planned is None:
         return StepResult()  # taken over meanwhile
     return dispatch(rt, transcription_id, planned)
+
+
+def _resume(rt: Runtime, transcription_id: int, row: Transcription) -> StepResult:
+    """A planned transcription sent again (the recovery sweep, a redelivered message): its
+    chunks whose holder died (their lease ran out) or whose message looks lost (nobody touched
+    them for a lease) are sent again; with none, a lease nobody renews is given back."""
+    lost = rt.ledger.open_chunks(transcription_id, idle_for=rt.settings.lease_seconds)
+    if not lost and row.lease_until is not None:
+        let_go(rt.ledger, Claim(transcription_id, row.attempts))
+    return dispatch(rt, transcription_id, lost)
 
 
 def dispatch(
