@@ -191,7 +191,7 @@ class ChatwootReader:
                 page=page,
                 inbox_id=inbox_id,
             )
-            answer = self._call(listing, f"listing conversations ({where})")
+            answer = self._call(listing)
             entries = _listing_payload(answer, self.account_id, where)
             seen: set[int] = set()
             for position, entry in enumerate(entries, 1):
@@ -272,7 +272,7 @@ class ChatwootReader:
                 self._token,
                 before=before,
             )
-            answer = self._call(listing, f"reading {where}")
+            answer = self._call(listing)
             entries = _messages_payload(answer, self.account_id, where)
             ids: list[int] = []
             times: list[float] = []
@@ -307,8 +307,9 @@ class ChatwootReader:
 
     # -- retries --------------------------------------------------------------------------
 
-    def _call(self, request: Callable[[], _T], what: str) -> _T:
-        """``request()`` paced, counted, and retried while Chatwoot is unavailable."""
+    def _call(self, request: Callable[[], _T]) -> _T:
+        """``request()`` paced, counted, and retried while Chatwoot is unavailable (the error's
+        message says what was being done: the client puts it there)."""
         for attempt in range(1, self.max_tries + 1):
             self.pacer.wait()
             self.requests += 1
@@ -319,9 +320,8 @@ class ChatwootReader:
                     raise
                 delay = self._delay(exc, attempt)
                 log.warning(
-                    "Chatwoot account %s: %s failed (try %d of %d), trying again in %.3g s: %s",
+                    "Chatwoot account %s: try %d of %d failed, trying again in %.3g s: %s",
                     self.account_id,
-                    what,
                     attempt,
                     self.max_tries,
                     delay,
