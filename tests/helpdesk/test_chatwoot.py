@@ -11,17 +11,24 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.errors import HelpdeskRejected, HelpdeskUnavailable, TranscriberError
+from adapter.errors import (
+    HelpdeskNotFound,
+    HelpdeskRejected,
+    HelpdeskTokenRejected,
+    HelpdeskUnavailable,
+    TranscriberError,
+)
 from adapter.helpdesk import ChatwootClient, format_note, note_payload
 from adapter.helpdesk import chatwoot as chatwoot_module
 from tests.standins.chatwoot_server import ChatwootStandIn
 
 TOKEN = "s3cr3t-T0KEN-value"
+USER_TOKEN = "us3r-T0KEN-value"
 
 
 @pytest.fixture
 def standin() -> Iterator[ChatwootStandIn]:
-    with ChatwootStandIn(account_id=3, api_token=TOKEN) as server:
+    with ChatwootStandIn(account_id=3, api_token=TOKEN, user_token=USER_TOKEN) as server:
         server.add_conversation(318, custom_attributes={"tier": "gold", "order_id": "48213"})
         yield server
 
@@ -174,7 +181,7 @@ def test_wrong_token_is_rejected_without_showing_it(
     standin: ChatwootStandIn, client: ChatwootClient
 ) -> None:
     wrong = "wrong-token-9f8e7d"
-    with pytest.raises(HelpdeskRejected) as caught:
+    with pytest.raises(HelpdeskTokenRejected) as caught:
         client.post_note(standin.base_url, 3, 318, wrong, payload())
     message = str(caught.value)
     assert message.startswith("Chatwoot rejected the API token (401)")
@@ -183,7 +190,7 @@ def test_wrong_token_is_rejected_without_showing_it(
 
 
 def test_unknown_conversation_is_rejected(standin: ChatwootStandIn, client: ChatwootClient) -> None:
-    with pytest.raises(HelpdeskRejected) as caught:
+    with pytest.raises(HelpdeskNotFound) as caught:
         client.set_transcript_language(standin.base_url, 3, 999, TOKEN, "pt")
     assert "conversation 999 not found (404)" in str(caught.value)
     assert_token_hidden(caught.value)
@@ -204,13 +211,20 @@ def test_a_body_the_spec_refuses_is_rejected_422(
     assert standin.violations
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, HelpdeskTokenRejected), (403, HelpdeskTokenRejected), (404, HelpdeskNotFound)],
+)
 def test_injected_permanent_statuses(
-    standin: ChatwootStandIn, client: ChatwootClient, status: int
+    standin: ChatwootStandIn,
+    client: ChatwootClient,
+    status: int,
+    error: type[HelpdeskRejected],
 ) -> None:
     standin.fail(status)
-    with pytest.raises(HelpdeskRejected) as caught:
+    with pytest.raises(error) as caught:
         client.post_note(standin.base_url, 3, 318, TOKEN, payload())
+    assert isinstance(caught.value, HelpdeskRejected)  # what the deliver step catches
     assert f"({status})" in str(caught.value)
     assert_token_hidden(caught.value)
 
@@ -244,6 +258,116 @@ def test_token_a_header_cannot_carry_is_rejected(client: ChatwootClient, token: 
 def test_ids_must_be_positive_ints(client: ChatwootClient, ids: tuple[Any, Any]) -> None:
     with pytest.raises(ValueError):
         client.post_note("http://127.0.0.1:9", ids[0], ids[1], TOKEN, payload())
+
+
+# --- the two listings --------------------------------------------------------------------
+
+
+def test_list_conversations_asks_for_every_status_by_latest_activity(
+    standin: ChatwootStandIn, client: ChatwootClient
+) -> None:
+    standin.add_conversation(319, inbox_id=2, status="resolved")
+    answer = client.list_conversations(standin.base_url, 3, USER_TOKEN, page=1)
+    assert [c["id"] for c in answer["data"]["payload"]] == [319, 318]
+    by_inbox = client.list_conversations(standin.base_url + "/", 3, USER_TOKEN, page=2, inbox_id=2)
+    assert by_inbox["data"]["payload"] == []
+    first, second = standin.requests
+    assert (first.method, first.path) == ("GET", "/api/v1/accounts/3/conversations")
+    assert first.query == "status=all&sort_by=last_activity_at_desc&page=1"
+    assert second.query == "status=all&sort_by=last_activity_at_desc&inbox_id=2&page=2"
+    assert first.headers["api_access_token"] == USER_TOKEN
+    assert standin.violations == []
+
+
+def test_list_messages_before_and_after(standin: ChatwootStandIn, client: ChatwootClient) -> None:
+    ids = [standin.add_message(318, content=f"m{n}")["id"] for n in range(3)]
+    latest = client.list_messages(standin.base_url, 3, 318, USER_TOKEN)
+    assert [m["id"] for m in latest["payload"]] == ids
+    before = client.list_messages(standin.base_url, 3, 318, USER_TOKEN, before=ids[2])
+    assert [m["id"] for m in before["payload"]] == ids[:2]
+    between = client.list_messages(
+        standin.base_url, 3, 318, USER_TOKEN, before=ids[2], after=ids[0]
+    )
+    assert [m["id"] for m in between["payload"]] == ids[:2]
+    assert [r.query for r in standin.requests] == [
+        "",
+        f"before={ids[2]}",
+        f"before={ids[2]}&after={ids[0]}",
+    ]
+    assert standin.requests[0].path == "/api/v1/accounts/3/conversations/318/messages"
+
+
+def test_a_bot_token_cannot_list(standin: ChatwootStandIn, client: ChatwootClient) -> None:
+    for call in (
+        lambda: client.list_conversations(standin.base_url, 3, TOKEN, page=1),
+        lambda: client.list_messages(standin.base_url, 3, 318, TOKEN),
+    ):
+        with pytest.raises(HelpdeskTokenRejected) as caught:
+            call()
+        message = str(caught.value)
+        assert "(401)" in message
+        assert "Access to this endpoint is not authorized for bots" in message
+        assert "agent bot's token" in message
+        assert "user's access token" in message
+        assert_token_hidden(caught.value)
+
+
+def test_a_user_token_does_the_write_backs_too(
+    standin: ChatwootStandIn, client: ChatwootClient
+) -> None:
+    assert client.post_note(standin.base_url, 3, 318, USER_TOKEN, payload()) > 0
+    assert client.set_transcript_language(standin.base_url, 3, 318, USER_TOKEN, "pt")
+    (note,) = standin.notes(318)
+    assert note["sender_type"] == "User"
+    assert standin.violations == []
+
+
+def test_an_agent_outside_the_inbox(standin: ChatwootStandIn, client: ChatwootClient) -> None:
+    standin.add_user_token("agent-token-1234", role="agent", inbox_ids=[2])
+    listed = client.list_conversations(standin.base_url, 3, "agent-token-1234", page=1)
+    assert listed["data"]["payload"] == []  # 318 is in inbox 1
+    with pytest.raises(HelpdeskTokenRejected) as caught:
+        client.list_messages(standin.base_url, 3, 318, "agent-token-1234")
+    message = str(caught.value)
+    assert "You are not authorized to do this action" in message
+    assert "conversation 318" in message
+    assert "administrator's token" in message
+    assert "agent-token-1234" not in message
+
+
+def test_a_listing_404_names_the_account(standin: ChatwootStandIn, client: ChatwootClient) -> None:
+    standin.fail(404, path="/api/v1/accounts/3/conversations?")
+    with pytest.raises(HelpdeskNotFound, match="check the account id") as caught:
+        client.list_conversations(standin.base_url, 3, USER_TOKEN, page=1)
+    assert_token_hidden(caught.value)
+
+
+def test_a_listing_429_is_transient(standin: ChatwootStandIn, client: ChatwootClient) -> None:
+    standin.fail(429, path="/api/v1/accounts/3/conversations?", retry_after=12)
+    with pytest.raises(HelpdeskUnavailable) as caught:
+        client.list_conversations(standin.base_url, 3, USER_TOKEN, page=1)
+    assert caught.value.retry_after == 12
+    assert "(429)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"page": 0}, {"page": -1}, {"page": True}, {"page": 1, "inbox_id": 0}, {"page": "2"}],
+)
+def test_listing_arguments_are_checked(client: ChatwootClient, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        client.list_conversations("http://127.0.0.1:9", 3, TOKEN, **options)
+
+
+@pytest.mark.parametrize(
+    "options", [{"before": 0}, {"after": -5}, {"before": False}, {"conversation_id": 0}]
+)
+def test_message_listing_arguments_are_checked(
+    client: ChatwootClient, options: dict[str, Any]
+) -> None:
+    conversation_id = options.pop("conversation_id", 318)
+    with pytest.raises(ValueError):
+        client.list_messages("http://127.0.0.1:9", 3, conversation_id, TOKEN, **options)
 
 
 # --- odd answers (MockTransport) -----------------------------------------------------------
@@ -291,6 +415,37 @@ def test_conversation_read_as_html_is_transient_and_nothing_is_written() -> None
         c.set_transcript_language(BASE, 3, 318, TOKEN, "es")
     assert "text/html" in str(caught.value)
     assert seen == ["GET"]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"}),
+        httpx.Response(200, content=b""),
+        httpx.Response(200, content=b"\xff\xfe{"),
+    ],
+)
+def test_a_listing_that_is_not_json_is_transient(response: httpx.Response) -> None:
+    with mock(lambda request: response) as c:
+        with pytest.raises(HelpdeskUnavailable, match="not JSON"):
+            c.list_conversations(BASE, 3, TOKEN, page=1)
+        with pytest.raises(HelpdeskUnavailable, match="not JSON"):
+            c.list_messages(BASE, 3, 318, TOKEN)
+
+
+@pytest.mark.parametrize("body", [b"[1]", b'"text"', b"5", b"null"])
+def test_a_listing_that_is_not_an_object_is_rejected(body: bytes) -> None:
+    with mock(lambda request: httpx.Response(200, content=body)) as c:
+        with pytest.raises(HelpdeskRejected, match="not an object"):
+            c.list_conversations(BASE, 3, TOKEN, page=1)
+        with pytest.raises(HelpdeskRejected, match="not an object"):
+            c.list_messages(BASE, 3, 318, TOKEN)
+
+
+def test_a_listing_is_returned_as_sent() -> None:
+    odd = {"data": {"payload": "not a list"}, "extra": [1, 2]}
+    with mock(lambda request: httpx.Response(200, json=odd)) as c:
+        assert c.list_conversations(BASE, 3, TOKEN, page=1) == odd  # the reader judges shapes
 
 
 @pytest.mark.parametrize(
