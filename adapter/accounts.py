@@ -56,6 +56,8 @@ class AccountChanges(BaseModel):
     api_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     openai_api_key: SecretStr | None = None
+    #: a Chatwoot user access token, only to read (reconciler, backfill)
+    user_token: SecretStr | None = None
     engine: Literal["openai", "local"] | None = None
     model: str | None = Field(None, min_length=1, max_length=128)
     base_url: str | None = Field(None, max_length=2048)
@@ -66,6 +68,8 @@ class AccountChanges(BaseModel):
     drop_previous_secret: bool = False
     #: update only: remove the account's own OpenAI key (fall back to the environment)
     clear_openai_api_key: bool = False
+    #: update only: remove the user token (the account is no longer reconciled)
+    clear_user_token: bool = False
 
     @field_validator("chatwoot_url")
     @classmethod
@@ -87,7 +91,7 @@ class AccountChanges(BaseModel):
             raise ValueError("language must be an ISO 639-1 code such as 'en' or 'es'")
         return value
 
-    @field_validator("api_token", "webhook_secret", "openai_api_key")
+    @field_validator("api_token", "webhook_secret", "openai_api_key", "user_token")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -142,6 +146,9 @@ def create_account(
             if changes.openai_api_key
             else None
         ),
+        user_token_enc=(
+            keyring.encrypt(changes.user_token.get_secret_value()) if changes.user_token else None
+        ),
         engine=changes.engine,
         model=changes.model,
         base_url=changes.base_url,
@@ -186,6 +193,10 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
             account.openai_api_key_enc = None
         if changes.openai_api_key is not None:
             account.openai_api_key_enc = keyring.encrypt(changes.openai_api_key.get_secret_value())
+        if changes.clear_user_token:
+            account.user_token_enc = None
+        if changes.user_token is not None:
+            account.user_token_enc = keyring.encrypt(changes.user_token.get_secret_value())
 
     return edit
 
@@ -295,6 +306,7 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "remove_silence": account.remove_silence,
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
+        "user_token": account.user_token_enc is not None,
         "created_at": account.created_at.isoformat(),
         "updated_at": account.updated_at.isoformat(),
     }

@@ -19,7 +19,7 @@ from adapter.jobs.backoff import Backoff
 from adapter.jobs.limiter import AccountLimiter
 from adapter.secrets import Keyring
 from adapter.settings import Settings
-from adapter.store import AccountStore, Ledger
+from adapter.store import AccountStore, Ledger, ScanStore
 from adapter.transcribe import ChunkPolicy
 
 
@@ -47,6 +47,7 @@ class Runtime:
     backoff: Backoff
     chunks: ChunkPolicy
     chatwoot: ChatwootClient
+    scans: ScanStore
 
     def close(self) -> None:
         self.chatwoot.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
-from adapter.store import State, Transcription
+from adapter.store import AccountScan, State, Transcription, utcnow
 
 
 def percent_done(row: Transcription) -> float:
@@ -36,6 +38,8 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
         "message_id": row.message_id,
         "attachment_id": row.attachment_id,
         "channel": row.channel,
+        "inbox_id": row.inbox_id,
+        "source": row.source,
         "state": row.state,
         "attempts": row.attempts,
         "language": row.language,
@@ -55,4 +59,28 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
     }
 
 
-__all__ = ["percent_done", "progress", "transcription_view"]
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def scan_view(scan: AccountScan | None, *, has_user_token: bool) -> dict[str, Any]:
+    """An account's reconciliation: its last scan, its watermark, what it found."""
+    if scan is None or scan.status is None:
+        status = "waiting" if has_user_token else "no_user_token"
+        scan = scan or AccountScan(account_id=0)
+    else:
+        status = scan.status
+    return {
+        "status": status,
+        "scanning": scan.lease_until is not None
+        and scan.lease_until.replace(tzinfo=scan.lease_until.tzinfo or UTC) > utcnow(),
+        "last_started_at": _time(scan.started_at),
+        "last_finished_at": _time(scan.finished_at),
+        "watermark": _time(scan.watermark),
+        "error": scan.error,
+        "last_counts": json.loads(scan.counts_json) if scan.counts_json else None,
+        "found_total": scan.found_total,
+    }
+
+
+__all__ = ["percent_done", "progress", "scan_view", "transcription_view"]

@@ -21,7 +21,7 @@ from adapter.observability.redact import register_secret
 from adapter.runtime import Runtime
 from adapter.secrets import load_keyring
 from adapter.settings import Settings
-from adapter.store import AccountStore, Ledger, get_engine
+from adapter.store import AccountStore, Ledger, ScanStore, get_engine
 from adapter.transcribe import ChunkPolicy
 
 
@@ -92,6 +92,7 @@ def build_runtime(
         backoff=backoff,
         chunks=chunks,
         chatwoot=ChatwootClient(),
+        scans=ScanStore(db, lease_seconds=settings.lease_seconds),
     )
     actors.bind(runtime)
     return runtime

@@ -11,12 +11,15 @@ two things::
     decision.attachments                # one AudioAttachment per audio attachment
 
 and ``channel_for("Channel::Whatsapp").name == "whatsapp"`` when it needs a channel's name.
+The reconciler and backfill read messages from Chatwoot's API instead of webhooks; they ask
+``decide_listed(message, conversation)``, which puts them in a webhook's shape and applies the
+same rules.
 """
 
 from __future__ import annotations
 
 from channels._channel import Channel
-from channels._decide import decide
+from channels._decide import decide, decide_listed
 from channels._registry import CHANNELS, channel_for, channel_for_conversation
 from channels.base import AudioAttachment, Decision
 
@@ -28,4 +31,5 @@ __all__ = [
     "channel_for",
     "channel_for_conversation",
     "decide",
+    "decide_listed",
 ]

@@ -87,8 +87,44 @@ def decide_strict(payload: object) -> Decision:
     if conversation_id is None or message_id is None:
         return ignored("malformed")
     return Decision(
-        "accepted", "audio", event, channel.name, conversation_id, message_id, attachments
+        "accepted",
+        "audio",
+        event,
+        channel.name,
+        conversation_id,
+        message_id,
+        attachments,
+        _inbox_id(body, conversation),
     )
+
+
+def decide_listed(message: Mapping[str, object], conversation: Mapping[str, object]) -> Decision:
+    """The same decision for a message read from Chatwoot's API instead of a webhook.
+
+    ``message`` is an entry of ``GET …/conversations/{id}/messages`` (``message_type`` an
+    integer there), ``conversation`` the conversation's entry of ``GET …/conversations`` (its
+    channel under ``meta.channel``). They are put in a webhook's shape, a ``message_created``,
+    so that every path goes through the same rules. Never raises.
+    """
+    meta = mapping(conversation.get("meta"))
+    as_webhook = {
+        **message,
+        "event": "message_created",
+        "conversation": {
+            **conversation,
+            "channel": conversation.get("channel") or (meta.get("channel") if meta else None),
+        },
+    }
+    return decide(as_webhook)
+
+
+def _inbox_id(
+    body: Mapping[object, object], conversation: Mapping[object, object] | None
+) -> int | None:
+    inbox = positive_id(body.get("inbox_id"))
+    if inbox is None and conversation is not None:
+        inbox = positive_id(conversation.get("inbox_id"))
+    return inbox
 
 
 def _is_incoming(message_type: object) -> bool:

@@ -29,3 +29,4 @@ class Decision:
     conversation_id: int | None  # the display id, the one the REST API takes
     message_id: int | None
     attachments: tuple[AudioAttachment, ...] = ()
+    inbox_id: int | None = None

@@ -17,6 +17,7 @@ _FIELDS = (
     "api_token",
     "webhook_secret",
     "openai_api_key",
+    "user_token",
     "engine",
     "model",
     "base_url",
@@ -24,7 +25,7 @@ _FIELDS = (
     "remove_silence",
 )
 #: flags of ``accounts update`` that go to the account only when set
-_FLAGS = ("drop_previous_secret", "clear_openai_api_key")
+_FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
 
 
 def changes(args: argparse.Namespace) -> acc.AccountChanges:

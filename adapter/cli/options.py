@@ -105,6 +105,14 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         + default("OPENAI_API_KEY of the service"),
     )
     p.add_argument(
+        "--user-token",
+        metavar="TOKEN",
+        help="a Chatwoot user's access token, only to read conversations and messages (the "
+        "reconciler and backfill; an agent bot's token cannot list them). An administrator's "
+        "sees every inbox, an agent's only theirs; stored encrypted "
+        + default("none: the account is not reconciled"),
+    )
+    p.add_argument(
         "--base-url",
         metavar="URL",
         help="an OpenAI-compatible endpoint (speaches, LocalAI, …) "

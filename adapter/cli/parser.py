@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _service_commands(commands)
     _account_commands(commands)
     _work_commands(commands)
+    _scan_commands(commands)
     return parser
 
 
@@ -145,6 +146,11 @@ def _account_commands(commands: Commands) -> None:
         action="store_true",
         help="forget the account's own OpenAI key and use OPENAI_API_KEY (default: keep it)",
     )
+    a.add_argument(
+        "--clear-user-token",
+        action="store_true",
+        help="forget the account's user token: it is no longer reconciled (default: keep it)",
+    )
     a = _command(actions, "enable", "accounts:cmd_enable", "Accept the account's webhooks again.")
     account_id_argument(a)
     a = _command(actions, "disable", "accounts:cmd_disable", "Answer the account's webhooks 404.")
@@ -215,6 +221,73 @@ def _work_commands(commands: Commands) -> None:
         "--keep",
         action="store_true",
         help="keep the demo's temporary directory (default: remove it)",
+    )
+
+
+def _scan_commands(commands: Commands) -> None:
+    read = (
+        "Reads Chatwoot with the account's user token (accounts update N --user-token), at "
+        "TRANSCRIBER_CHATWOOT_REQUESTS_PER_SECOND."
+    )
+    p = _command(
+        commands,
+        "backfill",
+        "scan:cmd_backfill",
+        "Queue the incoming audio of a past window that was never transcribed.",
+        "Walks the conversations with activity in the window and queues every incoming audio "
+        "attachment not already known, by the same rules as webhooks. Resumable: run it again "
+        "after an interruption; nothing is queued twice.",
+        read,
+    )
+    p.add_argument(
+        "--account-id", type=positive_int, metavar="N", required=True, help="the account (required)"
+    )
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        required=True,
+        help="start of the window: an ISO 8601 date or time (2026-11-01, 2026-11-01T08:00Z; no "
+        "zone is UTC) or a duration back from now (30d, 12h) (required)",
+    )
+    p.add_argument("--until", metavar="WHEN", help="end of the window, same forms (default: now)")
+    p.add_argument(
+        "--inbox-id",
+        type=positive_int,
+        metavar="ID",
+        action="append",
+        default=[],
+        help="only this inbox; repeat for several (default: every inbox the token sees)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count what would be queued, and the size of its audio, without queuing "
+        "(default: queue)",
+    )
+    json_option(
+        p,
+        'one JSON object {"conversations", "messages", "audio", "queued", "known", "skipped"} '
+        '(with --dry-run also "bytes")',
+    )
+    p = _command(
+        commands,
+        "reconcile",
+        "scan:cmd_reconcile",
+        "One reconciliation pass now: what the periodic reconciler does (for cron).",
+        "Scans each enabled account with a user token from its watermark to now and queues the "
+        "audio no webhook brought. Exit 1 when an account's scan failed.",
+        read,
+    )
+    p.add_argument(
+        "--account-id",
+        type=positive_int,
+        metavar="N",
+        help="only this account (default: every enabled account)",
+    )
+    json_option(
+        p,
+        'one JSON object: the summed counts {"conversations", …, "skipped"} and "accounts", '
+        "one object per account",
     )
 
 

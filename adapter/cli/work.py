@@ -19,6 +19,7 @@ from adapter.jobs.recovery import retry_many, status_counts
 from adapter.runtime import Runtime
 from adapter.store import migrate
 from adapter.transcribe import FileTranscript, transcribe_file
+from adapter.views import scan_view
 from adapter.wiring import build_runtime, policies
 
 
@@ -87,12 +88,43 @@ def print_transcript(result: FileTranscript, *, as_json: bool) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     with runtime() as rt:
         status = status_counts(rt)
+        status["reconcile"] = reconcile_status(rt)
         embedded = rt.settings.redis_url is None
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         print("\n".join(status_lines(status, embedded=embedded)))
     return 0
+
+
+def reconcile_status(rt: Runtime) -> list[dict[str, Any]]:
+    """Each account's reconciliation: its last scan, watermark and findings."""
+    scans = rt.scans.all()
+    return [
+        {
+            "account_id": account.id,
+            "enabled": account.enabled,
+            **scan_view(scans.get(account.id), has_user_token=account.user_token_enc is not None),
+        }
+        for account in rt.accounts.all()
+    ]
+
+
+def reconcile_line(item: dict[str, Any]) -> str:
+    """One account's reconciliation for people, with what to do when it is stuck."""
+    head = f"  account {item['account_id']}: {item['status']}"
+    if not item["enabled"]:
+        return head + " (account disabled: not reconciled)"
+    if item["error"]:
+        return f"{head}: {item['error']}"
+    if item["last_finished_at"] is None:
+        return head + " (no scan yet)"
+    found = item["last_counts"] or {}
+    return (
+        f"{head}, last scan finished {item['last_finished_at']}, watermark "
+        f"{item['watermark']}; found {found.get('queued', 0)} lost voice note(s) then, "
+        f"{item['found_total']} in all"
+    )
 
 
 def status_lines(status: dict[str, Any], *, embedded: bool) -> list[str]:
@@ -112,6 +144,9 @@ def status_lines(status: dict[str, Any], *, embedded: bool) -> list[str]:
         if p["seconds_total"]:
             chunks += f", {p['seconds_done']:.0f}/{p['seconds_total']:.0f} s of audio"
         lines.append(f"  transcription {item['id']}: {item['percent']:g}% done ({chunks})")
+    if status.get("reconcile"):
+        lines.append("reconciliation (webhooks that never arrived)")
+        lines.extend(reconcile_line(item) for item in status["reconcile"])
     return lines
 
 

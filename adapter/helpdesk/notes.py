@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 from adapter.engines.languages import language_name as _engine_language_name
@@ -38,6 +40,8 @@ CHATWOOT_MAX_CONTENT = 150_000
 #: We stay well below it; the full text stays available from the admin API.
 MAX_NOTE_CHARS = 100_000
 TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcriber.]_"
+#: how every transcript note begins (``note_reference`` recognises notes by it)
+NOTE_HEADER = "🎙️ **Transcript**"
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 _LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
@@ -85,10 +89,9 @@ def format_note(
     details = ([language_name(code), code] if code is not None else ["language unknown"]) + [
         format_duration(duration)
     ]
-    header = f"🎙️ **Transcript** ({' · '.join(details)})"
+    header = f"{NOTE_HEADER} ({' · '.join(details)})"
     if filename:
-        name = " ".join(filename.split())[:120]
-        header += f" · {escape_markdown(name)}"
+        header += f" · {header_filename(filename)}"
     lines = [header]
     if chunked:
         lines.append("_Transcribed in parts; words at the joins may be off._")
@@ -98,6 +101,49 @@ def format_note(
     if len(note) > MAX_NOTE_CHARS:
         note = note[: MAX_NOTE_CHARS - len(TRUNCATED_MARKER)].rstrip("\\") + TRUNCATED_MARKER
     return note
+
+
+def header_filename(filename: str) -> str:
+    """A file name as the note's header shows it (one line, at most 120 characters, escaped)."""
+    return escape_markdown(" ".join(filename.split())[:120])
+
+
+@dataclass(frozen=True)
+class NoteReference:
+    """What one of this service's notes, read back from Chatwoot, says it transcribed."""
+
+    in_reply_to: int | None  # the audio message
+    attachment_id: int | None  # from ``content_attributes.transcriber``, when Chatwoot kept it
+    filename: str | None  # as the header shows it
+
+
+def note_reference(message: Mapping[str, object]) -> NoteReference | None:
+    """If ``message`` (from Chatwoot's API or a webhook) is one of our notes, what it answers.
+
+    The contract's mark is ``content_attributes.transcriber.attachment_id``. Chatwoot's message
+    builder keeps only the ``content_attributes`` keys it knows (``in_reply_to``, ``items``), so
+    a real Chatwoot returns our notes without it; they are then recognised as a private message
+    that begins with ``NOTE_HEADER`` and answers (``in_reply_to``) the audio message, the
+    header naming the file.
+    """
+    if message.get("private") is not True:
+        return None
+    attributes = message.get("content_attributes")
+    attributes = attributes if isinstance(attributes, Mapping) else {}
+    reply = _positive(attributes.get("in_reply_to"))
+    ours = attributes.get("transcriber")
+    if isinstance(ours, Mapping) and _positive(ours.get("attachment_id")) is not None:
+        return NoteReference(reply, _positive(ours.get("attachment_id")), None)
+    content = message.get("content")
+    if not isinstance(content, str) or not content.startswith(NOTE_HEADER):
+        return None
+    header = content.split("\n", 1)[0]
+    _, found, name = header.partition(") · ")
+    return NoteReference(reply, None, name.strip() if found else None)
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 class TranscriberAttributes(TypedDict):
@@ -149,11 +195,15 @@ def note_payload(
 __all__ = [
     "CHATWOOT_MAX_CONTENT",
     "MAX_NOTE_CHARS",
+    "NOTE_HEADER",
     "TRUNCATED_MARKER",
     "NotePayload",
+    "NoteReference",
     "escape_markdown",
     "format_duration",
     "format_note",
+    "header_filename",
     "language_name",
     "note_payload",
+    "note_reference",
 ]

@@ -1,4 +1,5 @@
-"""Background helpers every worker process runs: heartbeat, recovery sweep, temp sweep."""
+"""Background helpers every worker process runs: heartbeat, recovery sweep, temp sweep, and
+the reconciler (``adapter.scan.reconciler``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from adapter.audio import sweep
 from adapter.jobs.liveness import heartbeat_path, start_heartbeat
 from adapter.jobs.recovery import recover
 from adapter.runtime import Runtime
+from adapter.scan.reconciler import start_reconciler
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,17 @@ def sweep_temp(rt: Runtime) -> None:
 
 
 def start_background(rt: Runtime) -> list[threading.Event]:
-    """Sweep leftovers, then start the heartbeat and the recovery loop. Returns their stops."""
+    """Sweep leftovers, then start the heartbeat, the recovery loop and the reconciler (unless
+    its interval is 0). Returns their stops."""
     sweep_temp(rt)
-    return [
+    stops = [
         start_heartbeat(heartbeat_path(rt.settings.temp_dir)),
         start_recovery(rt, rt.settings.recovery_interval_seconds),
     ]
+    reconciler = start_reconciler(rt)
+    if reconciler is not None:
+        stops.append(reconciler)
+    return stops
 
 
 __all__ = ["start_background", "start_recovery", "sweep_temp"]

@@ -264,6 +264,28 @@ class Metric(StrEnum):
         _COUNTER,
         "401/403/404/422 from Chatwoot (the transcription is marked failed)",
     )
+    # --- reconciler and backfill
+    RECONCILE_FOUND = (
+        "reconcile.found",
+        _COUNTER,
+        "voice notes the reconciler found and queued: each is a webhook that never arrived "
+        "(alert on it)",
+    )
+    RECONCILE_SCANS = (
+        "reconcile.scans",
+        _COUNTER,
+        "account scans the reconciler ended (completed or not)",
+    )
+    RECONCILE_FAILED = (
+        "reconcile.failed",
+        _COUNTER,
+        "account scans that stopped early: token rejected, Chatwoot unavailable after retries",
+    )
+    BACKFILL_QUEUED = (
+        "backfill.queued",
+        _COUNTER,
+        "voice notes `transcriber backfill` queued",
+    )
 
     # --- look-ups for names that depend on a value
 

@@ -2,6 +2,7 @@
 
 - ``ledger``: transcriptions and their chunks: intake, claims, every state change, queries;
 - ``accounts``: helpdesk account rows;
+- ``scans``: the reconciler's and backfill's watermarks, leases and scanned conversations;
 - ``states``: the states and the allowed moves between them, as data;
 - ``models``: the tables; ``intake``: the batched insert behind ``Ledger.record``;
 - ``db``: engines, transactions, migrations (``transcriber migrate``).
@@ -16,7 +17,7 @@ from adapter.store.db import (
     migrate,
     ping,
 )
-from adapter.store.intake import Delivery, IntakeResult
+from adapter.store.intake import Delivery, FoundResult, IntakeResult, Source
 from adapter.store.ledger import (
     ChunkClaim,
     ChunkWork,
@@ -26,7 +27,15 @@ from adapter.store.ledger import (
     Plan,
     PlannedChunk,
 )
-from adapter.store.models import Account, TranscriptChunk, Transcription, WebhookDelivery, utcnow
+from adapter.store.models import (
+    Account,
+    AccountScan,
+    TranscriptChunk,
+    Transcription,
+    WebhookDelivery,
+    utcnow,
+)
+from adapter.store.scans import Covered, ScanLease, ScanStore
 from adapter.store.states import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -43,18 +52,24 @@ __all__ = [
     "Account",
     "AccountExists",
     "AccountMissing",
+    "AccountScan",
     "AccountStore",
     "ChunkClaim",
     "ChunkState",
     "ChunkWork",
     "Claim",
+    "Covered",
     "Delivery",
+    "FoundResult",
     "IllegalTransition",
     "IntakeResult",
     "Ledger",
     "NotRetryable",
     "Plan",
     "PlannedChunk",
+    "ScanLease",
+    "ScanStore",
+    "Source",
     "State",
     "StoreUnavailable",
     "TranscriptChunk",

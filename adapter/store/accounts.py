@@ -24,6 +24,7 @@ SECRET_FIELDS = (
     "webhook_secret_enc",
     "webhook_secret_previous_enc",
     "openai_api_key_enc",
+    "user_token_enc",
 )
 
 

@@ -50,9 +50,11 @@ from sqlalchemy.types import TypeEngine
 
 from adapter.store.models import Transcription, WebhookDelivery, utcnow
 from adapter.store.states import State
-from channels.base import Decision
+from channels.base import AudioAttachment, Decision
 
 MAX_DELIVERY_KEY = 128
+#: how a transcription was found
+Source = Literal["webhook", "reconcile", "backfill"]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 TRANSCRIPTIONS: Table = Transcription.__table__  # type: ignore[attr-defined]
 
@@ -103,6 +105,8 @@ _TRANSCRIPTION_ROWS = _Rows(
         "filename",
         "content_type",
         "file_size",
+        "inbox_id",
+        "source",
     ),
     {
         "state": State.queued.value,
@@ -313,20 +317,30 @@ class _Plan:
             keys.append(akey)
             if self.claims.setdefault(akey, index) != index:
                 continue  # the first delivery naming an attachment owns it
-            self.rows.append(
-                {
-                    "account_id": d.account_id,
-                    "conversation_id": decision.conversation_id,
-                    "message_id": decision.message_id,
-                    "attachment_id": attachment.attachment_id,
-                    "channel": decision.channel[:32],
-                    "source_url_enc": encrypt(attachment.url),
-                    "filename": (attachment.filename or "")[:512] or None,
-                    "content_type": (attachment.content_type or "")[:255] or None,
-                    "file_size": attachment.file_size,
-                }
-            )
+            self.rows.append(_transcription_row(d.account_id, decision, attachment, encrypt))
         self.wanted.append((index, keys))
+
+
+def _transcription_row(
+    account_id: int,
+    decision: Decision,
+    attachment: AudioAttachment,
+    encrypt: Callable[[str], str],
+    source: Source = "webhook",
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "conversation_id": decision.conversation_id,
+        "message_id": decision.message_id,
+        "attachment_id": attachment.attachment_id,
+        "channel": decision.channel[:32],
+        "source_url_enc": encrypt(attachment.url),
+        "filename": (attachment.filename or "")[:512] or None,
+        "content_type": (attachment.content_type or "")[:255] or None,
+        "file_size": attachment.file_size,
+        "inbox_id": decision.inbox_id,
+        "source": source,
+    }
 
 
 def _insert_transcriptions(
@@ -380,4 +394,59 @@ def _answer_copies(
     return final
 
 
-__all__ = ["MAX_DELIVERY_KEY", "Delivery", "IntakeResult", "record_batch"]
+@dataclass(frozen=True, slots=True)
+class FoundResult:
+    """What ``record_found`` did with the audio a scan found."""
+
+    new_ids: tuple[int, ...]  # transcriptions created now: one broker message each
+    known: tuple[int, ...]  # attachment ids that already had a transcription
+
+
+def record_found(
+    conn: Connection,
+    encrypt: Callable[[str], str],
+    account_id: int,
+    decisions: Sequence[Decision],
+    source: Source,
+) -> FoundResult:
+    """Create the transcriptions of audio found by reading Chatwoot (no delivery row).
+
+    The same unique (account, attachment) constraint as webhooks: audio a webhook, an earlier
+    scan or a concurrent one already recorded is ``known``, never a second transcription.
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for decision in decisions:
+        if not _wants_transcription(decision):
+            continue
+        for attachment in decision.attachments:
+            rows.setdefault(
+                attachment.attachment_id,
+                _transcription_row(account_id, decision, attachment, encrypt, source),
+            )
+    if not rows:
+        return FoundResult((), ())
+    created = _insert(conn, _TRANSCRIPTION_ROWS, list(rows.values()), utcnow())
+    new_ids = tuple(created[(account_id, a)] for a in rows if (account_id, a) in created)
+    known = tuple(a for a in rows if (account_id, a) not in created)
+    return FoundResult(new_ids, known)
+
+
+def known_attachments(conn: Connection, account_id: int, attachment_ids: Iterable[int]) -> set[int]:
+    """Which of these attachment ids already have a transcription."""
+    keys = [(account_id, a) for a in sorted(set(attachment_ids))]
+    known: set[int] = set()
+    for chunk in _chunks(keys):
+        known.update(int(row[2]) for row in conn.execute(_EXISTING_TRANSCRIPTIONS, {"keys": chunk}))
+    return known
+
+
+__all__ = [
+    "MAX_DELIVERY_KEY",
+    "Delivery",
+    "FoundResult",
+    "IntakeResult",
+    "Source",
+    "known_attachments",
+    "record_batch",
+    "record_found",
+]

@@ -25,7 +25,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from adapter.store.db import in_transaction, ping
-from adapter.store.intake import Delivery, IntakeResult, record_batch
+from adapter.store.intake import (
+    Delivery,
+    FoundResult,
+    IntakeResult,
+    Source,
+    known_attachments,
+    record_batch,
+    record_found,
+)
 from adapter.store.models import TranscriptChunk, Transcription, utcnow
 from adapter.store.states import (
     ACTIVE_STATES,
@@ -34,6 +42,7 @@ from adapter.store.states import (
     check,
     check_chunk,
 )
+from channels.base import Decision
 
 T: Table = Transcription.__table__  # type: ignore[attr-defined]
 C: Table = TranscriptChunk.__table__  # type: ignore[attr-defined]
@@ -119,6 +128,25 @@ class Ledger:
         """
         return in_transaction(self.engine, lambda conn: record_batch(conn, encrypt, deliveries))
 
+    def record_found(
+        self,
+        account_id: int,
+        decisions: Sequence[Decision],
+        encrypt: Callable[[str], str],
+        *,
+        source: Source,
+    ) -> FoundResult:
+        """Record the audio a scan of Chatwoot found (reconciler, backfill): the new
+        transcriptions, and the attachments that were known already."""
+        return in_transaction(
+            self.engine, lambda conn: record_found(conn, encrypt, account_id, decisions, source)
+        )
+
+    def known_attachments(self, account_id: int, attachment_ids: Iterable[int]) -> set[int]:
+        """Which of these attachments already have a transcription (any state)."""
+        with self.engine.connect() as conn:
+            return known_attachments(conn, account_id, attachment_ids)
+
     # ─── reading ────────────────────────────────────────────────────────────────────────────
 
     def ping(self) -> None:
@@ -130,7 +158,12 @@ class Ledger:
             return session.get(Transcription, transcription_id)
 
     def recent(
-        self, *, account_id: int | None = None, state: str | None = None, limit: int = 50
+        self,
+        *,
+        account_id: int | None = None,
+        state: str | None = None,
+        source: str | None = None,
+        limit: int = 50,
     ) -> list[Transcription]:
         """The newest transcriptions first."""
         stmt = select(Transcription).order_by(T.c.id.desc())
@@ -138,6 +171,8 @@ class Ledger:
             stmt = stmt.where(T.c.account_id == account_id)
         if state is not None:
             stmt = stmt.where(T.c.state == state)
+        if source is not None:
+            stmt = stmt.where(T.c.source == source)
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.execute(stmt.limit(limit)).scalars())
 

@@ -1,4 +1,5 @@
-"""Tables: accounts, transcriptions (with their chunks) and webhook deliveries.
+"""Tables: accounts, transcriptions (with their chunks), webhook deliveries, and the scans
+of the reconciler and backfill (per account, and per conversation).
 
 Secrets are stored only as Fernet tokens (``*_enc`` columns); see ``adapter.secrets``.
 The attachment URL is a capability (ActiveStorage signed id), so it is encrypted too.
@@ -27,6 +28,8 @@ class Account(SQLModel, table=True):
     webhook_secret_enc: str = Field(sa_column=Column(Text, nullable=False))
     webhook_secret_previous_enc: str | None = Field(default=None, sa_column=Column(Text))
     openai_api_key_enc: str | None = Field(default=None, sa_column=Column(Text))
+    #: a Chatwoot user access token, only to read (reconciler, backfill): bots can't list
+    user_token_enc: str | None = Field(default=None, sa_column=Column(Text))
     engine: str | None = Field(default=None, max_length=16)
     model: str | None = Field(default=None, max_length=128)
     base_url: str | None = Field(default=None, max_length=2048)
@@ -51,6 +54,9 @@ class Transcription(SQLModel, table=True):
     message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     attachment_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     channel: str = Field(max_length=32)
+    inbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    #: how it was found: ``webhook``, ``reconcile`` or ``backfill``
+    source: str = Field(default="webhook", max_length=16)
     state: str = Field(default=State.queued.value, max_length=16, index=True)
     attempts: int = Field(default=0)
     delivery_attempts: int = Field(default=0)
@@ -132,8 +138,55 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class AccountScan(SQLModel, table=True):
+    """The reconciler's state for one account: its watermark, its lease, its last scan.
+
+    The watermark is the end of the last window scanned completely: the next scan starts there
+    (less the overlap). The lease makes one scan per account at a time across processes.
+    """
+
+    __tablename__ = "account_scans"
+
+    account_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    watermark: datetime | None = None
+    lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=64)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: ``ok``, ``failed``, ``token_rejected``, ``no_user_token``
+    status: str | None = Field(default=None, max_length=24)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    #: the last scan's findings (``ScanCounts``), JSON
+    counts_json: str | None = Field(default=None, sa_column=Column(Text))
+    #: voice notes the reconciler found over all time: each one a lost webhook
+    found_total: int = Field(default=0)
+
+
+class ConversationScan(SQLModel, table=True):
+    """A conversation scanned completely over ``[covered_since, covered_until]``.
+
+    While Chatwoot still lists it with the same ``last_activity_at`` (and that is inside the
+    covered span), nothing happened in it since: a later scan of that span passes it without
+    reading its messages, adding the counts kept here.
+    """
+
+    __tablename__ = "conversation_scans"
+
+    account_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    conversation_id: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False)
+    )
+    last_activity_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    covered_since: datetime
+    covered_until: datetime
+    #: the scan's counts for this conversation, JSON
+    counts_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
 __all__ = [
     "Account",
+    "AccountScan",
+    "ConversationScan",
     "TranscriptChunk",
     "Transcription",
     "WebhookDelivery",

@@ -19,14 +19,15 @@ from starlette.routing import Route
 from adapter import accounts as acc
 from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
-from adapter.store import NotRetryable, State, StoreUnavailable
-from adapter.views import transcription_view
+from adapter.store import Account, AccountScan, NotRetryable, State, StoreUnavailable
+from adapter.views import scan_view, transcription_view
 from adapter.web.body import BodyTooLarge, read_capped
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
 STATES = {s.value for s in State}
+SOURCES = ("webhook", "reconcile", "backfill")
 
 
 class ApiError(Exception):
@@ -96,9 +97,14 @@ async def list_transcriptions(request: Request, rt: Runtime) -> Response:
     state = q.get("state") or None
     if state is not None and state not in STATES:
         raise ApiError(400, f"state must be one of {', '.join(sorted(STATES))}")
+    source = q.get("source") or None
+    if source is not None and source not in SOURCES:
+        raise ApiError(400, f"source must be one of {', '.join(SOURCES)}")
 
     def run() -> list[dict[str, Any]]:
-        rows = rt.ledger.recent(account_id=account_id, state=state, limit=limit or 50)
+        rows = rt.ledger.recent(
+            account_id=account_id, state=state, source=source, limit=limit or 50
+        )
         return [transcription_view(r) for r in rows]
 
     return JSONResponse({"transcriptions": await to_thread.run_sync(run)})
@@ -128,9 +134,20 @@ async def retry_transcription(request: Request, rt: Runtime) -> Response:
     return JSONResponse(view, status_code=202)
 
 
+def _account_view(rt: Runtime, account: Account, scan: AccountScan | None) -> dict[str, Any]:
+    has_token = account.user_token_enc is not None
+    return {
+        **acc.account_view(account, rt.settings),
+        "reconcile": scan_view(scan, has_user_token=has_token),
+    }
+
+
 async def list_accounts(request: Request, rt: Runtime) -> Response:
-    rows = await to_thread.run_sync(lambda: rt.accounts.all())
-    return JSONResponse({"accounts": [acc.account_view(a, rt.settings) for a in rows]})
+    def run() -> list[dict[str, Any]]:
+        scans = rt.scans.all()
+        return [_account_view(rt, a, scans.get(a.id)) for a in rt.accounts.all()]
+
+    return JSONResponse({"accounts": await to_thread.run_sync(run)})
 
 
 async def create_account(request: Request, rt: Runtime) -> Response:
@@ -139,7 +156,7 @@ async def create_account(request: Request, rt: Runtime) -> Response:
     if isinstance(raw_id, bool) or not isinstance(raw_id, int):
         raise ApiError(422, "account_id must be a positive integer")
     acc.validate_id(raw_id)
-    for forbidden in ("drop_previous_secret", "clear_openai_api_key"):
+    for forbidden in ("drop_previous_secret", "clear_openai_api_key", "clear_user_token"):
         data.pop(forbidden, None)
     changes = acc.parse_changes(data)
     account = await to_thread.run_sync(
@@ -154,7 +171,8 @@ async def get_account(request: Request, rt: Runtime) -> Response:
     account = await to_thread.run_sync(lambda: rt.accounts.get(aid))
     if account is None:
         raise ApiError(404, "account not found")
-    return JSONResponse(acc.account_view(account, rt.settings))
+    scan = await to_thread.run_sync(lambda: rt.scans.get(aid))
+    return JSONResponse(_account_view(rt, account, scan))
 
 
 async def patch_account(request: Request, rt: Runtime) -> Response:

@@ -232,6 +232,8 @@ SECTIONS = {
     "engine": "Engines and audio",
     "audio": "Engines and audio",
     "helpdesk": "Helpdesk (Chatwoot) write-back",
+    "reconcile": "Reconciler and backfill (lost webhooks)",
+    "backfill": "Reconciler and backfill (lost webhooks)",
 }
 BEGIN = "<!-- metrics:begin (written by `python -m tests.observability.test_metrics`) -->"
 END = "<!-- metrics:end -->"

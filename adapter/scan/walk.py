@@ -1,0 +1,156 @@
+"""One scan: one account, one window, walked conversation by conversation.
+
+    reader.conversations(since)   newest activity first, one page in memory
+      └─ passed, when Chatwoot lists it unchanged since a complete scan of the window
+         (``ScanStore.covered``): its stored counts are added, no message is read
+      └─ else reader.messages(since) → sift → Ledger.record_found → queue.transcribe_many
+         → ScanStore.cover (the conversation is done; a rerun passes it)
+
+Memory stays flat: a conversation's messages are sifted and dropped before the next one.
+A conversation deleted mid-scan (404) is skipped. The errors of the account as a whole — its
+token rejected, Chatwoot unavailable after the reader's retries — end the scan: the caller
+records them, and the window is scanned again next time (passing what was finished).
+A dry run records nothing and queues nothing: it counts, with the size of the audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from adapter.errors import HelpdeskNotFound
+from adapter.helpdesk.reader import ChatwootReader, ListedConversation
+from adapter.runtime import Queue
+from adapter.scan.sift import Counts, Sifted, sift
+from adapter.scan.window import Window
+from adapter.store import Ledger, ScanStore, Source
+
+log = logging.getLogger(__name__)
+
+#: a conversation's last activity must be this much older than the end of the span that
+#: covered it to be passed unread (timestamps are whole seconds)
+_SAME_SECOND = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to scan: an account, a window, which inboxes (none: all), what to call it."""
+
+    account_id: int
+    window: Window
+    source: Source
+    inbox_ids: tuple[int, ...] = ()
+    dry_run: bool = False
+
+
+class Walk:
+    """The I/O loop of one scan. ``progress`` is called after each conversation."""
+
+    def __init__(
+        self,
+        *,
+        reader: ChatwootReader,
+        ledger: Ledger,
+        scans: ScanStore,
+        queue: Queue,
+        encrypt: Callable[[str], str],
+        progress: Callable[[Counts], None] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.ledger = ledger
+        self.scans = scans
+        self.queue = queue
+        self.encrypt = encrypt
+        self.progress = progress
+
+    def run(self, target: Target, total: Counts | None = None) -> Counts:
+        """Walk the window, adding to ``total`` as it goes (what was done before an error
+        stays there); the counts. Raises the account-wide errors (see the module)."""
+        total = Counts() if total is None else total
+        if target.window.empty:
+            return total
+        since = target.window.since.timestamp()
+        for conversation in self.reader.conversations(since=since, inbox_ids=target.inbox_ids):
+            total.add(self._conversation(target, conversation))
+            if self.progress is not None:
+                self.progress(total)
+        return total
+
+    def _conversation(self, target: Target, conversation: ListedConversation) -> Counts:
+        passed = self._passed(target, conversation)
+        if passed is not None:
+            return passed
+        try:
+            sifted = sift(
+                self.reader.messages(conversation.id, since=target.window.since.timestamp()),
+                conversation.raw,
+                until=target.window.until.timestamp(),
+            )
+        except HelpdeskNotFound:
+            log.info(
+                "conversation %s of account %s is gone (404): skipped",
+                conversation.id,
+                target.account_id,
+            )
+            return Counts(conversations=1, skipped=1)
+        counts = self._record(target, sifted)
+        counts.conversations = 1
+        if not target.dry_run:
+            stored = Counts(messages=counts.messages, audio=counts.audio, skipped=counts.skipped)
+            self.scans.cover(
+                target.account_id,
+                conversation.id,
+                last_activity_at=int(conversation.last_activity_at),
+                since=target.window.since,
+                until=target.window.until,
+                counts=stored.as_dict(),
+            )
+        return counts
+
+    def _passed(self, target: Target, conversation: ListedConversation) -> Counts | None:
+        """The counts of an unchanged conversation scanned completely before, else None."""
+        covered = self.scans.covered(target.account_id, conversation.id)
+        if (
+            covered is None
+            or covered.last_activity_at != int(conversation.last_activity_at)
+            or covered.since > target.window.since
+            or conversation.last_activity_at > covered.until.timestamp() - _SAME_SECOND
+        ):
+            return None
+        stored = Counts.from_dict(covered.counts)
+        # everything it held is known now: recorded by that scan, or noted
+        return Counts(
+            conversations=1,
+            messages=stored.messages,
+            audio=stored.audio,
+            known=stored.audio,
+            skipped=stored.skipped,
+        )
+
+    def _record(self, target: Target, sifted: Sifted) -> Counts:
+        """Record (or, dry, look up) the sifted audio; queue what is new."""
+        counts = sifted.counts
+        attachments = {a.attachment_id: a for d in sifted.audio for a in d.attachments}
+        if not attachments:
+            return counts
+        if target.dry_run:
+            known = self.ledger.known_attachments(target.account_id, attachments)
+            new = [a for i, a in attachments.items() if i not in known]
+            counts.known += len(known)
+            counts.queued += len(new)
+            counts.bytes += sum(a.file_size or 0 for a in new)
+            return counts
+        found = self.ledger.record_found(
+            target.account_id, sifted.audio, self.encrypt, source=target.source
+        )
+        counts.known += len(found.known)
+        counts.queued += len(found.new_ids)
+        known = set(found.known)
+        counts.bytes += sum(a.file_size or 0 for i, a in attachments.items() if i not in known)
+        if found.new_ids:
+            self.queue.transcribe_many(found.new_ids)
+        return counts
+
+
+__all__ = ["Target", "Walk"]
