@@ -1,8 +1,8 @@
 """The rendered Helm chart: valid Kubernetes objects with the properties production relies on.
 
 Three installs are rendered: the defaults (plus the required secrets), everything switched on
-(tests/deploy/values/everything.yaml: ingress, KEDA, NetworkPolicy, existingSecret, …) and both
-components on HPAs (tests/deploy/values/hpa.yaml).
+(tests/deploy/values/everything.yaml: ingress, KEDA, NetworkPolicy, existingSecret, the reconcile
+CronJob, …) and both components on HPAs (tests/deploy/values/hpa.yaml).
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ RELEASE = "demo"
 NAMESPACE = "helpdesk"
 DEFAULT_PREFIX = "demo-helpdesk-transcriber"
 
+# The default install with the reconcile CronJob switched on.
+CRON_ON: dict[str, Any] = {"reconcile": {"cronJob": {"enabled": True}}}
+
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest release whose
 # schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.29", kv.major_minor(kv.latest_version()))
@@ -35,6 +38,7 @@ WEIGHT_KEY = "helm.sh/hook-weight"
 DELETE_KEY = "helm.sh/hook-delete-policy"
 
 DRAMATIQ_QUEUES = ("transcribe", "chunk", "deliver")
+WORKLOAD_KINDS = {"Deployment", "Job", "CronJob", "StatefulSet", "DaemonSet"}
 SECRET_ENV_NAMES = {
     "TRANSCRIBER_DATABASE_URL",
     "TRANSCRIBER_REDIS_URL",
@@ -65,7 +69,16 @@ def one(objs: list[Manifest], kind: str, name: str) -> Manifest:
 
 def workloads(objs: list[Manifest]) -> list[Manifest]:
     """Objects that carry a pod template."""
-    return [o for o in objs if o["kind"] in {"Deployment", "Job", "StatefulSet", "DaemonSet"}]
+    return [o for o in objs if o["kind"] in WORKLOAD_KINDS]
+
+
+def pod_template(workload: Manifest) -> dict[str, Any]:
+    """The pod template of a workload; a CronJob's is inside its Job template."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    template: dict[str, Any] = spec["template"]
+    return template
 
 
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,7 +91,7 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def container_of(objs: list[Manifest], kind: str, name: str) -> dict[str, Any]:
-    (container,) = one(objs, kind, name)["spec"]["template"]["spec"]["containers"]
+    (container,) = pod_template(one(objs, kind, name))["spec"]["containers"]
     assert isinstance(container, dict)
     return container
 
@@ -92,7 +105,7 @@ def hook_weight(obj: Manifest) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# fixtures: the three installs
+# fixtures: the installs
 # --------------------------------------------------------------------------------------------
 
 
@@ -116,7 +129,12 @@ def hpa_objs(render: Render, values_file: Callable[[str], dict[str, Any]]) -> li
     return render(values_file("hpa.yaml"))
 
 
-@pytest.fixture(params=["default", "everything", "hpa"])
+@pytest.fixture(scope="module")
+def cron_objs(render: Render, base_values: dict[str, Any]) -> list[Manifest]:
+    return render(base_values, CRON_ON)
+
+
+@pytest.fixture(params=["default", "everything", "hpa", "cron"])
 def scenario_objs(request: pytest.FixtureRequest) -> list[Manifest]:
     objs: list[Manifest] = request.getfixturevalue(f"{request.param}_objs")
     return objs
@@ -189,6 +207,7 @@ def test_everything_install_renders_the_optional_objects(everything_objs: list[M
         "ScaledObject",
         "TriggerAuthentication",
         "NetworkPolicy",
+        "CronJob",
     } <= kinds
     # existingSecret: the chart renders no Secret of its own, not even the hook copy.
     assert find(everything_objs, "Secret") == []
@@ -308,10 +327,10 @@ def test_worker_grace_period_covers_the_shutdown_timeout(
 def test_every_pod_is_restricted(scenario_objs: list[Manifest]) -> None:
     """Every pod, the migrations Job included, meets the "restricted" Pod Security Standard."""
     pods = workloads(scenario_objs)
-    assert {w["kind"] for w in pods} == {"Deployment", "Job"}
+    assert {"Deployment", "Job"} <= {w["kind"] for w in pods} <= {"Deployment", "Job", "CronJob"}
     for workload in pods:
         name = f"{workload['kind']}/{workload['metadata']['name']}"
-        spec = workload["spec"]["template"]["spec"]
+        spec = pod_template(workload)["spec"]
         pod_sc = spec["securityContext"]
         assert pod_sc["runAsNonRoot"] is True, name
         assert pod_sc["runAsUser"] == 10001, name
@@ -374,8 +393,10 @@ def test_no_secret_value_leaves_the_secrets(
             "keda": {"redis": {"address": "redis-master:6379"}},
         },
         "networkPolicy": {"enabled": True},
+        **CRON_ON,
     }
     objs = render(values)
+    assert find(objs, "CronJob")
     secrets = find(objs, "Secret")
     assert len(secrets) == 2  # the release Secret and the migrations hook copy
     for secret in secrets:
@@ -538,28 +559,207 @@ def test_migrations_can_be_disabled(render: Render, base_values: dict[str, Any])
 
 
 # --------------------------------------------------------------------------------------------
+# reconcile CronJob
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_reconcile_cronjob_is_off_by_default(
+    chart: helm.Chart,
+    render: Render,
+    render_notes: Callable[..., str],
+    base_values: dict[str, Any],
+    default_objs: list[Manifest],
+) -> None:
+    assert chart.values["reconcile"]["cronJob"]["enabled"] is False
+    assert find(default_objs, "CronJob") == []
+    assert "transcriber reconcile" not in render_notes(base_values)
+    policies = find(render(base_values, {"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+    assert f"{DEFAULT_PREFIX}-reconcile" not in {p["metadata"]["name"] for p in policies}
+
+
+def cron_timings(cron: Manifest) -> dict[str, Any]:
+    """The schedule of a CronJob and the limits of its Jobs, keyed by their values' names."""
+    spec = cron["spec"]
+    job = spec["jobTemplate"]["spec"]
+    cron_keys = (
+        "schedule",
+        "concurrencyPolicy",
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+    )
+    return {
+        **{key: spec[key] for key in cron_keys},
+        **{key: job[key] for key in ("backoffLimit", "activeDeadlineSeconds")},
+    }
+
+
+def test_the_reconcile_cronjob_runs_one_pass_on_its_schedule(cron_objs: list[Manifest]) -> None:
+    cron = one(cron_objs, "CronJob", f"{DEFAULT_PREFIX}-reconcile")
+    assert cron_timings(cron) == {
+        "schedule": "*/5 * * * *",
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 120,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        # A failed pass is retried by the next schedule, not by the Job.
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": 3600,
+    }
+    pod = pod_template(cron)
+    assert pod["spec"]["restartPolicy"] == "Never"
+    # A Job's pod reads the ConfigMap when it starts: there is nothing to roll.
+    assert "annotations" not in pod["metadata"]
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "reconcile"
+    assert container["args"] == ["reconcile"]
+    assert container["resources"] == {
+        "requests": {"cpu": "50m", "memory": "256Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    # Nothing but a pass: no probes, no ports.
+    assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(container)
+
+
+def test_every_workload_runs_a_command_of_the_apps_cli(scenario_objs: list[Manifest]) -> None:
+    """The image's ENTRYPOINT is `transcriber` (test_dockerfile.py): the chart gives only args,
+    and those args are a command line the app's own parser accepts."""
+    from adapter.cli.parser import build_parser
+
+    parser = build_parser()
+    for workload in workloads(scenario_objs):
+        for container in containers(pod_template(workload)["spec"]):
+            assert "command" not in container
+            parsed = parser.parse_args(container["args"])
+            assert parsed.command == container["args"][0]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "prefix"), [("cron", DEFAULT_PREFIX), ("everything", "transcriber")]
+)
+def test_the_reconcile_pod_reads_what_the_worker_reads(
+    request: pytest.FixtureRequest, scenario: str, prefix: str
+) -> None:
+    """The same image, settings and secrets as the worker: it reaches the database, Redis,
+    Chatwoot and the encryption keys the same way."""
+    objs: list[Manifest] = request.getfixturevalue(f"{scenario}_objs")
+    worker_pod = pod_template(one(objs, "Deployment", f"{prefix}-worker"))["spec"]
+    cron_pod = pod_template(one(objs, "CronJob", f"{prefix}-reconcile"))["spec"]
+    for key in ("serviceAccountName", "securityContext", "volumes", "imagePullSecrets"):
+        assert cron_pod.get(key) == worker_pod.get(key), key
+    worker = container_of(objs, "Deployment", f"{prefix}-worker")
+    reconcile = container_of(objs, "CronJob", f"{prefix}-reconcile")
+    for key in ("image", "imagePullPolicy", "securityContext", "volumeMounts", "envFrom"):
+        assert reconcile[key] == worker[key], key
+    # Only the component's own extraEnv differs.
+    env = env_of(reconcile)
+    assert env.pop("RECONCILE_ONLY", None) == (
+        {"name": "RECONCILE_ONLY", "value": "1"} if scenario == "everything" else None
+    )
+    assert env == env_of(worker)
+    assert {
+        "TRANSCRIBER_DATABASE_URL",
+        "TRANSCRIBER_REDIS_URL",
+        "TRANSCRIBER_ENCRYPTION_KEYS",
+    } <= set(env)
+
+
+def test_scheduling_values_reach_the_reconcile_pod(
+    everything_objs: list[Manifest], everything_values: dict[str, Any]
+) -> None:
+    cron = one(everything_objs, "CronJob", "transcriber-reconcile")
+    timings = cron_timings(cron)
+    given = {k: v for k, v in everything_values["reconcile"]["cronJob"].items() if k in timings}
+    assert len(given) == len(timings) - 1  # all but concurrencyPolicy differ from the defaults
+    assert {key: timings[key] for key in given} == given
+    pod = pod_template(cron)
+    assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    assert pod["metadata"]["labels"]["tier"] == "batch"
+    assert pod["spec"]["priorityClassName"] == "helpdesk-batch"
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["spec"]["tolerations"][0]["value"] == "batch"
+    assert "affinity" not in pod["spec"]
+    assert "RECONCILE_ONLY" not in env_of(
+        container_of(everything_objs, "Deployment", "transcriber-worker")
+    )
+
+
+def test_the_reconcile_interval_reaches_the_workers(
+    render: Render, base_values: dict[str, Any], default_objs: list[Manifest]
+) -> None:
+    from adapter.settings import Settings
+
+    key = "TRANSCRIBER_RECONCILE_INTERVAL_SECONDS"
+    worker_name = f"{DEFAULT_PREFIX}-worker"
+    # The chart's default is the app's.
+    assert one(default_objs, "ConfigMap", DEFAULT_PREFIX)["data"][key] == "300"
+    assert Settings.model_fields["reconcile_interval_seconds"].default == 300
+
+    objs = render(base_values, CRON_ON, {"reconcile": {"intervalSeconds": 0}})
+    assert one(objs, "ConfigMap", DEFAULT_PREFIX)["data"][key] == "0"
+    for kind, name in (("Deployment", worker_name), ("CronJob", f"{DEFAULT_PREFIX}-reconcile")):
+        container = container_of(objs, kind, name)
+        assert {"configMapRef": {"name": DEFAULT_PREFIX}} in container["envFrom"]
+        assert key not in env_of(container)  # one source: the ConfigMap
+    # Changing it rolls the workers, which read it when they start.
+    before = pod_checksums(default_objs)[worker_name]["checksum/config"]
+    assert pod_checksums(objs)[worker_name]["checksum/config"] != before
+
+
+def test_a_long_release_name_keeps_the_cronjob_name_valid(
+    render: Render, base_values: dict[str, Any]
+) -> None:
+    objs = render(base_values, CRON_ON, {"fullnameOverride": "x" * 60})
+    (cron,) = find(objs, "CronJob")
+    name = cron["metadata"]["name"]
+    # The API server refuses CronJob names over 52 characters (its Jobs add a timestamp).
+    assert len(name) <= 52
+    assert name == "x" * 42 + "-reconcile"
+
+
+def test_notes_tell_how_to_run_a_pass_now(
+    render_notes: Callable[..., str], base_values: dict[str, Any]
+) -> None:
+    run_now = (
+        f"kubectl --namespace {NAMESPACE} create job --from=cronjob/{DEFAULT_PREFIX}-reconcile "
+        f"{DEFAULT_PREFIX}-reconcile-now"
+    )
+    notes = render_notes(base_values, CRON_ON)
+    assert run_now in notes
+    assert "every 300 s (reconcile.intervalSeconds)" in notes
+    cron_only = render_notes(base_values, CRON_ON, {"reconcile": {"intervalSeconds": 0}})
+    assert run_now in cron_only
+    assert "reconcile.intervalSeconds" not in cron_only
+
+
+# --------------------------------------------------------------------------------------------
 # labels
 # --------------------------------------------------------------------------------------------
 
 
-def test_every_object_carries_the_helper_labels(scenario_objs: list[Manifest]) -> None:
+def test_every_object_carries_the_helper_labels(
+    chart: helm.Chart, scenario_objs: list[Manifest]
+) -> None:
+    chart_label = f"helpdesk-transcriber-{chart.metadata['version']}"
     for obj in scenario_objs:
         where = f"{obj['kind']}/{obj['metadata']['name']}"
         label_sets = [obj["metadata"]["labels"]]
-        if "template" in obj.get("spec", {}):
-            label_sets.append(obj["spec"]["template"]["metadata"]["labels"])
+        if obj["kind"] == "CronJob":
+            label_sets.append(obj["spec"]["jobTemplate"]["metadata"]["labels"])
+        if obj["kind"] in WORKLOAD_KINDS:
+            label_sets.append(pod_template(obj)["metadata"]["labels"])
         for labels in label_sets:
             assert labels["app.kubernetes.io/name"] == "helpdesk-transcriber", where
             assert labels["app.kubernetes.io/instance"] == RELEASE, where
             assert labels["app.kubernetes.io/version"] == "0.1.0", where
             assert labels["app.kubernetes.io/managed-by"] == "Helm", where
             assert labels["app.kubernetes.io/part-of"] == "helpdesk-transcriber", where
-            assert labels["helm.sh/chart"] == "helpdesk-transcriber-0.1.0", where
+            assert labels["helm.sh/chart"] == chart_label, where
         component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
-        if obj["kind"] in {"Deployment", "Job", "Service", "PodDisruptionBudget", "ScaledObject"}:
-            assert component in {"web", "worker", "migrate"}, where
-        if "template" in obj.get("spec", {}):
-            pod_labels = obj["spec"]["template"]["metadata"]["labels"]
+        if obj["kind"] in WORKLOAD_KINDS | {"Service", "PodDisruptionBudget", "ScaledObject"}:
+            assert component in {"web", "worker", "migrate", "reconcile"}, where
+        if obj["kind"] in WORKLOAD_KINDS:
+            pod_labels = pod_template(obj)["metadata"]["labels"]
             assert pod_labels["app.kubernetes.io/component"] == component, where
 
 
@@ -728,7 +928,12 @@ def test_network_policies(
     everything_objs: list[Manifest], everything_values: dict[str, Any]
 ) -> None:
     policies = {p["metadata"]["name"]: p for p in find(everything_objs, "NetworkPolicy")}
-    assert set(policies) == {"transcriber-web", "transcriber-worker", "transcriber-migrate"}
+    assert set(policies) == {
+        "transcriber-web",
+        "transcriber-worker",
+        "transcriber-reconcile",
+        "transcriber-migrate",
+    }
 
     web = policies["transcriber-web"]["spec"]
     assert web["policyTypes"] == ["Ingress", "Egress"]
@@ -736,9 +941,17 @@ def test_network_policies(
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert rule["from"] == everything_values["networkPolicy"]["ingress"]["from"]
 
-    worker = policies["transcriber-worker"]["spec"]
-    assert "Ingress" in worker["policyTypes"]
-    assert worker.get("ingress", []) == []  # nothing may connect to a worker
+    for name in ("transcriber-worker", "transcriber-reconcile"):
+        spec = policies[name]["spec"]
+        assert "Ingress" in spec["policyTypes"]
+        assert spec.get("ingress", []) == []  # nothing may connect to a worker or a scan
+    # The reconcile pods reach what the worker reaches.
+    reconcile = policies["transcriber-reconcile"]["spec"]
+    assert reconcile["egress"] == policies["transcriber-worker"]["spec"]["egress"]
+    cron_pods = pod_template(one(everything_objs, "CronJob", "transcriber-reconcile"))
+    assert (
+        reconcile["podSelector"]["matchLabels"].items() <= cron_pods["metadata"]["labels"].items()
+    )
 
     for name in ("transcriber-web", "transcriber-worker"):
         assert egress_ports(policies[name]) == {
@@ -787,11 +1000,13 @@ def test_ingress_routes_the_webhooks_to_the_web_service(everything_objs: list[Ma
 
 def test_image_digest_wins_over_the_tag(everything_objs: list[Manifest]) -> None:
     digest = "sha256:" + "0123456789abcdef" * 4
-    for workload in workloads(everything_objs):
-        for container in containers(workload["spec"]["template"]["spec"]):
+    pods = workloads(everything_objs)
+    assert "CronJob" in {w["kind"] for w in pods}
+    for workload in pods:
+        for container in containers(pod_template(workload)["spec"]):
             assert container["image"] == f"registry.example.com/helpdesk-transcriber@{digest}"
             assert container["imagePullPolicy"] == "Always"
-        assert workload["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+        assert pod_template(workload)["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
 def test_scheduling_values_reach_the_pods(everything_objs: list[Manifest]) -> None:

@@ -123,6 +123,42 @@ def test_the_default_values_pass_the_schema(chart: helm.Chart, base_values: dict
             "'/autoscaling/keda/redis/address'",
             "does not match pattern",
         ),
+        (
+            {"reconcile": {"cronJob": {"enable": True}}},
+            "'/reconcile/cronJob'",
+            "additional properties 'enable' not allowed",
+        ),
+        (
+            {"reconcile": {"cronJob": {"schedule": 5}}},
+            "'/reconcile/cronJob/schedule'",
+            "got number, want string",
+        ),
+        (
+            {"reconcile": {"cronJob": {"schedule": "5m"}}},
+            "'/reconcile/cronJob/schedule'",
+            "does not match pattern",
+        ),
+        (
+            {"reconcile": {"cronJob": {"schedule": "*/5 * * *"}}},
+            "'/reconcile/cronJob/schedule'",
+            "does not match pattern",
+        ),
+        (
+            {"reconcile": {"cronJob": {"concurrencyPolicy": "Never"}}},
+            "'/reconcile/cronJob/concurrencyPolicy'",
+            "'Forbid', 'Replace', 'Allow'",
+        ),
+        (
+            {"reconcile": {"cronJob": {"startingDeadlineSeconds": 5}}},
+            "'/reconcile/cronJob/startingDeadlineSeconds'",
+            "minimum",
+        ),
+        ({"reconcile": {"intervalSeconds": -1}}, "'/reconcile/intervalSeconds'", "minimum"),
+        (
+            {"reconcile": {"intervalSeconds": "300"}},
+            "'/reconcile/intervalSeconds'",
+            "got string, want integer",
+        ),
     ],
 )
 def test_the_schema_rejects_bad_values(
@@ -133,6 +169,15 @@ def test_the_schema_rejects_bad_values(
     message = str(caught.value)
     assert f"at {path}:" in message
     assert reason in message
+
+
+@pytest.mark.parametrize(
+    "schedule", ["*/5 * * * *", "0 3 * * 1-5", "15,45  */2 * * *", "@hourly", "@every 90m"]
+)
+def test_the_schema_accepts_cron_schedules(
+    chart: helm.Chart, base_values: dict[str, Any], schedule: str
+) -> None:
+    chart.validate_schema({**base_values, "reconcile": {"cronJob": {"schedule": schedule}}})
 
 
 # --------------------------------------------------------------------------------------------

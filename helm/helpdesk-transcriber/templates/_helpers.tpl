@@ -1,5 +1,5 @@
 {{/*
-Names, labels and the pieces shared by the web, worker and migrations pods.
+Names, labels and the pieces shared by the web, worker, migrations and reconcile pods.
 */}}
 
 {{/* The chart name, or nameOverride. */}}
@@ -23,6 +23,14 @@ suffix ("-migrate", "-worker") still fits in a 63-character DNS label.
 {{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The reconcile CronJob's name. A CronJob name has at most 52 characters (its Jobs' names add a
+timestamp), so the prefix is cut to 42 to leave room for "-reconcile".
+*/}}
+{{- define "transcriber.reconcileCronJobName" -}}
+{{- printf "%s-reconcile" (include "transcriber.fullname" . | trunc 42 | trimSuffix "-") -}}
 {{- end -}}
 
 {{/* "name-version" for the helm.sh/chart label. */}}
@@ -158,6 +166,7 @@ TRANSCRIBER_MAX_WEBHOOK_BYTES: {{ .Values.config.maxWebhookBytes | int64 | toStr
 TRANSCRIBER_MAX_AUDIO_BYTES: {{ .Values.config.maxAudioBytes | int64 | toString | quote }}
 TRANSCRIBER_ACCOUNT_CONCURRENCY: {{ .Values.config.accountConcurrency | int64 | toString | quote }}
 TRANSCRIBER_MAX_ATTEMPTS: {{ .Values.config.maxAttempts | int64 | toString | quote }}
+TRANSCRIBER_RECONCILE_INTERVAL_SECONDS: {{ .Values.reconcile.intervalSeconds | int64 | toString | quote }}
 {{- with .Values.config.defaultEngine }}
 TRANSCRIBER_DEFAULT_ENGINE: {{ . | quote }}
 {{- end }}
@@ -315,10 +324,24 @@ Checks of combinations the schema cannot express. Each message names the value p
 {{- end -}}
 
 {{/*
-Container fields shared by web, worker and migrations: image, security context, /tmp mount
-and environment. Call with (dict "ctx" $ "component" "web" "secretName" "…" "inlineConfig" bool).
-inlineConfig writes the non-secret settings as plain env (the migrations hook runs before the
-ConfigMap exists) instead of an envFrom reference to the ConfigMap.
+The values block of a component, as YAML: "valuesKey" when it differs from the component label,
+a dotted path for a nested block ("migrations", "reconcile.cronJob"), else the component's own
+block. Call with the same dict as the helpers below.
+*/}}
+{{- define "transcriber.componentValues" -}}
+{{- $values := .ctx.Values -}}
+{{- range splitList "." (.valuesKey | default .component) }}
+{{- $values = index $values . }}
+{{- end }}
+{{- toYaml $values -}}
+{{- end -}}
+
+{{/*
+Container fields shared by web, worker, migrations and the reconcile CronJob: image, security
+context, /tmp mount and environment. Call with (dict "ctx" $ "component" "web" "secretName" "…"
+"inlineConfig" bool), plus "valuesKey" as for transcriber.componentValues. inlineConfig writes
+the non-secret settings as plain env (the migrations hook runs before the ConfigMap exists)
+instead of an envFrom reference to the ConfigMap.
 */}}
 {{- define "transcriber.containerCommon" -}}
 {{- $ctx := .ctx -}}
@@ -340,7 +363,7 @@ env:
   {{- with $ctx.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-  {{- with (index $ctx.Values (.valuesKey | default .component)).extraEnv }}
+  {{- with (include "transcriber.componentValues" . | fromYaml).extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- if or (not .inlineConfig) $ctx.Values.extraEnvFrom }}
@@ -358,11 +381,11 @@ envFrom:
 {{/*
 Pod spec fields shared by every pod: account, security, scheduling and volumes.
 Call with (dict "ctx" $ "component" "web" "serviceAccountName" "…"); "valuesKey" names the
-values block when it differs from the component label (migrations).
+values block when it differs from the component label (see transcriber.componentValues).
 */}}
 {{- define "transcriber.podCommon" -}}
 {{- $ctx := .ctx -}}
-{{- $values := index $ctx.Values (.valuesKey | default .component) -}}
+{{- $values := include "transcriber.componentValues" . | fromYaml -}}
 serviceAccountName: {{ .serviceAccountName }}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -398,7 +421,7 @@ volumes:
 {{/* Pod template metadata: labels, checksums and user annotations. */}}
 {{- define "transcriber.podMetadata" -}}
 {{- $ctx := .ctx -}}
-{{- $values := index $ctx.Values (.valuesKey | default .component) -}}
+{{- $values := include "transcriber.componentValues" . | fromYaml -}}
 labels:
   {{- include "transcriber.labels" (dict "ctx" $ctx "component" .component) | nindent 2 }}
   {{- with $values.podLabels }}
