@@ -24,7 +24,7 @@ from adapter.errors import AccountDisabled
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
 from adapter.jobs import chunk as chunk_step
-from adapter.jobs.lease import let_go, renew_period, renewing
+from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
@@ -42,7 +42,7 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
         rt.queue.deliver(transcription_id)  # a redelivered message: make sure it is delivered
         return StepResult()
     if row.state == State.transcribing and row.chunks_total is not None:
-        return _resume(rt, transcription_id, row)
+        return _resume(rt, transcription_id)
     claim = rt.ledger.claim(transcription_id)
     if claim is None:
         return StepResult()
@@ -62,13 +62,14 @@ def transcribe(rt: Runtime, transcription_id: int) -> StepResult:
     return dispatch(rt, transcription_id, planned)
 
 
-def _resume(rt: Runtime, transcription_id: int, row: Transcription) -> StepResult:
+def _resume(rt: Runtime, transcription_id: int) -> StepResult:
     """A planned transcription sent again (the recovery sweep, a redelivered message): its
-    chunks whose holder died (their lease ran out) or whose message looks lost (nobody touched
-    them for a lease) are sent again; with none, a lease nobody renews is given back."""
+    chunks whose holder died (their lease ran out; claimed a lease ago at least) or whose
+    message looks lost (nobody touched them for a lease) are sent again.
+
+    Its own lease, if it ran out, is left so: the sweep comes back until one of its chunks is
+    held again (its holder renews it), sent again, or the last one is done."""
     lost = rt.ledger.open_chunks(transcription_id, idle_for=rt.settings.lease_seconds)
-    if not lost and row.lease_until is not None:
-        let_go(rt.ledger, Claim(transcription_id, row.attempts))
     return dispatch(rt, transcription_id, lost)
 
 
