@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -55,7 +57,8 @@ def _pg_bin(name: str) -> str:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in a temporary directory; ``url`` is its database ``DATABASE``."""
+    """One PostgreSQL cluster in a temporary directory; ``url`` is its database ``DATABASE``,
+    created when it first starts."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -66,27 +69,15 @@ class PostgresServer:
             self._user = os.environ.get("TEST_PG_USER", "postgres")
             account = pwd.getpwnam(self._user)
             os.chown(self.root, account.pw_uid, account.pw_gid)
-        self._run(
-            _pg_bin("initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{DATABASE}"
 
-    def _run(self, *args: str) -> None:
+    def _run(self, name: str, options: str, *args: str) -> None:
+        """PostgreSQL's command ``name`` with ``options`` (separated by spaces), then ``args``."""
         subprocess.run(
-            args,
+            [_pg_bin(name), *options.split(), *args],
             check=True,
             capture_output=True,
             user=self._user,
@@ -95,59 +86,31 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        """Start it and wait until it takes connections."""
+        """Start it (a new cluster the first time) and wait until it takes connections."""
+        first = not self.data.exists()
+        if first:
+            self._run(
+                "initdb", "-U postgres -A trust -E UTF8 --no-locale --no-sync -D", str(self.data)
+            )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run(
-            _pg_bin("pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
+        log = str(self.root / "log")
+        self._run("pg_ctl", "-w start -o", options, "-l", log, "-D", str(self.data))
+        if first:
+            where = f"-h 127.0.0.1 -p {self.port} -U postgres -d postgres -c"
+            self._run("psql", where, f'CREATE DATABASE "{DATABASE}"')
 
     def stop(self) -> None:
         """Stop it as an operator's restart does: open connections are cut at once."""
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def create_database(self) -> None:
-        self._run(
-            _pg_bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            f'CREATE DATABASE "{DATABASE}"',
-        )
+        self._run("pg_ctl", "-m fast -w stop -D", str(self.data))
 
     def close(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
             if (self.data / "postmaster.pid").exists():
-                self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+                self._run("pg_ctl", "-m immediate stop -D", str(self.data))
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A started throwaway PostgreSQL with an empty database ``DATABASE``."""
-    server = PostgresServer()
-    try:
-        server.start()
-        server.create_database()
-        yield server
-    finally:
-        server.close()
 
 
 class RedisServer:
@@ -164,22 +127,9 @@ class RedisServer:
 
     def start(self) -> None:
         """Start it and wait until it says it takes connections."""
+        options = "--bind 127.0.0.1 --save '' --appendonly no --loglevel notice --port"
         popen = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.root),
-                "--loglevel",
-                "notice",
-            ],
+            ["redis-server", *shlex.split(options), str(self.port), "--dir", str(self.root)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -219,15 +169,27 @@ class RedisServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+Server = TypeVar("Server", PostgresServer, RedisServer)
+
+
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    """A started throwaway Redis without persistence."""
-    server = RedisServer()
+def running(server: Server) -> Iterator[Server]:
+    """``server`` started; stopped and its directory removed when the block ends."""
     try:
         server.start()
         yield server
     finally:
         server.close()
+
+
+def postgres_server() -> contextlib.AbstractContextManager[PostgresServer]:
+    """A started throwaway PostgreSQL with an empty database ``DATABASE``."""
+    return running(PostgresServer())
+
+
+def redis_server() -> contextlib.AbstractContextManager[RedisServer]:
+    """A started throwaway Redis without persistence."""
+    return running(RedisServer())
 
 
 __all__ = [
@@ -237,4 +199,5 @@ __all__ = [
     "free_port",
     "postgres_server",
     "redis_server",
+    "running",
 ]

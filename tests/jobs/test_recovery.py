@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import dramatiq
 import pytest
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
@@ -28,25 +27,39 @@ from tests.standins.chatwoot_server import ChatwootStandIn
 from tests.store.test_ledger import plan, queued
 
 
-def test_lost_work_is_sent_again(
-    request: pytest.FixtureRequest,
+@pytest.fixture
+def unsent(
     client: TestClient,
     runtime: Runtime,
     chatwoot: ChatwootStandIn,
     openai_server: OpenAIStandIn,
-) -> None:
+) -> int:
+    """A voice note of account 3 (on the stand-ins), recorded, whose message the broker forgot
+    before any worker ran: its transcription's id."""
     acc.create_account(
         runtime.accounts, runtime.keyring, 3, stand_in_account(chatwoot, openai_server)
     )
     [tid] = send(client, telegram(chatwoot, EN1))
-    runtime.broker.flush_all()  # the broker forgot the message before any worker ran
-    worker: dramatiq.Worker = request.getfixturevalue("worker")
-    pipeline = Pipeline(client, runtime, worker, chatwoot, openai_server)
+    runtime.broker.flush_all()
+    return tid
+
+
+def pipeline_now(request: pytest.FixtureRequest) -> Pipeline:
+    """The pipeline of ``unsent``'s runtime, its worker started only now."""
+    parts = ("client", "runtime", "worker", "chatwoot", "openai_server")
+    return Pipeline(*(request.getfixturevalue(name) for name in parts))
+
+
+def test_lost_work_is_sent_again(
+    request: pytest.FixtureRequest, runtime: Runtime, unsent: int
+) -> None:
+    pipeline = pipeline_now(request)
+    tid = unsent
     assert recover(runtime) == []  # too recent to count as lost
     assert recover(runtime, stuck_after=0) == [tid]
     [row] = pipeline.finished([tid])
     assert row.state == State.delivered, row.error
-    assert len(chatwoot.notes(321)) == 1
+    assert len(pipeline.chatwoot.notes(321)) == 1
     assert pipeline.engine_calls() == 1
 
 
@@ -106,18 +119,9 @@ class Killed(BaseException):
 
 
 def test_a_voice_note_whose_worker_died_mid_engine_call_is_found_by_its_lease(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    client: TestClient,
-    runtime: Runtime,
-    chatwoot: ChatwootStandIn,
-    openai_server: OpenAIStandIn,
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, runtime: Runtime, unsent: int
 ) -> None:
-    acc.create_account(
-        runtime.accounts, runtime.keyring, 3, stand_in_account(chatwoot, openai_server)
-    )
-    [tid] = send(client, telegram(chatwoot, EN1))
-    runtime.broker.flush_all()  # this test runs the step itself
+    tid = unsent  # this test runs its step itself
 
     def die(*args: object) -> None:
         raise Killed
@@ -133,12 +137,11 @@ def test_a_voice_note_whose_worker_died_mid_engine_call_is_found_by_its_lease(
     a_lease_later(runtime)  # and nobody renews them: the holder is dead
     assert recover(runtime) == [tid]  # found by its lease, long before the stuck threshold
 
-    worker: dramatiq.Worker = request.getfixturevalue("worker")
-    pipeline = Pipeline(client, runtime, worker, chatwoot, openai_server)
+    pipeline = pipeline_now(request)
     [row] = pipeline.finished([tid])
     assert row.state == State.delivered, row.error
     assert row.lease_until is None
-    assert len(chatwoot.notes(321)) == 1
+    assert len(pipeline.chatwoot.notes(321)) == 1
     assert pipeline.engine_calls() == 1
 
 
