@@ -142,6 +142,11 @@ def _account_view(rt: Runtime, account: Account, scan: AccountScan | None) -> di
     }
 
 
+async def _account_answer(rt: Runtime, account: Account) -> dict[str, Any]:
+    scan = await to_thread.run_sync(lambda: rt.scans.get(account.id))
+    return _account_view(rt, account, scan)
+
+
 async def list_accounts(request: Request, rt: Runtime) -> Response:
     def run() -> list[dict[str, Any]]:
         scans = rt.scans.all()
@@ -162,7 +167,7 @@ async def create_account(request: Request, rt: Runtime) -> Response:
     account = await to_thread.run_sync(
         lambda: acc.create_account(rt.accounts, rt.keyring, raw_id, changes)
     )
-    return JSONResponse(acc.account_view(account, rt.settings), status_code=201)
+    return JSONResponse(await _account_answer(rt, account), status_code=201)
 
 
 async def get_account(request: Request, rt: Runtime) -> Response:
@@ -171,8 +176,7 @@ async def get_account(request: Request, rt: Runtime) -> Response:
     account = await to_thread.run_sync(lambda: rt.accounts.get(aid))
     if account is None:
         raise ApiError(404, "account not found")
-    scan = await to_thread.run_sync(lambda: rt.scans.get(aid))
-    return JSONResponse(_account_view(rt, account, scan))
+    return JSONResponse(await _account_answer(rt, account))
 
 
 async def patch_account(request: Request, rt: Runtime) -> Response:
@@ -185,7 +189,7 @@ async def patch_account(request: Request, rt: Runtime) -> Response:
     account = await to_thread.run_sync(
         lambda: acc.update_account(rt.accounts, rt.keyring, aid, changes)
     )
-    return JSONResponse(acc.account_view(account, rt.settings))
+    return JSONResponse(await _account_answer(rt, account))
 
 
 async def delete_account(request: Request, rt: Runtime) -> Response:

@@ -153,7 +153,16 @@ def test_transcriptions_list_get_and_retry(
 @sqlite_only
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=abc", "limit=100000", "account_id=-3", "state=lost", "account_id=1e3"],
+    [
+        "limit=0",
+        "limit=abc",
+        "limit=100000",
+        "account_id=-3",
+        "state=lost",
+        "account_id=1e3",
+        "source=cron",
+        "source=WEBHOOK",
+    ],
 )
 def test_bad_query_is_400(client: Any, query: str) -> None:
     assert client.get(f"/api/v1/transcriptions?{query}", headers=AUTH).status_code == 400
@@ -163,3 +172,47 @@ def test_bad_query_is_400(client: Any, query: str) -> None:
 def test_bad_ids_in_paths(client: Any) -> None:
     assert client.get("/api/v1/transcriptions/abc", headers=AUTH).status_code == 400
     assert client.get("/api/v1/accounts/0", headers=AUTH).status_code == 400
+
+
+def test_the_user_token_is_write_only_and_the_account_shows_its_reconciliation(
+    client: Any, runtime: Runtime
+) -> None:
+    user_token = "cw-user-token-" + "d4" * 10
+    created = client.post("/api/v1/accounts", json=NEW, headers=AUTH)
+    assert created.json()["user_token"] is False
+    assert created.json()["reconcile"]["status"] == "no_user_token"
+    patched = client.patch("/api/v1/accounts/21", json={"user_token": user_token}, headers=AUTH)
+    assert patched.status_code == 200
+    assert patched.json()["user_token"] is True
+    assert user_token not in patched.text
+    assert client.get("/api/v1/accounts/21", headers=AUTH).json()["reconcile"]["status"] == (
+        "waiting"
+    )
+    lease = runtime.scans.claim(21, "a-worker")
+    assert lease is not None
+    assert client.get("/api/v1/accounts/21", headers=AUTH).json()["reconcile"]["scanning"]
+    runtime.scans.finish(
+        lease, status="ok", error=None, counts={"queued": 2, "audio": 3}, watermark=None, found=2
+    )
+    listing = client.get("/api/v1/accounts", headers=AUTH).json()["accounts"]
+    (view,) = [a["reconcile"] for a in listing if a["account_id"] == 21]
+    assert view["status"] == "ok" and not view["scanning"]
+    assert view["last_counts"] == {"queued": 2, "audio": 3} and view["found_total"] == 2
+    assert view["last_finished_at"] is not None
+    cleared = client.patch("/api/v1/accounts/21", json={"clear_user_token": True}, headers=AUTH)
+    assert cleared.json()["user_token"] is False
+    for body in ({**NEW, "account_id": 22, "user_token": ""}, {**NEW, "user_token": 5}):
+        assert client.post("/api/v1/accounts", json=body, headers=AUTH).status_code == 422
+
+
+def test_transcriptions_carry_their_source_and_filter_on_it(
+    client: Any, post: Post, account: int
+) -> None:
+    [tid] = post(load("whatsapp_voice_note_ogg_opus.json")).json()["transcriptions"]
+    view = client.get(f"/api/v1/transcriptions/{tid}", headers=AUTH).json()
+    assert view["source"] == "webhook"
+    assert view["inbox_id"] is not None
+    by_source = client.get("/api/v1/transcriptions?source=webhook", headers=AUTH).json()
+    assert [t["id"] for t in by_source["transcriptions"]] == [tid]
+    other = client.get("/api/v1/transcriptions?source=reconcile", headers=AUTH).json()
+    assert other["transcriptions"] == []
