@@ -224,11 +224,37 @@ def _work_commands(commands: Commands) -> None:
     )
 
 
+_READS = (
+    "Reads Chatwoot with the account's user token (accounts update N --user-token), at "
+    "TRANSCRIBER_CHATWOOT_REQUESTS_PER_SECOND."
+)
+
+
 def _scan_commands(commands: Commands) -> None:
-    read = (
-        "Reads Chatwoot with the account's user token (accounts update N --user-token), at "
-        "TRANSCRIBER_CHATWOOT_REQUESTS_PER_SECOND."
+    _backfill_command(commands)
+    p = _command(
+        commands,
+        "reconcile",
+        "scan:cmd_reconcile",
+        "One reconciliation pass now: what the periodic reconciler does (for cron).",
+        "Scans each enabled account with a user token from its watermark to now and queues the "
+        "audio no webhook brought. Exit 1 when an account's scan failed.",
+        _READS,
     )
+    p.add_argument(
+        "--account-id",
+        type=positive_int,
+        metavar="N",
+        help="only this account (default: every enabled account)",
+    )
+    json_option(
+        p,
+        'one JSON object: the summed counts {"conversations", …, "skipped"} and "accounts", '
+        "one object per account",
+    )
+
+
+def _backfill_command(commands: Commands) -> None:
     p = _command(
         commands,
         "backfill",
@@ -237,7 +263,7 @@ def _scan_commands(commands: Commands) -> None:
         "Walks the conversations with activity in the window and queues every incoming audio "
         "attachment not already known, by the same rules as webhooks. Resumable: run it again "
         "after an interruption; nothing is queued twice.",
-        read,
+        _READS,
     )
     p.add_argument(
         "--account-id", type=positive_int, metavar="N", required=True, help="the account (required)"
@@ -268,26 +294,6 @@ def _scan_commands(commands: Commands) -> None:
         p,
         'one JSON object {"conversations", "messages", "audio", "queued", "known", "skipped"} '
         '(with --dry-run also "bytes")',
-    )
-    p = _command(
-        commands,
-        "reconcile",
-        "scan:cmd_reconcile",
-        "One reconciliation pass now: what the periodic reconciler does (for cron).",
-        "Scans each enabled account with a user token from its watermark to now and queues the "
-        "audio no webhook brought. Exit 1 when an account's scan failed.",
-        read,
-    )
-    p.add_argument(
-        "--account-id",
-        type=positive_int,
-        metavar="N",
-        help="only this account (default: every enabled account)",
-    )
-    json_option(
-        p,
-        'one JSON object: the summed counts {"conversations", …, "skipped"} and "accounts", '
-        "one object per account",
     )
 
 
