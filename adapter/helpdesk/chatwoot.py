@@ -147,16 +147,13 @@ class ChatwootClient:
     ) -> dict[str, Any]:
         """``GET …/conversations/{c}``: the conversation as a JSON object."""
         url = self._conversation_url(base_url, account_id, conversation_id, "")
-        action = f"reading conversation {conversation_id}"
-        response = self._send(
-            "GET",
+        return self._get_object(
             url,
             api_token,
-            action=action,
+            action=f"reading conversation {conversation_id}",
             account_id=account_id,
             conversation_id=conversation_id,
         )
-        return _json_object(response, action, account_id)
 
     def set_transcript_language(
         self,
@@ -233,11 +230,13 @@ class ChatwootClient:
         params["page"] = page
         url = self._account_url(base_url, account_id, "/conversations")
         where = f" of inbox {inbox_id}" if inbox_id is not None else ""
-        action = f"listing conversations{where} (page {page})"
-        response = self._send(
-            "GET", url, api_token, params=params, action=action, account_id=account_id
+        return self._get_object(
+            url,
+            api_token,
+            params=params,
+            action=f"listing conversations{where} (page {page})",
+            account_id=account_id,
         )
-        return _json_object(response, action, account_id)
 
     def list_messages(
         self,
@@ -261,17 +260,14 @@ class ChatwootClient:
                 _require_positive(name, value)
                 params[name] = value
         url = self._conversation_url(base_url, account_id, conversation_id, "/messages")
-        action = f"reading the messages of conversation {conversation_id}"
-        response = self._send(
-            "GET",
+        return self._get_object(
             url,
             api_token,
             params=params,
-            action=action,
+            action=f"reading the messages of conversation {conversation_id}",
             account_id=account_id,
             conversation_id=conversation_id,
         )
-        return _json_object(response, action, account_id)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -298,6 +294,41 @@ class ChatwootClient:
             )
         root = base_url.rstrip("/")
         return f"{root}/api/v1/accounts/{account_id}{path}"
+
+    def _get_object(
+        self,
+        url: str,
+        api_token: str,
+        *,
+        action: str,
+        account_id: int,
+        conversation_id: int | None = None,
+        params: Mapping[str, int | str] | None = None,
+    ) -> dict[str, Any]:
+        """A GET whose answer must be a JSON object: not JSON is transient (a proxy's page in
+        the way), JSON of another kind is not."""
+        response = self._send(
+            "GET",
+            url,
+            api_token,
+            params=params,
+            action=action,
+            account_id=account_id,
+            conversation_id=conversation_id,
+        )
+        try:
+            data = response.json()
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            raise HelpdeskUnavailable(
+                f"Chatwoot answered {action} in account {account_id} with something that is "
+                f"not JSON ({_media_type(response)} from {origin(url)})"
+            ) from None
+        if not isinstance(data, dict):
+            raise HelpdeskRejected(
+                f"Chatwoot answered {action} in account {account_id} with JSON that is not an "
+                "object"
+            )
+        return data
 
     def _send(
         self,
@@ -455,22 +486,6 @@ def _token_advice(status: int, said: str, account_id: int, conversation_id: int 
     if status == 403:
         return "the token's user or bot lacks the rights for this call"
     return "check the token (an agent bot's token must belong to this account)"
-
-
-def _json_object(response: httpx.Response, action: str, account_id: int) -> dict[str, Any]:
-    """The answer's JSON object: not JSON is transient (a proxy's page), not an object is not."""
-    try:
-        data = response.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        raise HelpdeskUnavailable(
-            f"Chatwoot answered {action} in account {account_id} with something that is not "
-            f"JSON ({_media_type(response)} from {origin(response.request.url)})"
-        ) from None
-    if not isinstance(data, dict):
-        raise HelpdeskRejected(
-            f"Chatwoot answered {action} in account {account_id} with JSON that is not an object"
-        )
-    return data
 
 
 def _require_positive(name: str, value: object) -> None:
