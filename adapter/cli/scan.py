@@ -38,12 +38,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         account, token = _readable_account(rt, args.account_id)
         window = _window(args.since, args.until)
         target = Target(account.id, window, "backfill", tuple(args.inbox_id), args.dry_run)
-        if rt.settings.redis_url is None and not args.dry_run:
-            print(
-                "note: no TRANSCRIBER_REDIS_URL: what is queued waits in the database for "
-                "`transcriber up`, which sends it on at its next recovery sweep",
-                file=sys.stderr,
-            )
+        if not args.dry_run:
+            _note_embedded(rt)
         counts = Counts()
         with _progress(f"backfill of account {account.id}") as show:
             walk = Walk(
@@ -58,6 +54,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     metrics.incr(Metric.BACKFILL_QUEUED, counts.queued)
     _print_summary(counts, as_json=args.json, dry_run=args.dry_run, what="backfill")
     return 0
+
+
+def _note_embedded(rt: Runtime) -> None:
+    if rt.settings.redis_url is None:
+        print(
+            "note: no TRANSCRIBER_REDIS_URL: what is queued waits in the database; a running "
+            "`transcriber up` sends it on within TRANSCRIBER_STUCK_AFTER_SECONDS, or at once "
+            "when it (re)starts",
+            file=sys.stderr,
+        )
 
 
 def _walk(walk: Walk, target: Target, counts: Counts) -> None:
@@ -160,6 +166,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     with runtime() as rt:
         if args.account_id is not None and rt.accounts.get(args.account_id) is None:
             raise Failure(f"account {args.account_id} not found (transcriber accounts list)")
+        _note_embedded(rt)
         results = reconcile(rt, account_id=args.account_id)
     total = Counts()
     for result in results:
