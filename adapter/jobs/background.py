@@ -9,7 +9,7 @@ import threading
 
 from adapter.audio import sweep
 from adapter.jobs.liveness import heartbeat_path, start_heartbeat
-from adapter.jobs.recovery import recover
+from adapter.jobs.recovery import SWEEP_JITTER, recover
 from adapter.runtime import Runtime
 from adapter.scan.reconciler import start_reconciler
 
@@ -21,7 +21,7 @@ def start_recovery(rt: Runtime, period: float) -> threading.Event:
     stop = threading.Event()
 
     def run() -> None:
-        while not stop.wait(period * random.uniform(0.8, 1.2)):
+        while not stop.wait(period * random.uniform(2 - SWEEP_JITTER, SWEEP_JITTER)):
             try:
                 recover(rt)
             except Exception:

@@ -639,15 +639,26 @@ class Ledger:
             return row
 
     def lost(self, stuck_after: float) -> list[tuple[int, State]]:
-        """Unfinished rows whose work was lost (lease expired, or no lease and no move for
-        ``stuck_after`` seconds). They are touched, so the next sweep waits a full period."""
+        """Unfinished rows whose work was lost: lease expired, or a chunk's lease expired
+        (its worker died while others may still hold the transcription), or no lease and no
+        move for ``stuck_after`` seconds. They are touched, so the next sweep waits a period."""
         now = utcnow()
         cutoff = now - timedelta(seconds=stuck_after)
+        dead_chunk = (
+            select(C.c.id)
+            .where(
+                C.c.transcription_id == T.c.id,
+                C.c.state == ChunkState.transcribing.value,
+                C.c.lease_until < now,
+            )
+            .exists()
+        )
         stmt = select(T.c.id, T.c.state).where(
             T.c.state.in_([s.value for s in ACTIVE_STATES]),
             or_(
                 T.c.lease_until < now,
                 and_(T.c.lease_until.is_(None), T.c.updated_at <= cutoff),
+                and_(T.c.state == State.transcribing.value, dead_chunk),
             ),
         )
         with self.engine.begin() as conn:

@@ -28,6 +28,8 @@ from tests.standins.chatwoot_server import ChatwootStandIn
 from tests.web.payloads import VOICE_NOTE, webhook
 
 ACCOUNT = 3
+#: the backfill scenes' clock (their windows are days wide); reconcile tests read the clock
+#: themselves, since a first reconciliation looks back only minutes
 NOW = time.time()
 DAY = 86_400
 
@@ -218,7 +220,7 @@ def test_a_late_webhook_for_found_audio_is_a_duplicate(
     chatwoot.add_conversation(payload["conversation"]["id"], channel="Channel::Whatsapp")
     attachment = {**payload["attachments"][0]}
     message = chatwoot.add_message(
-        payload["conversation"]["id"], attachments=[attachment], created_at=NOW - 100
+        payload["conversation"]["id"], attachments=[attachment], created_at=time.time() - 100
     )
     (result,) = reconcile(runtime)
     assert (result.status, result.counts.queued) == ("ok", 1)

@@ -232,3 +232,23 @@ def test_the_recovery_sweep_resends_only_chunks_that_look_lost(
     lost = ledger.open_chunks(tid, idle_for=0)
     assert [i for i, _ in lost] == [i for i, _ in todo[1:]]  # the held one is not open
     assert ledger.open_chunks(tid, idle_for=3600) == []  # touched: not again this period
+
+
+def test_a_dead_chunk_worker_is_found_while_the_transcription_is_held_elsewhere(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    tid = queued(ledger)
+    claim = ledger.claim(tid)
+    assert claim is not None
+    todo = ledger.set_plan(claim, plan(tmp_path, 30, 30)) or []
+    dead = ledger.claim_chunk(todo[0][0])
+    assert dead is not None
+    assert ledger.lost(stuck_after=3600) == []
+    with ledger.engine.begin() as conn:  # its worker died: only the chunk's lease runs out
+        conn.execute(
+            update(TranscriptChunk.__table__)  # type: ignore[attr-defined]
+            .where(TranscriptChunk.__table__.c.id == dead.chunk_id)  # type: ignore[attr-defined]
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+    assert ledger.lost(stuck_after=3600) == [(tid, State.transcribing)]
+    assert todo[0][0] in [i for i, _ in ledger.open_chunks(tid, idle_for=0)]
