@@ -11,7 +11,10 @@
 2. **Backfill**: ``--backfill`` conversations with a voice note each, all inside the window;
    one walk as ``transcriber backfill`` makes it (``source: backfill``), then a second one.
    Printed: conversations per second for each (goal: at least 50 a second when Chatwoot is not
-   the limit) and the second run's API calls (it passes every conversation unread).
+   the limit), the second run's API calls (it passes every conversation unread), and the peak
+   memory allocated while the reader lists every conversation of the account (``tracemalloc``;
+   the stand-in answering in the same process is included): run it with ``--backfill 2000`` and
+   ``--backfill 10000`` to see that it does not grow with the account.
 
 Nothing asserts; the transcriptions are queued on an in-process stub broker and never run.
 """
@@ -22,6 +25,7 @@ import argparse
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -32,16 +36,16 @@ from dramatiq.rate_limits.backends import StubBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapter import accounts as acc  # noqa: E402
-from adapter.helpdesk.reader import ChatwootReader, Pacer  # noqa: E402
-from adapter.runtime import Runtime  # noqa: E402
-from adapter.scan.reconciler import reconcile  # noqa: E402
-from adapter.scan.walk import Target, Walk  # noqa: E402
-from adapter.scan.window import Window  # noqa: E402
-from adapter.settings import Settings  # noqa: E402
-from adapter.standins import ChatwootStandIn  # noqa: E402
-from adapter.store import migrate, utcnow  # noqa: E402
-from adapter.wiring import build_runtime  # noqa: E402
+from adapter import accounts as acc
+from adapter.helpdesk.reader import ChatwootReader, Pacer
+from adapter.runtime import Runtime
+from adapter.scan.reconciler import reconcile
+from adapter.scan.walk import Target, Walk
+from adapter.scan.window import Window
+from adapter.settings import Settings
+from adapter.standins import ChatwootStandIn
+from adapter.store import migrate, utcnow
+from adapter.wiring import build_runtime
 
 DAY = 86_400
 
@@ -145,6 +149,12 @@ def bench_backfill(count: int) -> None:
                 f"({seconds:.2f} s), queued {counts.queued}, known {counts.known}, "
                 f"API calls {calls}"
             )
+        reader = walk(rt, chatwoot).reader
+        tracemalloc.start()
+        listed = sum(1 for _ in reader.conversations(since=window.since.timestamp()))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"  listing all {listed} conversations: peak {peak / 1e6:.2f} MB allocated")
         rt.close()
 
 
