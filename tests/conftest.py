@@ -52,12 +52,34 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 _PREFIXES = ("TRANSCRIBER_", "OPENAI_", "SENTRY_", "STATSD_")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``XDG_CACHE_HOME`` for the whole session, in a temporary directory: nothing the tests run
+    (this process, or a subprocess whose environment drops ``TRANSCRIBER_*``) caches under
+    ``~/.cache``. ``.ci/run`` checks that a fresh HOME stays empty."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def model_dir(cache_home: Path) -> Path:
+    """``TRANSCRIBER_MODEL_DIR`` of every test and every process a test starts: the Whisper
+    weights are assembled into it once per session, by whichever test first needs them. It is
+    also where ``XDG_CACHE_HOME`` puts the default, so a process started without the variable
+    finds the same copy."""
+    return cache_home / "helpdesk-transcriber" / "models"
+
+
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's configuration, and settings are read afresh."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> Iterator[None]:
+    """No test sees the developer's configuration, and settings are read afresh; the model
+    cache is the session's (``model_dir``)."""
     for name in list(os.environ):
         if name.startswith(_PREFIXES):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("TRANSCRIBER_MODEL_DIR", str(model_dir))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

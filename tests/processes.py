@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from adapter import accounts as acc
+from adapter.engines import weights
 from adapter.secrets import load_keyring
 from adapter.settings import Settings
 from adapter.store import AccountStore, Transcription, get_engine, migrate
@@ -90,15 +91,16 @@ def processes() -> Iterator[list[Proc]]:
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a ``transcriber`` process on ``settings``' database: leases last 3 s
-    (renewed every second while the work runs) and lost work is looked for every second, so a
-    killed process's work is taken back within about 4 s."""
+    """The environment of a ``transcriber`` process on ``settings``' database and the session's
+    model cache: leases last 3 s (renewed every second while the work runs) and lost work is
+    looked for every second, so a killed process's work is taken back within about 4 s."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSCRIBER_", "OPENAI_"))}
     env.update(
         {
             "TRANSCRIBER_DATABASE_URL": settings.database_url,
             "TRANSCRIBER_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),  # type: ignore[union-attr]
             "TRANSCRIBER_WORK_DIR": str(settings.temp_dir),
+            "TRANSCRIBER_MODEL_DIR": str(settings.model_dir or weights.default_cache_dir()),
             "TRANSCRIBER_LEASE_SECONDS": "3",
             "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS": "1",
             "TRANSCRIBER_LOG_LEVEL": "WARNING",

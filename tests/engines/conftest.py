@@ -46,8 +46,8 @@ def wer(reference: str, hypothesis: str) -> float:
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model cache with the real base model assembled in it: once per test session."""
-    cache = tmp_path_factory.mktemp("models")
-    weights.model_dir("base", cache)
-    return cache
+def model_cache(model_dir: Path) -> Path:
+    """The session's model cache (``tests/conftest.py``) with the real base model assembled in
+    it: once per test session, shared with every other test and process that needs it."""
+    weights.model_dir("base", model_dir)
+    return model_dir
