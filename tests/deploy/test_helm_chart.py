@@ -1041,11 +1041,15 @@ def test_notes_print_the_webhook_url_of_the_ingress(
 ) -> None:
     notes = render_notes(everything_values)
     assert "https://transcriber.example.com/webhooks/chatwoot/<ACCOUNT_ID>" in notes
-    # A host without TLS is printed with http:// and a warning.
-    assert "http://transcriber-eu.example.com/webhooks/chatwoot/<ACCOUNT_ID>" in notes
-    assert "WARNING: transcriber-eu.example.com has no TLS" in notes
+    # A host without TLS is printed with https:// too (as the README promises: Chatwoot posts
+    # over HTTPS), with a warning that TLS must then be terminated in front of the ingress.
+    assert "https://transcriber-eu.example.com/webhooks/chatwoot/<ACCOUNT_ID>" in notes
+    assert "WARNING: no TLS entry for transcriber-eu.example.com" in notes
+    assert "http://" not in notes
     assert "agent bot" in notes
     assert '"Transcriber"' in notes
+    assert "4.11.2" in notes
+    assert "--user-token" in notes
 
 
 def test_notes_without_ingress_give_a_port_forward_hint(
@@ -1055,6 +1059,7 @@ def test_notes_without_ingress_give_a_port_forward_hint(
     assert f"kubectl --namespace {NAMESPACE} port-forward svc/{DEFAULT_PREFIX}-web 8000:80" in notes
     in_cluster = f"http://{DEFAULT_PREFIX}-web.{NAMESPACE}.svc.cluster.local:80/webhooks/chatwoot/"
     assert in_cluster in notes
+    assert "SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true" in notes
     assert "agent bot" in notes
     assert "least privilege" in notes
 
