@@ -26,7 +26,7 @@ from adapter.runtime import Runtime
 from adapter.scan.reconciler import AccountResult, reader_for, reconcile
 from adapter.scan.sift import Counts
 from adapter.scan.walk import Target, Walk
-from adapter.scan.window import Window, parse_when
+from adapter.scan.window import Window, parse_when, reconcile_grace
 from adapter.store import Account, utcnow
 
 #: a plain progress line at most this often when stderr is not a terminal
@@ -89,6 +89,11 @@ def _readable_account(rt: Runtime, account_id: int) -> tuple[Account, str]:
     account = rt.accounts.get(account_id)
     if account is None:
         raise Failure(f"account {account_id} not found (transcriber accounts list)")
+    if not account.enabled:
+        raise Failure(
+            f"account {account_id} is disabled: enable it first (transcriber accounts enable "
+            f"{account_id}), or its audio would be recorded as skipped"
+        )
     if account.user_token_enc is None:
         raise Failure(
             f"account {account_id} has no user token, and an agent bot's token cannot list "
@@ -167,7 +172,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         if args.account_id is not None and rt.accounts.get(args.account_id) is None:
             raise Failure(f"account {args.account_id} not found (transcriber accounts list)")
         _note_embedded(rt)
-        results = reconcile(rt, account_id=args.account_id)
+        grace = reconcile_grace(rt.settings.reconcile_interval_seconds)
+        results = reconcile(rt, account_id=args.account_id, grace=grace)
     total = Counts()
     for result in results:
         total.add(result.counts)

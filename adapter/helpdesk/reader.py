@@ -2,7 +2,7 @@
 
 The reconciler and the ``backfill`` command walk an account with this::
 
-    pacer = Pacer(settings.chatwoot_request_rate)        # one per process: shared by readers
+    pacer = Pacer(settings.chatwoot_requests_per_second)
     reader = ChatwootReader(client, base_url=url, account_id=7, token=user_token, pacer=pacer)
     for conversation in reader.conversations(since=start):          # newest activity first
         try:
@@ -40,10 +40,11 @@ says why. Nothing here logs or raises the token.
 
 Limits of page numbers on a live account: a conversation that becomes active during the walk
 moves to page 1, pushing the others down by one, so an entry can come round again (repeats of
-the previous page are dropped) while the moved conversation itself is seen on the next run; a
-conversation deleted during the walk pulls the others up by one, so one entry can be missed
-until the next run. Runs that overlap (the reconciler's window starts before the last run
-ended) cover both.
+the previous page are dropped) while the moved conversation itself is not listed again in this
+walk (``adapter.scan.walk`` lists what became active during the walk once more, at its end); a
+conversation deleted during the walk pulls the others up by one, so one entry can be missed.
+A server that ignores ``page=`` or ``before=`` raises ``HelpdeskRejected`` instead of passing
+for a complete walk.
 
 Memory: one page at a time (both methods are generators), and the ids of the previous page.
 """
@@ -206,13 +207,11 @@ class ChatwootReader:
             if len(entries) < CONVERSATIONS_PAGE:
                 return
             if seen and seen <= previous:
-                log.warning(
-                    "Chatwoot account %s: %s repeats the page before it; stopping there "
-                    "(does the server ignore page=?)",
-                    self.account_id,
-                    where,
+                # stopping quietly would pass the scan as complete and move its watermark
+                raise HelpdeskRejected(
+                    f"Chatwoot account {self.account_id}: {where} repeats the page before it "
+                    "(does the server ignore page=?); the scan cannot go on"
                 )
-                return
             previous = seen
             page += 1
 
@@ -301,8 +300,14 @@ class ChatwootReader:
                     if created < since:
                         continue
                 yield entry
-            if len(entries) < MESSAGES_PAGE or not ids or (times and min(times) < since):
+            if len(entries) < MESSAGES_PAGE or (times and min(times) < since):
                 return
+            if not ids:
+                raise HelpdeskRejected(
+                    f"Chatwoot account {self.account_id}: {where} is a full page with nothing "
+                    "older than before= (does the server ignore before=?); the conversation "
+                    "cannot be read back further"
+                )
             before = min(ids)
 
     # -- retries --------------------------------------------------------------------------

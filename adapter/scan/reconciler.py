@@ -46,8 +46,9 @@ UNRECONCILED_HINT = (
 
 @dataclass(frozen=True)
 class AccountResult:
-    """One account's part of a pass: ``status`` is ``ok``, ``failed``, ``token_rejected``,
-    ``no_user_token``, or ``busy`` (another process was scanning it)."""
+    """One enabled account's part of a pass: ``status`` is ``ok``, ``failed``,
+    ``token_rejected``, ``no_user_token``, or ``busy`` (another process was scanning it).
+    Disabled accounts are passed (their watermark follows the clock) and not reported."""
 
     account_id: int
     status: str
@@ -185,9 +186,12 @@ def reconcile(
     owner = owner or process_owner()
     results = []
     for account in rt.accounts.all():
-        if not account.enabled or (account_id is not None and account.id != account_id):
+        if account_id is not None and account.id != account_id:
             continue
         try:
+            if not account.enabled:
+                _pass_disabled(rt, account, owner)
+                continue
             results.append(
                 reconcile_account(rt, account, owner=owner, grace=grace, idle_for=idle_for)
             )
@@ -195,6 +199,21 @@ def reconcile(
             log.exception("could not reconcile account %s", account.id)
             results.append(AccountResult(account.id, "failed", error="internal error"))
     return results
+
+
+def _pass_disabled(rt: Runtime, account: Account, owner: str) -> None:
+    """A disabled account is not scanned, and its watermark follows the clock: audio sent
+    while it was disabled was refused on purpose (its webhooks answered 404), and enabling it
+    again must not transcribe (and bill) all of it as lost webhooks."""
+    lease = rt.scans.claim(account.id, owner)
+    if lease is not None:
+        rt.scans.finish(
+            lease,
+            status="disabled",
+            error="account disabled: not reconciled",
+            counts={},
+            watermark=utcnow(),
+        )
 
 
 def start_reconciler(rt: Runtime) -> threading.Event | None:

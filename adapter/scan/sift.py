@@ -1,9 +1,10 @@
 """One conversation's messages → the audio to record (pure: no I/O, never raises on input).
 
 Every message goes through ``channels.decide_listed``, the webhooks' rules: incoming, not
-private, audio by type, MIME or extension. Messages younger than the window's end are left to
-the next scan. This service's own notes in the conversation (``helpdesk.notes.note_reference``)
-mark their audio as *known*: a lost database or a reinstall never transcribes it again. An
+private, audio by type, MIME or extension. Messages created after the window's end are not
+counted (the reconciler's next scan covers them). This service's own notes in the conversation
+(``helpdesk.notes.note_reference``), whenever written, mark their audio as *known* and
+*noted*: a lost database or a reinstall never transcribes it again. An
 audio attachment Chatwoot lists without a usable ``data_url`` cannot be fetched: it is
 *skipped*, with a logged reason, and so is a message that is not what the API promises.
 """
@@ -59,6 +60,9 @@ class Sifted:
 
     audio: tuple[Decision, ...]
     counts: Counts = field(default_factory=Counts)
+    #: audio our notes already answer: recorded as done, so that no later webhook or scan
+    #: transcribes it again (the database that knew it may have been lost)
+    noted: tuple[Decision, ...] = ()
 
 
 def sift(
@@ -69,13 +73,14 @@ def sift(
     decisions: list[Decision] = []
     notes: dict[int | None, list[NoteReference]] = defaultdict(list)
     for message in messages:
+        reference = note_reference(message)
+        if reference is not None:  # whenever written: a note after the window still counts
+            notes[reference.in_reply_to].append(reference)
         created = message.get("created_at")
         if isinstance(created, int | float) and not isinstance(created, bool) and created > until:
             continue
         counts.messages += 1
-        reference = note_reference(message)
         if reference is not None:
-            notes[reference.in_reply_to].append(reference)
             continue
         decision = decide_listed(message, conversation)
         if decision.status == "accepted":
@@ -91,13 +96,16 @@ def sift(
                 if decision.reason != "malformed"
                 else "malformed (no usable message or conversation id)",
             )
-    audio = []
+    audio, noted = [], []
     for decision in decisions:
         kept = _not_noted(decision, notes)
         counts.known += len(decision.attachments) - len(kept)
         if kept:
             audio.append(replace(decision, attachments=kept))
-    return Sifted(tuple(audio), counts)
+        if len(kept) < len(decision.attachments):
+            done = tuple(a for a in decision.attachments if a not in kept)
+            noted.append(replace(decision, attachments=done))
+    return Sifted(tuple(audio), counts, tuple(noted))
 
 
 def _not_noted(
@@ -110,7 +118,7 @@ def _not_noted(
     whose file name its header shows.
     """
     ids = {r.attachment_id for refs in notes.values() for r in refs if r.attachment_id}
-    replies = notes.get(decision.message_id, [])
+    replies = [r for r in notes.get(decision.message_id, []) if r.attachment_id is None]
     names = {r.filename for r in replies if r.filename}
     all_covered = len(replies) >= len(decision.attachments)
     return tuple(

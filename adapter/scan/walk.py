@@ -7,19 +7,23 @@
          → ScanStore.cover (the conversation is done; a rerun passes it)
 
 Memory stays flat: a conversation's messages are sifted and dropped before the next one.
-A conversation deleted mid-scan (404) is skipped. The errors of the account as a whole — its
-token rejected, Chatwoot unavailable after the reader's retries — end the scan: the caller
+A conversation deleted mid-scan (404), or whose messages Chatwoot serves malformed, is skipped
+(logged, counted in ``skipped``). The errors of the account as a whole — its token rejected,
+Chatwoot unavailable after the reader's retries, a malformed listing — end the scan: the caller
 records them, and the window is scanned again next time (passing what was finished).
+Conversations that became active during the walk are listed once more at its end: new activity
+moves a conversation to the first page, which the walk had read already.
 A dry run records nothing and queues nothing: it counts, with the size of the audio.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapter.errors import HelpdeskNotFound
+from adapter.errors import HelpdeskNotFound, HelpdeskRejected, HelpdeskTokenRejected
 from adapter.helpdesk.reader import ChatwootReader, ListedConversation
 from adapter.runtime import Queue
 from adapter.scan.sift import Counts, Sifted, sift
@@ -70,12 +74,28 @@ class Walk:
         total = Counts() if total is None else total
         if target.window.empty:
             return total
-        since = target.window.since.timestamp()
+        started = time.time()
+        self._walk(target, target.window.since.timestamp(), total, again=False)
+        # A conversation that became active during the walk moved to the first page, which
+        # was read already: list those once more and read the ones this walk did not finish.
+        self._walk(target, started - _SAME_SECOND, total, again=True)
+        return total
+
+    def _walk(self, target: Target, since: float, total: Counts, *, again: bool) -> None:
         for conversation in self.reader.conversations(since=since, inbox_ids=target.inbox_ids):
+            if again and self._finished_by_this_walk(target, conversation):
+                continue
             total.add(self._conversation(target, conversation))
             if self.progress is not None:
                 self.progress(total)
-        return total
+
+    def _finished_by_this_walk(self, target: Target, conversation: ListedConversation) -> bool:
+        covered = self.scans.covered(target.account_id, conversation.id)
+        return (
+            covered is not None
+            and covered.since == target.window.since
+            and covered.until == target.window.until
+        )
 
     def _conversation(self, target: Target, conversation: ListedConversation) -> Counts:
         passed = self._passed(target, conversation)
@@ -87,11 +107,14 @@ class Walk:
                 conversation.raw,
                 until=target.window.until.timestamp(),
             )
-        except HelpdeskNotFound:
-            log.info(
-                "conversation %s of account %s is gone (404): skipped",
+        except HelpdeskTokenRejected:
+            raise  # the token, not the conversation: the scan stops, its window stays
+        except (HelpdeskNotFound, HelpdeskRejected) as exc:
+            log.warning(
+                "conversation %s of account %s skipped: %s",
                 conversation.id,
                 target.account_id,
+                "it is gone (404)" if isinstance(exc, HelpdeskNotFound) else exc,
             )
             return Counts(conversations=1, skipped=1)
         counts = self._record(target, sifted)
@@ -132,7 +155,7 @@ class Walk:
         """Record (or, dry, look up) the sifted audio; queue what is new."""
         counts = sifted.counts
         attachments = {a.attachment_id: a for d in sifted.audio for a in d.attachments}
-        if not attachments:
+        if not attachments and (target.dry_run or not sifted.noted):
             return counts
         if target.dry_run:
             known = self.ledger.known_attachments(target.account_id, attachments)
@@ -142,7 +165,11 @@ class Walk:
             counts.bytes += sum(a.file_size or 0 for a in new)
             return counts
         found = self.ledger.record_found(
-            target.account_id, sifted.audio, self.encrypt, source=target.source
+            target.account_id,
+            sifted.audio,
+            self.encrypt,
+            source=target.source,
+            noted=sifted.noted,
         )
         counts.known += len(found.known)
         counts.queued += len(found.new_ids)

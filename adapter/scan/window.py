@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 #: how far back the first reconciliation of an account looks
 FIRST_LOOKBACK = timedelta(days=1)
 
-_DURATION = re.compile(r"(\d{1,6})([smhdw])")
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -64,7 +64,10 @@ def parse_when(text: str, now: datetime) -> datetime:
     match = _DURATION.fullmatch(value.lower())
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2)]
-        return now - timedelta(**{unit: amount})
+        try:
+            return now - timedelta(**{unit: amount})
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches back before the year 1") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

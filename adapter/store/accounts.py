@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from adapter.store.db import in_transaction
-from adapter.store.models import Account, utcnow
+from adapter.store.models import Account, AccountScan, ConversationScan, utcnow
 
 A: Table = Account.__table__  # type: ignore[attr-defined]
+SCANS: Table = AccountScan.__table__  # type: ignore[attr-defined]
+CONVERSATION_SCANS: Table = ConversationScan.__table__  # type: ignore[attr-defined]
 
 #: the encrypted secret columns of an account
 SECRET_FIELDS = (
@@ -87,11 +89,15 @@ class AccountStore:
             return account
 
     def delete(self, account_id: int) -> None:
+        """Delete the account and its scan state (a new account with the same id starts
+        afresh); its transcriptions stay."""
         with Session(self.engine) as session:
             account = session.get(Account, account_id)
             if account is None:
                 raise AccountMissing(account_id)
             session.delete(account)
+            for table in (SCANS, CONVERSATION_SCANS):
+                session.execute(delete(table).where(table.c.account_id == account_id))
             session.commit()
 
     def webhook_secrets(self, account_ids: Iterable[int]) -> dict[int, WebhookSecrets]:

@@ -120,6 +120,15 @@ _TRANSCRIPTION_ROWS = _Rows(
     ("account_id", "attachment_id"),
 )
 
+#: audio a scan found already answered by our note in Chatwoot: recorded as done, never sent
+_NOTED_ROWS = _Rows(
+    TRANSCRIPTIONS,
+    _TRANSCRIPTION_ROWS.columns,
+    {**_TRANSCRIPTION_ROWS.constants, "state": State.delivered.value, "reason": "noted"},
+    _TRANSCRIPTION_ROWS.stamps,
+    _TRANSCRIPTION_ROWS.conflict,
+)
+
 
 def _loose(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     """The recordset's column type: lengths are left to the table's own columns."""
@@ -156,7 +165,7 @@ def _build_insert(spec: _Rows, dialect: str) -> Any:
 
 # Statements are built once (per dialect) and executed with parameters, so SQLAlchemy's
 # compiled cache serves every later batch.
-_INSERTS: dict[tuple[str, str], Any] = {}
+_INSERTS: dict[tuple[Any, ...], Any] = {}
 _EXISTING_DELIVERIES: Select[Any] = select(
     DELIVERIES.c.account_id, DELIVERIES.c.delivery_key, DELIVERIES.c.transcription_ids
 ).where(
@@ -203,9 +212,10 @@ def _insert(
     # they wait for one another instead of deadlocking
     rows = sorted(rows, key=itemgetter(*spec.conflict))
     dialect = conn.dialect.name
-    stmt = _INSERTS.get((dialect, spec.table.name))
+    key = (dialect, spec.table.name, tuple(spec.constants.items()))
+    stmt = _INSERTS.get(key)
     if stmt is None:
-        stmt = _INSERTS[(dialect, spec.table.name)] = _build_insert(spec, dialect)
+        stmt = _INSERTS[key] = _build_insert(spec, dialect)
     if dialect == "postgresql":
         result = conn.execute(stmt, {"rows": json.dumps(rows, separators=(",", ":")), "now": now})
     else:
@@ -408,12 +418,35 @@ def record_found(
     account_id: int,
     decisions: Sequence[Decision],
     source: Source,
+    noted: Sequence[Decision] = (),
 ) -> FoundResult:
     """Create the transcriptions of audio found by reading Chatwoot (no delivery row).
 
     The same unique (account, attachment) constraint as webhooks: audio a webhook, an earlier
     scan or a concurrent one already recorded is ``known``, never a second transcription.
+    ``noted`` audio (our note for it is in the conversation) is recorded ``delivered`` with
+    reason ``noted`` when it has no row, so that a late webhook for it answers ``duplicate``.
     """
+    now = utcnow()
+    done = _found_rows(encrypt, account_id, noted, source)
+    if done:
+        _insert(conn, _NOTED_ROWS, list(done.values()), now)
+    rows = _found_rows(encrypt, account_id, decisions, source)
+    if not rows:
+        return FoundResult((), ())
+    created = _insert(conn, _TRANSCRIPTION_ROWS, list(rows.values()), now)
+    new_ids = tuple(created[(account_id, a)] for a in rows if (account_id, a) in created)
+    known = tuple(a for a in rows if (account_id, a) not in created)
+    return FoundResult(new_ids, known)
+
+
+def _found_rows(
+    encrypt: Callable[[str], str],
+    account_id: int,
+    decisions: Sequence[Decision],
+    source: Source,
+) -> dict[int, dict[str, Any]]:
+    """One row per attachment of the accepted decisions, by attachment id."""
     rows: dict[int, dict[str, Any]] = {}
     for decision in decisions:
         if not _wants_transcription(decision):
@@ -423,12 +456,7 @@ def record_found(
                 attachment.attachment_id,
                 _transcription_row(account_id, decision, attachment, encrypt, source),
             )
-    if not rows:
-        return FoundResult((), ())
-    created = _insert(conn, _TRANSCRIPTION_ROWS, list(rows.values()), utcnow())
-    new_ids = tuple(created[(account_id, a)] for a in rows if (account_id, a) in created)
-    known = tuple(a for a in rows if (account_id, a) not in created)
-    return FoundResult(new_ids, known)
+    return rows
 
 
 def known_attachments(conn: Connection, account_id: int, attachment_ids: Iterable[int]) -> set[int]:

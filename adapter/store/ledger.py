@@ -135,11 +135,14 @@ class Ledger:
         encrypt: Callable[[str], str],
         *,
         source: Source,
+        noted: Sequence[Decision] = (),
     ) -> FoundResult:
         """Record the audio a scan of Chatwoot found (reconciler, backfill): the new
-        transcriptions, and the attachments that were known already."""
+        transcriptions, and the attachments that were known already; ``noted`` audio (our
+        note for it is in Chatwoot) as delivered."""
         return in_transaction(
-            self.engine, lambda conn: record_found(conn, encrypt, account_id, decisions, source)
+            self.engine,
+            lambda conn: record_found(conn, encrypt, account_id, decisions, source, noted),
         )
 
     def known_attachments(self, account_id: int, attachment_ids: Iterable[int]) -> set[int]:

@@ -505,14 +505,14 @@ def test_the_stop_follows_the_order_chatwoot_gives() -> None:
     assert [c.id for c in reader.conversations(since=T0)] == [1]
 
 
-def test_a_server_that_ignores_page_does_not_loop(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_server_that_ignores_page_does_not_loop_nor_pass_for_complete() -> None:
     full = [entry(n, T0 + 100 - n) for n in range(1, 26)]
     reader = mock_reader(lambda request: page(full))
-    with caplog.at_level(logging.WARNING):
-        listed = list(reader.conversations(since=0))
-    assert [c.id for c in listed] == list(range(1, 26))
+    listed = []
+    with pytest.raises(HelpdeskRejected, match="repeats the page before it"):
+        listed.extend(c.id for c in reader.conversations(since=0))
+    assert listed == list(range(1, 26))
     assert reader.requests == 2
-    assert "repeats the page before it" in caplog.text
 
 
 def test_an_entry_pushed_down_a_page_comes_once() -> None:
@@ -556,10 +556,13 @@ def test_a_malformed_messages_page_is_rejected(body: Any) -> None:
         list(reader.messages(7, since=0))
 
 
-def test_a_server_that_ignores_before_does_not_loop() -> None:
+def test_a_server_that_ignores_before_does_not_loop_nor_pass_for_complete() -> None:
     latest = [{"id": 100 + n, "created_at": T0 + n} for n in range(20)]
     reader = mock_reader(lambda request: messages_page(latest))
-    assert [m["id"] for m in reader.messages(7, since=0)] == [m["id"] for m in latest]
+    read = []
+    with pytest.raises(HelpdeskRejected, match="ignore before="):
+        read.extend(m["id"] for m in reader.messages(7, since=0))
+    assert read == [m["id"] for m in latest]
     assert reader.requests == 2
 
 

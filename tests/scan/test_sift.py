@@ -101,6 +101,24 @@ def test_audio_our_note_answers_is_known(keep_mark: bool) -> None:
     assert sifted.counts == Counts(messages=2, audio=1, known=1)
 
 
+def test_our_note_written_after_the_window_still_marks_its_audio_known() -> None:
+    note = {**our_note(11, 100, "voice.oga", keep_mark=False), "created_at": int(UNTIL) + 60}
+    sifted = sift([message(10, audio(100)), note], CONVERSATION, until=UNTIL)
+    assert sifted.audio == ()
+    assert sifted.counts == Counts(messages=1, audio=1, known=1)
+    assert [a.attachment_id for d in sifted.noted for a in d.attachments] == [100]
+
+
+def test_two_notes_for_one_attachment_do_not_cover_its_sibling() -> None:
+    messages = [
+        message(10, audio(100, "first.m4a"), audio(101, "second.m4a")),
+        our_note(11, 100, "first.m4a", keep_mark=True),
+        our_note(12, 100, "first.m4a", keep_mark=True),
+    ]
+    sifted = sift(messages, CONVERSATION, until=UNTIL)
+    assert [a.attachment_id for d in sifted.audio for a in d.attachments] == [101]
+
+
 def test_a_note_for_one_of_two_attachments_leaves_the_other() -> None:
     messages = [
         message(10, audio(100, "first.m4a"), audio(101, "second.m4a")),

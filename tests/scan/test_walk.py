@@ -149,8 +149,10 @@ def test_backfill_queues_exactly_the_right_audio_and_a_second_run_nothing(
         skipped=0,
         bytes=31 * 2048,
     )
-    assert attachment_ids(runtime, source="backfill") == history["expected"]
-    assert history["noted"] not in attachment_ids(runtime)
+    queued = {r.attachment_id for r in runtime.ledger.recent(limit=1000, state="queued")}
+    assert queued == history["expected"]
+    (noted,) = runtime.ledger.recent(state="delivered")  # recorded done: never sent
+    assert (noted.attachment_id, noted.reason) == (history["noted"], "noted")
 
     before = len(chatwoot.requests)
     second = walk(runtime, chatwoot).run(Target(ACCOUNT, window(7), "backfill"))
@@ -158,7 +160,7 @@ def test_backfill_queues_exactly_the_right_audio_and_a_second_run_nothing(
     assert (second.conversations, second.audio, second.known) == (35, 32, 32)
     listing_only = [r for r in chatwoot.requests[before:] if "/messages" in r.path]
     assert listing_only == []  # scanned conversations are passed without reading messages
-    assert len(attachment_ids(runtime)) == 31
+    assert len(attachment_ids(runtime)) == 32
 
 
 def test_a_dry_run_counts_and_records_nothing(
@@ -268,7 +270,17 @@ def test_a_rejected_token_marks_the_account_and_others_go_on(
     user_token = chatwoot.api_token if token == "bot" else "revoked-token-123"
     add_account(runtime, chatwoot, user_token=user_token)
     conversation_with_audio(chatwoot, 10, time.time() - 5)
-    (result,) = reconcile(runtime)
+    with ChatwootStandIn(account_id=4) as other:
+        fields = {
+            "chatwoot_url": other.base_url,
+            "api_token": other.api_token,
+            "webhook_secret": SECRET,
+            "user_token": other.user_token,
+        }
+        acc.create_account(runtime.accounts, runtime.keyring, 4, acc.parse_changes(fields))
+        conversation_with_audio(other, 10, time.time() - 5)
+        result, fine = reconcile(runtime)
+    assert (fine.account_id, fine.status, fine.counts.queued) == (4, "ok", 1)
     assert result.status == "token_rejected"
     assert "--user-token" in (result.error or "")
     assert user_token not in (result.error or "")
@@ -289,3 +301,42 @@ def test_a_scan_that_fails_keeps_its_watermark_and_the_next_one_resumes(
     (result,) = reconcile(runtime)
     assert (result.status, result.counts.queued) == ("ok", 1)
     assert utcnow() - timedelta(minutes=1) < (result.window.until if result.window else utcnow())
+
+
+def test_a_conversation_that_becomes_active_during_the_walk_is_still_read(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot)
+    expected = {
+        conversation_with_audio(chatwoot, 100 + n, NOW - 3600 - n * 60)["attachments"][0]["id"]
+        for n in range(30)
+    }
+    moved = []
+
+    def customer_writes(counts: Counts) -> None:
+        if counts.conversations == 1:  # while page 1 is being read, page 2's last one moves up
+            moved.append(chatwoot.add_message(129, content="are you there?"))
+
+    scan = walk(runtime, chatwoot)
+    scan.progress = customer_writes
+    counts = scan.run(Target(ACCOUNT, window(1), "backfill"))
+    assert moved and counts.queued == 30
+    assert attachment_ids(runtime) == expected
+
+
+def test_a_disabled_account_is_not_reconciled_and_its_watermark_follows_the_clock(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot, enabled=False)
+    runtime.accounts.change(  # added an hour ago; disabled since
+        ACCOUNT, lambda a: setattr(a, "created_at", utcnow() - timedelta(hours=1))
+    )
+    conversation_with_audio(chatwoot, 10, time.time() - 400)  # refused while disabled
+    assert reconcile(runtime) == []
+    assert not any(r.path.startswith("/api/") for r in chatwoot.requests)
+    scan = runtime.scans.get(ACCOUNT)
+    assert scan is not None and scan.status == "disabled" and scan.watermark is not None
+    acc.set_enabled(runtime.accounts, ACCOUNT, True)
+    (result,) = reconcile(runtime)
+    assert result.window is not None and result.window.since < scan.watermark
+    assert result.counts.queued == 0  # refused on purpose, not a lost webhook

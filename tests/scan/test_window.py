@@ -64,10 +64,17 @@ def test_when_is_a_date_a_time_or_a_duration(text: str, expected: datetime) -> N
     assert parse_when(text, NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "30", "-3d", "3y", "2026-13-01", "1e9d"])
+@pytest.mark.parametrize(
+    "text", ["", "yesterday", "30", "-3d", "3y", "2026-13-01", "1e9d", "\u0663d"]
+)
 def test_a_bad_when_names_both_forms(text: str) -> None:
     with pytest.raises(ValueError, match=r"ISO 8601.*duration"):
         parse_when(text, NOW)
+
+
+def test_a_duration_beyond_the_calendar_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="before the year 1"):
+        parse_when("999999w", NOW)
 
 
 def test_a_window_needs_aware_times_and_knows_when_it_is_empty() -> None:

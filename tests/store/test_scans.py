@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from adapter import accounts as acc
 from adapter.runtime import Runtime
 from adapter.store import ScanStore
 from channels.base import AudioAttachment, Decision
@@ -121,3 +122,39 @@ def test_ignored_decisions_record_nothing(runtime: Runtime) -> None:
     ignored = Decision("ignored", "private", "message_created", "api", 7, 10)
     result = runtime.ledger.record_found(3, [ignored], runtime.keyring.encrypt, source="backfill")
     assert result.new_ids == () and result.known == ()
+
+
+def test_deleting_an_account_forgets_its_scans(runtime: Runtime) -> None:
+    changes = acc.parse_changes(
+        {
+            "chatwoot_url": "https://x.example.test",
+            "api_token": "t" * 20,
+            "webhook_secret": "s" * 20,
+        }
+    )
+    acc.create_account(runtime.accounts, runtime.keyring, 3, changes)
+    lease = runtime.scans.claim(3, "a")
+    assert lease is not None
+    runtime.scans.finish(lease, status="ok", error=None, counts={}, watermark=T0)
+    runtime.scans.cover(3, 7, last_activity_at=1, since=T0, until=T0, counts={})
+    runtime.accounts.delete(3)
+    assert runtime.scans.get(3) is None
+    assert runtime.scans.covered(3, 7) is None
+
+
+def test_noted_audio_is_recorded_as_delivered_and_never_queued(runtime: Runtime) -> None:
+    result = runtime.ledger.record_found(
+        3, [found(10, 100)], runtime.keyring.encrypt, source="backfill", noted=[found(11, 101)]
+    )
+    assert len(result.new_ids) == 1
+    rows = {r.attachment_id: r for r in runtime.ledger.recent()}
+    assert (rows[101].state, rows[101].reason, rows[101].source) == (
+        "delivered",
+        "noted",
+        "backfill",
+    )
+    assert rows[100].state == "queued"
+    again = runtime.ledger.record_found(
+        3, [found(11, 101)], runtime.keyring.encrypt, source="reconcile"
+    )
+    assert again.new_ids == () and again.known == (101,)
