@@ -1,7 +1,7 @@
 """Recovery from restarts of what the service stands on: PostgreSQL stopped while webhooks
-arrive, Redis restarted without persistence with messages in its queue, Chatwoot down while
-transcripts wait to be delivered. Each ends with exactly one note per voice note, and one
-engine call per voice note.
+arrive (503 for those; the reconciler finds their voice notes later), Redis restarted without
+persistence with messages in its queue, Chatwoot down while transcripts wait to be delivered.
+Each ends with exactly one note per voice note, and one engine call per voice note.
 
 PostgreSQL and Redis are throwaway servers (``tests/servers.py``) that the test stops and
 starts, never the shared ones. A killed worker is ``tests/jobs/test_entry.py``'s.
@@ -20,12 +20,14 @@ import pytest
 import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.rate_limits.backends import StubBackend
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from adapter import accounts as acc
 from adapter import standins
 from adapter.jobs.background import start_recovery
 from adapter.jobs.broker import NAMESPACE, middleware
+from adapter.scan.reconciler import reconcile
 from adapter.store import State, migrate
 from adapter.web.app import create_app
 from adapter.wiring import build_runtime
@@ -91,14 +93,17 @@ def test_postgres_stopped_while_webhooks_arrive(
         rt = build_runtime(
             settings, component="test", broker=(broker, StubBackend()), observability=False
         )
-        acc.create_account(rt.accounts, rt.keyring, 3, stand_in_account(chatwoot, openai_server))
+        reading = stand_in_account(chatwoot, openai_server).model_copy(
+            update={"user_token": SecretStr(chatwoot.user_token)}
+        )
+        acc.create_account(rt.accounts, rt.keyring, 3, reading)
         worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
         try:
             with TestClient(create_app(rt), raise_server_exceptions=False) as client:
                 [lost] = send(client, first)  # recorded and queued; no worker runs yet
                 pg.stop()
                 refused = post(client, second)
-                assert refused.status_code == 503, refused.text  # never 500: Chatwoot retries
+                assert refused.status_code == 503, refused.text  # never 500
                 assert client.get("/readyz").status_code == 503
                 worker.start()
                 with pytest.raises(sa.exc.DBAPIError):  # its message meets no database
@@ -106,7 +111,12 @@ def test_postgres_stopped_while_webhooks_arrive(
 
                 pg.start()
                 assert client.get("/readyz").status_code == 200
-                [later] = send(client, second)  # Chatwoot sends the refused webhook again
+                # Chatwoot never sends the refused webhook again, but its message is there:
+                # the reconciler finds it
+                chatwoot.add_message(CONVERSATION, attachments=second["attachments"])
+                (found,) = reconcile(rt)
+                assert (found.status, found.counts.queued) == ("ok", 1)
+                [later] = [r.id for r in rt.ledger.recent(source="reconcile")]
                 stop_sweeps = start_recovery(rt, 0.5)  # sends the first again: 2 s unmoved
                 try:
                     wait_until(
