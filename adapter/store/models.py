@@ -35,6 +35,8 @@ class Account(SQLModel, table=True):
     base_url: str | None = Field(default=None, max_length=2048)
     language: str | None = Field(default=None, max_length=8)
     remove_silence: bool = Field(default=True)
+    #: post a short private note when a voice note cannot be transcribed
+    failure_notes: bool = Field(default=True)
     enabled: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -80,6 +82,12 @@ class Transcription(SQLModel, table=True):
     note_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     attribute_set: bool = Field(default=False)
     lease_until: datetime | None = None
+    #: the failure note agents are owed when it ends failed or skipped (``states.FailureNote``)
+    failure_note: str | None = Field(default=None, max_length=16, index=True)
+    #: its Chatwoot message id once posted (0: posted, id unknown)
+    failure_note_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    failure_note_attempts: int = Field(default=0)
+    failure_note_lease: datetime | None = None
     received_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
@@ -156,7 +164,7 @@ class AccountScan(SQLModel, table=True):
     #: ``ok``, ``failed``, ``token_rejected``, ``no_user_token``
     status: str | None = Field(default=None, max_length=24)
     error: str | None = Field(default=None, sa_column=Column(Text))
-    #: the last scan's findings (``ScanCounts``), JSON
+    #: the last scan's findings (``adapter.scan.sift.Counts``), JSON
     counts_json: str | None = Field(default=None, sa_column=Column(Text))
     #: voice notes the reconciler found over all time: each one a lost webhook
     found_total: int = Field(default=0)
