@@ -63,6 +63,8 @@ class AccountChanges(BaseModel):
     base_url: str | None = Field(None, max_length=2048)
     language: str | None = None
     remove_silence: bool | None = None
+    #: post a short private note when a voice note cannot be transcribed (create: on)
+    failure_notes: bool | None = None
     enabled: bool | None = None
     #: update only: forget the previous webhook secret kept during a rotation
     drop_previous_secret: bool = False
@@ -154,6 +156,7 @@ def create_account(
         base_url=changes.base_url,
         language=changes.language,
         remove_silence=True if changes.remove_silence is None else changes.remove_silence,
+        failure_notes=True if changes.failure_notes is None else changes.failure_notes,
         enabled=True if changes.enabled is None else changes.enabled,
     )
     try:
@@ -169,6 +172,7 @@ _PLAIN_FIELDS = (
     "base_url",
     "language",
     "remove_silence",
+    "failure_notes",
     "enabled",
 )
 
@@ -304,6 +308,7 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "base_url": account.base_url,
         "language": account.language,
         "remove_silence": account.remove_silence,
+        "failure_notes": account.failure_notes,
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
         "user_token": account.user_token_enc is not None,

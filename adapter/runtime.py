@@ -34,6 +34,8 @@ class Queue(Protocol):
 
     def deliver(self, transcription_id: int, *, delay_ms: int | None = None) -> None: ...
 
+    def failure_note(self, transcription_id: int, *, delay_ms: int | None = None) -> None: ...
+
 
 @dataclass(frozen=True)
 class Runtime:

@@ -54,6 +54,7 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
         "engine": row.engine,
         "model": row.model,
         "delivery_attempts": row.delivery_attempts,
+        "failure_note": row.failure_note,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }

@@ -22,12 +22,23 @@ A note looks like this in the Chatwoot dashboard (Markdown, which Chatwoot rende
      "content_attributes": {"in_reply_to": MESSAGE_ID,
                             "transcriber": {"attachment_id": ID, "language": ISO639_1,
                                             "duration": SECONDS}}}
+
+A voice note that cannot be transcribed (it ended ``failed``, or ``skipped`` for a reason agents
+should know: ``owes_failure_note``) gets a failure note instead, so that an agent listens to it::
+
+    🎙️ **Not transcribed** · voice_note.ogg
+
+    The recording is too large to transcribe automatically. Please listen to it.
+
+One sentence in plain words per reason (``format_failure_note``); the reason code goes only into
+``content_attributes.transcriber.error`` (``failure_note_payload``), with no ``language``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypedDict
@@ -42,7 +53,38 @@ MAX_NOTE_CHARS = 100_000
 TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcriber.]_"
 #: how every transcript note begins (``note_reference`` recognises notes by it)
 NOTE_HEADER = "🎙️ **Transcript**"
+#: how every failure note begins (``note_reference`` recognises them by it too)
+FAILURE_NOTE_HEADER = "🎙️ **Not transcribed**"
+#: the skip reasons agents are told about: the others (``disabled``) are an admin's choice
+NOTED_SKIPS = frozenset({"not_audio", "too_large", "too_short", "no_key", "budget"})
+#: what a failure note says, per reason code; any other failure says ``FAILED_SENTENCE``
+FAILURE_SENTENCES: Mapping[str, str] = {
+    "too_large": "The recording is too large to transcribe automatically. Please listen to it.",
+    "too_short": "The recording is too short to transcribe automatically. Please listen to it.",
+    "not_audio": "This attachment has no sound that could be transcribed. Please open it.",
+    "no_key": (
+        "Automatic transcription is not set up for this account yet. Please listen to the "
+        "recording."
+    ),
+    "budget": (
+        "This month's budget for automatic transcription is used up. Please listen to the "
+        "recording."
+    ),
+    "bad_audio": (
+        "The recording seems to be empty or damaged, so it could not be transcribed. Please "
+        "try to listen to it."
+    ),
+}
+FAILED_SENTENCE = "The recording could not be transcribed automatically. Please listen to it."
+#: what a failure note says when the transcript was made but could not be posted
+UNDELIVERED_SENTENCE = (
+    "The recording was transcribed, but the transcript could not be added to this "
+    "conversation. Please listen to it."
+)
 
+#: Unicode categories a file name loses in a header: control, format (bidi overrides, zero
+#: widths), surrogate and private-use characters, line and paragraph separators
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 _LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
 
@@ -104,8 +146,40 @@ def format_note(
 
 
 def header_filename(filename: str) -> str:
-    """A file name as the note's header shows it (one line, at most 120 characters, escaped)."""
-    return escape_markdown(" ".join(filename.split())[:120])
+    """A file name as the note's header shows it: one line without control or format
+    characters (a NUL, an escape sequence, a right-to-left override), at most 120 characters,
+    escaped."""
+    visible = "".join(" " if unicodedata.category(c) in _INVISIBLE else c for c in filename)
+    return escape_markdown(" ".join(visible.split())[:120])
+
+
+def owes_failure_note(outcome: str, reason: str | None) -> bool:
+    """Whether a transcription ending ``outcome`` (``failed``, ``skipped``…) for ``reason``
+    tells its agents so with a failure note."""
+    return outcome == "failed" or (outcome == "skipped" and reason in NOTED_SKIPS)
+
+
+def failure_code(outcome: str, reason: str | None) -> str:
+    """The code a failure note carries: the reason code, or ``failed`` for a failure without
+    one."""
+    return reason or ("failed" if outcome == "failed" else outcome)
+
+
+def format_failure_note(
+    reason: str | None, *, filename: str | None = None, transcribed: bool = False
+) -> str:
+    """The failure note agents read: a one-line header naming the file, then one sentence in
+    plain words saying why there is no transcript and that they should listen to it
+    (``transcribed``: there is one, which could not be posted)."""
+    header = FAILURE_NOTE_HEADER
+    shown = header_filename(filename) if filename else ""
+    if shown:
+        header += f" · {shown}"
+    if transcribed:
+        sentence = UNDELIVERED_SENTENCE
+    else:
+        sentence = FAILURE_SENTENCES.get(reason or "", FAILED_SENTENCE)
+    return f"{header}\n\n{sentence}"
 
 
 @dataclass(frozen=True)
@@ -123,8 +197,9 @@ def note_reference(message: Mapping[str, object]) -> NoteReference | None:
     The contract's mark is ``content_attributes.transcriber.attachment_id``. Chatwoot's message
     builder keeps only the ``content_attributes`` keys it knows (``in_reply_to``, ``items``), so
     a real Chatwoot returns our notes without it; they are then recognised as a private message
-    that begins with ``NOTE_HEADER`` and answers (``in_reply_to``) the audio message, the
-    header naming the file.
+    that begins with ``NOTE_HEADER`` (or ``FAILURE_NOTE_HEADER``: a failure note also means
+    the audio is done with) and answers (``in_reply_to``) the audio message, the header naming
+    the file.
     """
     if message.get("private") is not True:
         return None
@@ -135,10 +210,17 @@ def note_reference(message: Mapping[str, object]) -> NoteReference | None:
     if isinstance(ours, Mapping) and _positive(ours.get("attachment_id")) is not None:
         return NoteReference(reply, _positive(ours.get("attachment_id")), None)
     content = message.get("content")
-    if not isinstance(content, str) or not content.startswith(NOTE_HEADER):
+    if not isinstance(content, str):
         return None
     header = content.split("\n", 1)[0]
-    _, found, name = header.partition(") · ")
+    if header.startswith(FAILURE_NOTE_HEADER):
+        rest = header.removeprefix(FAILURE_NOTE_HEADER)
+        found, name = rest.startswith(" · "), rest.removeprefix(" · ")
+    elif header.startswith(NOTE_HEADER):
+        _, separator, name = header.partition(") · ")
+        found = bool(separator)
+    else:
+        return None
     return NoteReference(reply, None, name.strip() if found else None)
 
 
@@ -162,6 +244,23 @@ class NotePayload(TypedDict):
     message_type: Literal["outgoing"]
     private: Literal[True]
     content_attributes: NoteContentAttributes
+
+
+class FailureAttributes(TypedDict):
+    attachment_id: int
+    error: str
+
+
+class FailureContentAttributes(TypedDict):
+    in_reply_to: int
+    transcriber: FailureAttributes
+
+
+class FailureNotePayload(TypedDict):
+    content: str
+    message_type: Literal["outgoing"]
+    private: Literal[True]
+    content_attributes: FailureContentAttributes
 
 
 def note_payload(
@@ -192,18 +291,44 @@ def note_payload(
     }
 
 
+def failure_note_payload(
+    note: str, *, message_id: int, attachment_id: int, error: str
+) -> FailureNotePayload:
+    """The JSON body of a failure note (``format_failure_note``'s output): in reply to the
+    audio message, ``transcriber.error`` the reason code (``failure_code``), no language."""
+    return {
+        "content": note,
+        "message_type": "outgoing",
+        "private": True,
+        "content_attributes": {
+            "in_reply_to": message_id,
+            "transcriber": {"attachment_id": attachment_id, "error": error},
+        },
+    }
+
+
 __all__ = [
     "CHATWOOT_MAX_CONTENT",
+    "FAILED_SENTENCE",
+    "FAILURE_NOTE_HEADER",
+    "FAILURE_SENTENCES",
     "MAX_NOTE_CHARS",
+    "NOTED_SKIPS",
     "NOTE_HEADER",
     "TRUNCATED_MARKER",
+    "UNDELIVERED_SENTENCE",
+    "FailureNotePayload",
     "NotePayload",
     "NoteReference",
     "escape_markdown",
+    "failure_code",
+    "failure_note_payload",
     "format_duration",
+    "format_failure_note",
     "format_note",
     "header_filename",
     "language_name",
     "note_payload",
     "note_reference",
+    "owes_failure_note",
 ]

@@ -4,6 +4,9 @@
     chunk(chunk_id)                one engine call; the last chunk assembles the transcript
     deliver(transcription_id)      the note and the attribute (only deliveries that must wait:
                                    a finished transcript is delivered in the step that made it)
+    failure_note(transcription_id) the note telling agents a voice note was not transcribed, on
+                                   the ``deliver`` queue (likewise posted by the step that ended
+                                   the transcription, unless it must wait)
 
 An ``Actors`` is declared on one broker and bound to the process's runtime when the process
 starts (``adapter.wiring.build_runtime``); it is also the runtime's ``Queue``. Retries: a step
@@ -22,6 +25,7 @@ import dramatiq
 
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.deliver import deliver as deliver_step
+from adapter.jobs.failure_note import post_failure_note
 from adapter.jobs.step import StepResult
 from adapter.jobs.transcribe import transcribe as transcribe_step
 from adapter.observability import log_context
@@ -41,7 +45,7 @@ def _only_requested_retries(retries: int, exc: BaseException) -> bool:
 
 
 class Actors:
-    """The three actors of one broker, and the ``Queue`` that sends to them."""
+    """The actors of one broker, and the ``Queue`` that sends to them."""
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self._runtime: Runtime | None = None
@@ -50,14 +54,22 @@ class Actors:
         )
         self.chunk_actor = self._declare(broker, "chunk", self._chunk, CHUNK_TIME_LIMIT_MS)
         self.deliver_actor = self._declare(broker, "deliver", self._deliver, DELIVER_TIME_LIMIT_MS)
+        self.failure_note_actor = self._declare(
+            broker, "failure_note", self._failure_note, DELIVER_TIME_LIMIT_MS, queue="deliver"
+        )
 
     @staticmethod
     def _declare(
-        broker: dramatiq.Broker, name: str, fn: Callable[[int], None], time_limit: int
+        broker: dramatiq.Broker,
+        name: str,
+        fn: Callable[[int], None],
+        time_limit: int,
+        *,
+        queue: str | None = None,
     ) -> Any:  # dramatiq.Actor[[int], None]
         return dramatiq.actor(
             actor_name=name,
-            queue_name=name,
+            queue_name=queue or name,
             broker=broker,
             time_limit=time_limit,
             # only the Retry a step asks for (Dramatiq then ignores max_retries): the ledger
@@ -87,12 +99,16 @@ class Actors:
 
     def _deliver(self, transcription_id: int) -> None:
         with log_context(transcription_id=transcription_id, step="deliver"):
-            result = deliver_step(self.runtime, transcription_id)
-        if result.retry_in_ms is not None:
-            raise dramatiq.Retry(delay=result.retry_in_ms)
+            self._follow(deliver_step(self.runtime, transcription_id))
+
+    def _failure_note(self, transcription_id: int) -> None:
+        with log_context(transcription_id=transcription_id, step="failure_note"):
+            self._follow(post_failure_note(self.runtime, transcription_id))
 
     def _follow(self, result: StepResult) -> None:
-        """Retry this message, or deliver a finished transcript right here (no queue hop)."""
+        """Retry this message, or run right here (no queue hop) what the step asks for next:
+        deliver a finished transcript, post a failure note. A next step that must wait is sent
+        as a message of its own, with its delay."""
         if result.retry_in_ms is not None:
             raise dramatiq.Retry(delay=result.retry_in_ms)
         if result.deliver is not None:
@@ -100,6 +116,12 @@ class Actors:
                 delivered = deliver_step(self.runtime, result.deliver)
             if delivered.retry_in_ms is not None:
                 self.deliver(result.deliver, delay_ms=delivered.retry_in_ms)
+            result = delivered  # a delivery that gave up owes a failure note
+        if result.failure_note is not None:
+            with log_context(transcription_id=result.failure_note, step="failure_note"):
+                noted = post_failure_note(self.runtime, result.failure_note)
+            if noted.retry_in_ms is not None:
+                self.failure_note(result.failure_note, delay_ms=noted.retry_in_ms)
 
     # ─── Queue ──────────────────────────────────────────────────────────────────────────────
 
@@ -124,6 +146,9 @@ class Actors:
 
     def deliver(self, transcription_id: int, *, delay_ms: int | None = None) -> None:
         self.deliver_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
+
+    def failure_note(self, transcription_id: int, *, delay_ms: int | None = None) -> None:
+        self.failure_note_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
 
 
 __all__ = ["Actors"]

@@ -26,6 +26,7 @@ from adapter.audio import AudioChunk
 from adapter.engines.base import Engine, Transcript
 from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
+from adapter.helpdesk.notes import owes_failure_note
 from adapter.jobs.lease import let_go, plan_claim, renew_period, renewing_chunk
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
@@ -151,8 +152,9 @@ def _failed(rt: Runtime, claim: ChunkClaim, exc: Exception) -> StepResult:
         rt.ledger.release_chunk(claim, verdict.error)
         return StepResult(retry_in_ms=verdict.delay_ms)
     target = State.skipped if verdict.outcome == "skipped" else State.failed
-    rt.ledger.stop(tid, target, reason=verdict.reason, error=verdict.error)
-    return StepResult()
+    owe = owes_failure_note(verdict.outcome, verdict.reason)
+    ended = rt.ledger.stop(tid, target, reason=verdict.reason, error=verdict.error, owe_note=owe)
+    return StepResult(failure_note=tid if ended and owe else None)
 
 
 def join(rt: Runtime, transcription_id: int) -> StepResult:

@@ -9,7 +9,9 @@ run (``adapter.jobs.lease``): a slow Chatwoot never lets a second worker post th
 A Chatwoot outage only retries this step, after the usual backoff (at most
 ``TRANSCRIBER_RETRY_MAX_SECONDS`` apart) but up to ``TRANSCRIBER_DELIVERY_MAX_ATTEMPTS`` times
 (20: about an hour), not ``TRANSCRIBER_MAX_ATTEMPTS``: the transcript is stored, so waiting
-costs nothing, and the audio is never transcribed, nor billed, twice.
+costs nothing, and the audio is never transcribed, nor billed, twice. A delivery that gives up
+ends the row ``failed``, owing its agents a failure note (``adapter.jobs.failure_note``) unless
+the transcript note was posted. ``helpdesk_verdict`` judges both steps' Chatwoot errors.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from adapter.errors import HelpdeskRejected, PermanentError
 from adapter.helpdesk.notes import format_note, note_payload
 from adapter.jobs.backoff import Backoff
 from adapter.jobs.lease import renew_period, renewing
-from adapter.jobs.step import StepResult, log_failure, log_retry, reason_of, safe_error, transient
+from adapter.jobs.step import (
+    StepResult,
+    Verdict,
+    log_failure,
+    log_retry,
+    reason_of,
+    safe_error,
+    transient,
+)
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
@@ -92,28 +102,40 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
         log.info("transcript delivered", extra={"transcription_id": row.id})
 
 
-def _failed(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
-    what = f"delivery of transcription {claim.transcription_id}"
+def helpdesk_verdict(
+    rt: Runtime, what: str, attempt: int, exc: Exception, *, step: str = "delivery"
+) -> Verdict:
+    """A write to Chatwoot (by ``step``) that failed: ``failed`` for a permanent error or the
+    delivery attempts used up, else ``retry`` after the backoff (or Chatwoot's Retry-After).
+    Logged and counted."""
     if isinstance(exc, PermanentError):
         log_failure(what, exc)
-        rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=safe_error(exc))
-        metrics.incr(Metric.TRANSCRIPTION_FAILED)
         metrics.incr(Metric.HELPDESK_ERRORS_PERMANENT)
-        return StepResult()
+        return Verdict("failed", reason_of(exc), safe_error(exc))
     if transient(exc) is None:
         log.exception("unexpected error in %s", what, exc_info=exc)
     metrics.incr(Metric.HELPDESK_ERRORS_TRANSIENT)
     backoff = policy(rt)
-    if backoff.exhausted(claim.attempt):
-        log_failure(what, exc, attempts=claim.attempt)
-        error = f"delivery gave up after {claim.attempt} attempts: {safe_error(exc)}"
-        rt.ledger.delivery_failed(claim, reason=reason_of(exc), error=error)
-        metrics.incr(Metric.TRANSCRIPTION_FAILED)
-        return StepResult()
-    delay = backoff.delay_ms(claim.attempt, transient(exc))
-    log_retry(what, claim.attempt, backoff.max_attempts, exc, delay)
-    rt.ledger.delivery_later(claim, safe_error(exc))
-    return StepResult(retry_in_ms=delay)
+    if backoff.exhausted(attempt):
+        log_failure(what, exc, attempts=attempt)
+        error = f"{step} gave up after {attempt} attempts: {safe_error(exc)}"
+        return Verdict("failed", reason_of(exc), error)
+    delay = backoff.delay_ms(attempt, transient(exc))
+    log_retry(what, attempt, backoff.max_attempts, exc, delay)
+    return Verdict("retry", reason_of(exc), safe_error(exc), delay)
 
 
-__all__ = ["deliver", "policy"]
+def _failed(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
+    tid = claim.transcription_id
+    verdict = helpdesk_verdict(rt, f"delivery of transcription {tid}", claim.attempt, exc)
+    if verdict.outcome == "retry":
+        rt.ledger.delivery_later(claim, verdict.error)
+        return StepResult(retry_in_ms=verdict.delay_ms)
+    ended = rt.ledger.delivery_failed(
+        claim, reason=verdict.reason, error=verdict.error, owe_note=True
+    )
+    metrics.incr(Metric.TRANSCRIPTION_FAILED)
+    return StepResult(failure_note=tid if ended else None)
+
+
+__all__ = ["deliver", "helpdesk_verdict", "policy"]

@@ -8,7 +8,12 @@ every worker process and under ``transcriber up`` (``adapter.jobs.background``),
   ``adapter.jobs.lease``): its worker died, killed or out of memory, mid-step; a dead worker's
   work is sent again within :func:`takeback_within` seconds, 96 by default;
 - no lease, and no move for ``TRANSCRIBER_STUCK_AFTER_SECONDS`` (work that is queued or waits
-  for a retry): its broker message was lost, e.g. Redis restarted without persistence.
+  for a retry): its broker message was lost, e.g. Redis restarted without persistence;
+- a row retried by command (:func:`retry_one`: its lease is set to run out at once), so that
+  ``transcriber retry`` works within one sweep even when its own message reaches no worker
+  (``transcriber up``'s in-process broker, which another process cannot reach);
+- a failure note still owed whose lease ran out, or whose row has not moved for
+  ``TRANSCRIBER_STUCK_AFTER_SECONDS`` (``adapter.jobs.failure_note``).
 
 Sending it again is harmless: every step claims its row by compare-and-set, and a planned
 transcription is only dispatched (its lost chunks).
@@ -17,6 +22,7 @@ transcription is only dispatched (its lost chunks).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from adapter.jobs.broker import queue_depth
@@ -46,7 +52,8 @@ def _send(rt: Runtime, transcription_id: int, state: State) -> None:
 
 
 def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
-    """Re-queue one failed or skipped transcription now (``NotRetryable``)."""
+    """Re-queue one failed or skipped transcription now (``NotRetryable``): its message is
+    sent here, and the ledger leaves it due for the next sweep of any process too."""
     row = rt.ledger.retry(transcription_id)
     _send(rt, transcription_id, State(row.state))
     return transcription_view(row)
@@ -65,20 +72,27 @@ def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
 
 def recover(rt: Runtime, *, stuck_after: float | None = None) -> list[int]:
     """Re-enqueue unfinished rows whose lease ran out, or that have no lease and did not move
-    for ``stuck_after`` seconds (``TRANSCRIBER_STUCK_AFTER_SECONDS`` unless told); the ids
-    sent."""
+    for ``stuck_after`` seconds (``TRANSCRIBER_STUCK_AFTER_SECONDS`` unless told), then the
+    failure notes lost likewise; the ids sent."""
     age = rt.settings.stuck_after_seconds if stuck_after is None else stuck_after
-    rows = rt.ledger.lost(age)
+    states = dict(rt.ledger.lost(age))
+    owed = rt.ledger.notes_owed(age)
     _gauges(rt)
+    sent = _resend(states, lambda tid: _send(rt, tid, states[tid]), "stuck transcription")
+    return sent + _resend(owed, rt.queue.failure_note, "failure note")
+
+
+def _resend(ids: Iterable[int], send: Callable[[int], None], what: str) -> list[int]:
+    """``send`` each id; the ids sent (one that cannot be is logged, and found again)."""
     sent = []
-    for tid, state in rows:
+    for tid in ids:
         try:
-            _send(rt, tid, state)
+            send(tid)
             sent.append(tid)
         except Exception:
-            log.exception("could not re-enqueue transcription %s", tid)
+            log.exception("could not re-enqueue the %s of transcription %s", what, tid)
     if sent:
-        log.warning("re-enqueued %d stuck transcription(s)", len(sent), extra={"count": len(sent)})
+        log.warning("re-enqueued %d %s(s)", len(sent), what, extra={"count": len(sent)})
     return sent
 
 

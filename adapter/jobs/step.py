@@ -30,10 +30,12 @@ log = logging.getLogger("adapter.jobs")
 @dataclass(frozen=True)
 class StepResult:
     """``retry_in_ms`` set: the actor raises ``dramatiq.Retry`` with that delay; ``deliver``:
-    the transcription whose transcript is ready, to deliver now."""
+    the transcription whose transcript is ready, to deliver now; ``failure_note``: the
+    transcription that ended owing its agents a failure note, to post now."""
 
     retry_in_ms: int | None = None
     deliver: int | None = None
+    failure_note: int | None = None
 
 
 def safe_error(exc: BaseException) -> str:

@@ -7,7 +7,8 @@ a short voice note needs no second queue hop. The claim's lease is renewed while
 fetched and shaped (``adapter.jobs.lease``), and given back with the plan; whoever runs a chunk
 holds it again. A planned transcription sent again (the recovery sweep) is only dispatched: its
 lost chunks are sent again, or it is assembled when all are done.
-Nothing to transcribe (account disabled, no key, too large, not audio) ends it ``skipped``.
+Nothing to transcribe (account disabled, no key, too large, not audio) ends it ``skipped``; a
+failed or skipped end owes the agents a failure note when they should know (``StepResult``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from adapter.accounts import engine_settings
 from adapter.errors import AccountDisabled
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
+from adapter.helpdesk.notes import owes_failure_note
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
@@ -165,9 +167,13 @@ def _ended(rt: Runtime, claim: Claim, exc: Exception) -> StepResult:
         claim.attempt,
         rt.backoff.max_attempts,
     )
-    target = {"skipped": State.skipped, "failed": State.failed, "retry": State.queued}
-    rt.ledger.end(claim, target[verdict.outcome], reason=verdict.reason, error=verdict.error)
-    return StepResult(retry_in_ms=verdict.delay_ms if verdict.outcome == "retry" else None)
+    if verdict.outcome == "retry":
+        rt.ledger.end(claim, State.queued, reason=verdict.reason, error=verdict.error)
+        return StepResult(retry_in_ms=verdict.delay_ms)
+    target = State.skipped if verdict.outcome == "skipped" else State.failed
+    owe = owes_failure_note(verdict.outcome, verdict.reason)
+    ended = rt.ledger.end(claim, target, reason=verdict.reason, error=verdict.error, owe_note=owe)
+    return StepResult(failure_note=claim.transcription_id if ended and owe else None)
 
 
 __all__ = ["dispatch", "transcribe"]

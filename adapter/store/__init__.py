@@ -41,6 +41,7 @@ from adapter.store.states import (
     FINAL_STATES,
     TRANSITIONS,
     ChunkState,
+    FailureNote,
     IllegalTransition,
     State,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Claim",
     "Covered",
     "Delivery",
+    "FailureNote",
     "FoundResult",
     "IllegalTransition",
     "IntakeResult",

@@ -112,6 +112,7 @@ _TRANSCRIPTION_ROWS = _Rows(
         "state": State.queued.value,
         "attempts": 0,
         "delivery_attempts": 0,
+        "failure_note_attempts": 0,
         "chunks_done": 0,
         "seconds_done": 0.0,
         "attribute_set": False,

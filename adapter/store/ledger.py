@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -38,6 +38,7 @@ from adapter.store.models import TranscriptChunk, Transcription, utcnow
 from adapter.store.states import (
     ACTIVE_STATES,
     ChunkState,
+    FailureNote,
     State,
     check,
     check_chunk,
@@ -108,6 +109,28 @@ class NotRetryable(Exception):
 
 def _claimable(table: Table, now: datetime) -> Any:
     return or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+
+
+#: the states whose rows may owe a failure note
+_NOTED_STATES = (State.failed.value, State.skipped.value)
+
+
+def _owing(owe_note: bool) -> dict[str, Any]:
+    """The values that make a row ending failed or skipped owe its failure note: unless one is
+    owed or was posted already, or its transcript note was (a retry never owes a second)."""
+    if not owe_note:
+        return {}
+    fresh = and_(
+        T.c.note_message_id.is_(None),
+        or_(
+            T.c.failure_note.is_(None),
+            T.c.failure_note.not_in([FailureNote.pending.value, FailureNote.posted.value]),
+        ),
+    )
+    return {
+        "failure_note": case((fresh, FailureNote.pending.value), else_=T.c.failure_note),
+        "failure_note_attempts": case((fresh, 0), else_=T.c.failure_note_attempts),
+    }
 
 
 class Ledger:
@@ -280,8 +303,17 @@ class Ledger:
             lease_until=utcnow() + self.lease,
         )
 
-    def end(self, claim: Claim, target: State, *, reason: str | None, error: str | None) -> bool:
-        """Leave ``transcribing`` for ``target`` (skipped, failed, or queued for a retry)."""
+    def end(
+        self,
+        claim: Claim,
+        target: State,
+        *,
+        reason: str | None,
+        error: str | None,
+        owe_note: bool = False,
+    ) -> bool:
+        """Leave ``transcribing`` for ``target`` (skipped, failed, or queued for a retry); with
+        ``owe_note``, the row owes its failure note (unless it had one)."""
         with self.engine.begin() as conn:
             return self._move(
                 conn,
@@ -292,11 +324,20 @@ class Ledger:
                 reason=reason,
                 error=error,
                 lease_until=None,
+                **_owing(owe_note),
             )
 
-    def stop(self, transcription_id: int, target: State, *, reason: str, error: str) -> bool:
+    def stop(
+        self,
+        transcription_id: int,
+        target: State,
+        *,
+        reason: str,
+        error: str,
+        owe_note: bool = False,
+    ) -> bool:
         """transcribing → ``target`` (failed or skipped), whoever holds it: a chunk that cannot
-        be done ends its whole transcription."""
+        be done ends its whole transcription (``owe_note`` as for :meth:`end`)."""
         with self.engine.begin() as conn:
             done = self._move(
                 conn,
@@ -306,6 +347,7 @@ class Ledger:
                 reason=reason,
                 error=error,
                 lease_until=None,
+                **_owing(owe_note),
             )
             if done:
                 _drop_chunk_audio(conn, transcription_id)
@@ -602,8 +644,14 @@ class Ledger:
     def delivered(self, claim: Claim) -> bool:
         return self._end_delivery(claim, State.delivered, error=None, reason=None)
 
-    def delivery_failed(self, claim: Claim, *, reason: str, error: str) -> bool:
-        return self._end_delivery(claim, State.failed, reason=reason, error=error)
+    def delivery_failed(
+        self, claim: Claim, *, reason: str, error: str, owe_note: bool = False
+    ) -> bool:
+        """transcribed → failed; with ``owe_note``, its failure note is owed unless the
+        transcript note was posted (then the agents have the words)."""
+        return self._end_delivery(
+            claim, State.failed, reason=reason, error=error, **_owing(owe_note)
+        )
 
     def delivery_later(self, claim: Claim, error: str) -> bool:
         """Give the row back after a transient delivery error; it stays ``transcribed``."""
@@ -611,11 +659,101 @@ class Ledger:
             claim.transcription_id, *self._held_delivery(claim), error=error, lease_until=None
         )
 
+    # ─── failure notes ──────────────────────────────────────────────────────────────────────
+
+    def claim_failure_note(self, transcription_id: int) -> Claim | None:
+        """Hold the failure note a failed or skipped row owes, for one attempt to post it;
+        None: nothing owed, or someone else holds it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(T.c.failure_note_attempts).where(T.c.id == transcription_id, *_owes_note())
+            ).first()
+            if row is None:
+                return None
+            attempt = int(row[0]) + 1
+            result = conn.execute(
+                update(T)
+                .where(
+                    T.c.id == transcription_id,
+                    *_owes_note(),
+                    T.c.failure_note_attempts == row[0],
+                    or_(T.c.failure_note_lease.is_(None), T.c.failure_note_lease < now),
+                )
+                .values(
+                    failure_note_attempts=attempt,
+                    failure_note_lease=now + self.lease,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+        return Claim(transcription_id, attempt)
+
+    def renew_failure_note(self, claim: Claim) -> bool:
+        """Push the lease of a held failure note forward; False when it is no longer ours."""
+        return self._update(
+            claim.transcription_id,
+            *_held_note(claim),
+            failure_note_lease=utcnow() + self.lease,
+        )
+
+    def failure_note_posted(self, claim: Claim, note_id: int) -> bool:
+        """Store the posted note's id (0: unknown) at once: it is never posted twice. Also
+        when a retry cancelled it meanwhile: it was posted all the same."""
+        return self._update(
+            claim.transcription_id,
+            T.c.failure_note_attempts == claim.attempt,
+            or_(T.c.failure_note.is_(None), T.c.failure_note == FailureNote.pending.value),
+            failure_note=FailureNote.posted.value,
+            failure_note_id=note_id,
+            failure_note_lease=None,
+        )
+
+    def failure_note_ended(self, claim: Claim, outcome: FailureNote) -> bool:
+        """Not posted, for good: ``gave_up`` or ``off``."""
+        return self._update(
+            claim.transcription_id,
+            *_held_note(claim),
+            failure_note=outcome.value,
+            failure_note_lease=None,
+        )
+
+    def failure_note_later(self, claim: Claim) -> bool:
+        """Give the note back after a transient error; it stays owed."""
+        return self._update(claim.transcription_id, *_held_note(claim), failure_note_lease=None)
+
+    def notes_owed(self, stuck_after: float) -> list[int]:
+        """Rows whose failure note was lost on its way: its lease ran out, or it has none and
+        the row has not moved for ``stuck_after`` seconds. Touched, as in :meth:`lost`."""
+        now = utcnow()
+        stmt = select(T.c.id).where(
+            *_owes_note(),
+            or_(
+                T.c.failure_note_lease < now,
+                and_(
+                    T.c.failure_note_lease.is_(None),
+                    T.c.updated_at <= now - timedelta(seconds=stuck_after),
+                ),
+            ),
+        )
+        with self.engine.begin() as conn:
+            ids = [int(i) for i in conn.execute(stmt.order_by(T.c.id)).scalars()]
+            if ids:
+                conn.execute(update(T).where(T.c.id.in_(ids)).values(updated_at=now))
+        return ids
+
     # ─── operations ─────────────────────────────────────────────────────────────────────────
 
     def retry(self, transcription_id: int) -> Transcription:
         """failed/skipped → queued (or → transcribed when the transcript exists: never pay
-        twice). Raises :class:`NotRetryable`."""
+        twice). Raises :class:`NotRetryable`.
+
+        The row is left due at once: its lease is set to run out now, so the next recovery
+        sweep of any process sends it (:meth:`lost`), also when the caller's message cannot
+        reach a worker (``transcriber retry`` beside ``transcriber up``'s in-process broker).
+        A failure note still pending is cancelled: the retry delivers the transcript, or ends
+        again and owes one then; a posted one stays posted and is never owed again."""
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(Transcription, transcription_id)
             if row is None:
@@ -635,8 +773,9 @@ class Ledger:
             row.delivery_attempts = 0
             row.error = None
             row.reason = None
-            row.lease_until = None
-            row.updated_at = utcnow()
+            row.lease_until = row.updated_at = utcnow()
+            if row.failure_note == FailureNote.pending:
+                row.failure_note = None
             session.add(row)
             session.commit()
             return row
@@ -644,7 +783,10 @@ class Ledger:
     def lost(self, stuck_after: float) -> list[tuple[int, State]]:
         """Unfinished rows whose work was lost: lease expired, or a chunk's lease expired
         (its worker died while others may still hold the transcription), or no lease and no
-        move for ``stuck_after`` seconds. They are touched, so the next sweep waits a period."""
+        move for ``stuck_after`` seconds. They are touched, so the next sweep waits a period.
+
+        A queued row has a lease only when :meth:`retry` made it due: it is found once, its
+        lease dropped, and from then on it waits like any queued row."""
         now = utcnow()
         cutoff = now - timedelta(seconds=stuck_after)
         dead_chunk = (
@@ -667,8 +809,12 @@ class Ledger:
         with self.engine.begin() as conn:
             rows = [(int(i), State(s)) for i, s in conn.execute(stmt.order_by(T.c.id))]
             if rows:
+                ids = [i for i, _ in rows]
+                conn.execute(update(T).where(T.c.id.in_(ids)).values(updated_at=now))
                 conn.execute(
-                    update(T).where(T.c.id.in_([i for i, _ in rows])).values(updated_at=now)
+                    update(T)
+                    .where(T.c.id.in_(ids), T.c.state == State.queued.value)
+                    .values(lease_until=None)
                 )
         return rows
 
@@ -685,6 +831,19 @@ class Ledger:
                 count += 1
             session.commit()
         return count
+
+
+def _owes_note() -> tuple[Any, Any]:
+    """A row that owes its failure note (and still ended so: a retry moved it on)."""
+    return (T.c.failure_note == FailureNote.pending.value, T.c.state.in_(_NOTED_STATES))
+
+
+def _held_note(claim: Claim) -> tuple[Any, Any]:
+    """The failure note ``claim`` holds, still owed."""
+    return (
+        T.c.failure_note == FailureNote.pending.value,
+        T.c.failure_note_attempts == claim.attempt,
+    )
 
 
 # ─── chunk helpers (on the caller's connection) ─────────────────────────────────────────────

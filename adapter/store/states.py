@@ -11,6 +11,11 @@
 
 A chunk: ``pending ──▶ transcribing ──▶ done``, back to ``pending`` after a transient error.
 
+The failure note a row ending failed or skipped owes its agents (``FailureNote``), beside the
+row's state: ``pending ──▶ posted``, or ``gave_up`` (Chatwoot refused it, or stayed down), or
+``off`` (the account does not want them). A retry cancels a pending one; a posted one is never
+owed again.
+
 ``TRANSITIONS`` is the only statement of these rules: every state change the ledger makes
 consults it (``check``), and a test walks it.
 """
@@ -33,6 +38,13 @@ class ChunkState(StrEnum):
     pending = "pending"
     transcribing = "transcribing"
     done = "done"
+
+
+class FailureNote(StrEnum):
+    pending = "pending"
+    posted = "posted"
+    gave_up = "gave_up"
+    off = "off"
 
 
 #: from each state, the states a transcription may move to
@@ -88,6 +100,7 @@ __all__ = [
     "FINAL_STATES",
     "TRANSITIONS",
     "ChunkState",
+    "FailureNote",
     "IllegalTransition",
     "State",
     "check",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapter.helpdesk.notes import FAILURE_NOTE_HEADER
 from adapter.store import State
 from tests.audio import gen
 from tests.helpers import OPENAI_KEY, sqlite_only
@@ -40,7 +41,8 @@ def test_a_rejection_fails_after_one_call(pipeline: Pipeline, reply: Reply) -> N
     assert (row.state, row.reason) == (State.failed, "engine_rejected")
     assert row.error and OPENAI_KEY not in row.error and OPENAI_KEY[:20] not in row.error
     assert pipeline.engine_calls() == 1
-    assert pipeline.chatwoot.notes(321) == []
+    [note] = pipeline.chatwoot.notes(321)  # no transcript: a failure note says so
+    assert note["content"].startswith(FAILURE_NOTE_HEADER)
 
 
 def test_long_audio_is_chunked_and_a_retry_never_resends_a_finished_chunk(
