@@ -9,11 +9,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
+from openai.types import AudioModel
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
 from adapter.secrets import Keyring
 from adapter.settings import Settings
@@ -104,16 +106,18 @@ class AccountChanges(BaseModel):
         return value
 
 
-def parse_changes(data: dict[str, Any]) -> AccountChanges:
-    """Validate admin input; the error lists the bad fields without echoing values."""
+def parse_changes(data: dict[str, Any], *, label: Callable[[str], str] = str) -> AccountChanges:
+    """Validate admin input; the error lists the bad fields without echoing values, each named
+    by ``label`` (the CLI names its options: ``--chatwoot-url``)."""
     try:
         return AccountChanges.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise AccountError(f"invalid account: {problems}", status=422) from None
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "body"
+            message = err["msg"].removeprefix("Value error, ").removeprefix(f"{name} ")
+            problems.append(f"{label(name)}: {message}")
+        raise AccountError(f"invalid account: {'; '.join(problems)}", status=422) from None
 
 
 def validate_id(account_id: int) -> int:
@@ -234,6 +238,71 @@ def delete_account(store: AccountStore, account_id: int) -> None:
         raise AccountError(f"account {account_id} not found", status=404) from None
 
 
+#: OpenAI's own endpoint: the only one whose model names are known here
+OPENAI_API_HOST = "api.openai.com"
+#: OpenAI's transcription models: the SDK's list and the dated snapshot OpenAI documents, less
+#: gpt-4o-transcribe-diarize (it needs a chunking strategy and answers speakers, not a text)
+OPENAI_MODELS = tuple(
+    sorted(
+        {*get_args(AudioModel), "gpt-4o-mini-transcribe-2025-03-20"} - {"gpt-4o-transcribe-diarize"}
+    )
+)
+
+
+def model_problem(engine: str, model: str, base_url: str | None) -> str | None:
+    """Why ``engine`` cannot have ``model``, or None. The offline engine has the weights the
+    ``local`` extra bundles (faster-whisper's other names would need a download, which it never
+    makes); OpenAI's own endpoint has its transcription models; a self-hosted OpenAI-compatible
+    endpoint (``base_url`` elsewhere) takes any name."""
+    if engine == "local" and model not in LOCAL_MODELS:
+        return f"the local engine has no model {model!r}; choose one of: {', '.join(LOCAL_MODELS)}"
+    host = urlsplit(base_url).hostname if base_url else OPENAI_API_HOST
+    if engine == "openai" and host == OPENAI_API_HOST and model not in OPENAI_MODELS:
+        return (
+            f"OpenAI has no transcription model {model!r}; choose one of: "
+            f"{', '.join(OPENAI_MODELS)} (a self-hosted endpoint given with --base-url takes "
+            "any name)"
+        )
+    return None
+
+
+def check_model(changes: AccountChanges, current: Account | None, settings: Settings) -> None:
+    """Refuse (422) a model the account's engine cannot have, judged on the account as it will
+    be: ``changes`` over ``current`` (None when adding) over the settings' defaults. Only when
+    the engine, model or endpoint change, so an unrelated update of an older account passes."""
+    if changes.engine is None and changes.model is None and changes.base_url is None:
+        return
+    model = changes.model or (current.model if current else None)
+    if model is None:
+        return
+    engine = changes.engine or (current.engine if current else None)
+    base_url = changes.base_url or (current.base_url if current else None)
+    problem = model_problem(
+        engine or settings.default_engine, model, base_url or settings.openai_base_url
+    )
+    if problem is None:
+        return
+    if engine is None:
+        problem += (
+            " (the account names no engine, so it gets the default here, "
+            f"{settings.default_engine}: give --engine)"
+        )
+    raise AccountError(problem, status=422)
+
+
+def key_warning(account: Account, settings: Settings) -> str | None:
+    """The mistake that otherwise passes silently: an ``openai`` account with no key of its own
+    and no ``OPENAI_API_KEY`` skips every voice note (reason ``no_key``)."""
+    if effective_engine(account, settings) != "openai" or key_source(account, settings) != "none":
+        return None
+    return (
+        f"account {account.id} uses the openai engine but has no OpenAI key (no "
+        "--openai-api-key, and no OPENAI_API_KEY here): its voice notes are skipped (no_key); "
+        f"give it one with `transcriber accounts update {account.id} --openai-api-key KEY` or "
+        "OPENAI_API_KEY in the service's environment, or choose --engine local"
+    )
+
+
 @dataclass(frozen=True)
 class OpenAIKey:
     value: str | None
@@ -327,16 +396,20 @@ def rotate_all(store: AccountStore, ledger: Ledger, keyring: Keyring) -> int:
 
 
 __all__ = [
+    "OPENAI_MODELS",
     "AccountChanges",
     "AccountError",
     "EngineSettings",
     "OpenAIKey",
     "account_view",
+    "check_model",
     "create_account",
     "delete_account",
     "effective_engine",
     "engine_settings",
     "key_source",
+    "key_warning",
+    "model_problem",
     "parse_changes",
     "resolve_openai_key",
     "rotate_all",

@@ -3,8 +3,10 @@
 ``TRANSCRIBER_ENCRYPTION_KEYS`` holds comma-separated Fernet keys: the first encrypts, all
 decrypt, so a new key is put first, ``transcriber keys rotate`` re-encrypts every stored value
 and the old key can then be dropped. Outside production, when the variable is unset, a key is
-generated once into a file beside the SQLite database (with a warning); production refuses to
-start without it.
+generated once into a file beside the SQLite database (with a warning) by the commands that
+create a database (``migrate``, ``up``: :func:`ensure_dev_key`); every other command reads
+that file and refuses, naming it, when it is missing. Production refuses to start without
+the variable.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from adapter.settings import Settings
 log = logging.getLogger(__name__)
 
 DEV_KEY_FILENAME = "transcriber.key"
+KEYS_VARIABLE = "TRANSCRIBER_ENCRYPTION_KEYS"
+#: what a Fernet key looks like, and how to make one
+FERNET_KEY_HINT = (
+    "a Fernet key is 44 characters of URL-safe base64 (32 random bytes) ending in '='; make "
+    "one with `python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'`"
+)
 
 
 def _register(value: str) -> None:
@@ -41,20 +50,18 @@ class Keyring:
         return f"Keyring(keys={self.key_count})"
 
     @classmethod
-    def from_keys(cls, keys: list[str]) -> Keyring:
+    def from_keys(cls, keys: list[str], *, source: str = KEYS_VARIABLE) -> Keyring:
+        """The keyring of ``keys``; ``source`` names where they come from in error messages
+        (the variable, or the development key file), which never show a key."""
         fernets = []
         for position, key in enumerate(keys, start=1):
             try:
                 fernets.append(Fernet(key.strip().encode()))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(
-                    f"TRANSCRIBER_ENCRYPTION_KEYS: key #{position} is not a valid Fernet key "
-                    "(32 url-safe base64-encoded bytes; make one with "
-                    "`python -c 'from cryptography.fernet import Fernet; "
-                    "print(Fernet.generate_key().decode())'`)"
-                ) from exc
+                which = f"key {position} of {source}" if len(keys) > 1 else source
+                raise ConfigError(f"{which} is not a valid Fernet key: {FERNET_KEY_HINT}") from exc
         if not fernets:
-            raise ConfigError("TRANSCRIBER_ENCRYPTION_KEYS holds no key")
+            raise ConfigError(f"{source} holds no key: {FERNET_KEY_HINT}")
         return cls(MultiFernet(fernets), len(fernets))
 
     def encrypt(self, value: str, *, register: bool = True) -> str:
@@ -91,34 +98,55 @@ def dev_key_path(settings: Settings) -> Path:
     return Path.cwd() / DEV_KEY_FILENAME
 
 
+def ensure_dev_key(settings: Settings) -> Path | None:
+    """Generate the development key file once, with a warning, when it is wanted and missing
+    (``migrate`` and ``up``, which create a database, call this); its path, or None. Production
+    never gets one: :func:`load_keyring` refuses to run there without the variable."""
+    if settings.encryption_keys is not None or settings.production:
+        return None
+    path = dev_key_path(settings)
+    if path.exists():
+        return path
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path  # another process made it first
+    except OSError as exc:
+        raise ConfigError(f"cannot create the development key {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(Fernet.generate_key() + b"\n")
+    log.warning(
+        "%s is unset: generated a development key in %s. Set %s in production and keep a copy "
+        "of the key.",
+        KEYS_VARIABLE,
+        path,
+        KEYS_VARIABLE,
+    )
+    return path
+
+
 def load_keyring(settings: Settings) -> Keyring:
-    """The keyring from settings, or the development key file (created once)."""
+    """The keyring from settings, or from the development key file, which it never creates
+    (:func:`ensure_dev_key` does)."""
     if settings.encryption_keys is not None:
         keys = [k for k in settings.encryption_keys.get_secret_value().split(",") if k.strip()]
         return Keyring.from_keys(keys)
     if settings.production:
-        raise ConfigError("TRANSCRIBER_ENCRYPTION_KEYS is required when TRANSCRIBER_ENV=production")
+        raise ConfigError(
+            f"{KEYS_VARIABLE} is required when TRANSCRIBER_ENV=production: set it to one or "
+            f"more comma-separated keys; {FERNET_KEY_HINT}"
+        )
     path = dev_key_path(settings)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Fernet.generate_key()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(key + b"\n")
-            log.warning(
-                "TRANSCRIBER_ENCRYPTION_KEYS is unset: generated a development key in %s. "
-                "Set TRANSCRIBER_ENCRYPTION_KEYS in production and keep a copy of the key.",
-                path,
-            )
     try:
         key_text = path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{KEYS_VARIABLE} is unset and there is no development key at {path}: set "
+            f"{KEYS_VARIABLE}, or run `transcriber migrate` beside this database to create one"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the development key file {path}: {exc.strerror}") from exc
-    return Keyring.from_keys([key_text])
+        raise ConfigError(f"cannot read the development key {path}: {exc.strerror}") from exc
+    return Keyring.from_keys([key_text], source=f"the development key in {path}")
 
 
-__all__ = ["Keyring", "dev_key_path", "load_keyring"]
+__all__ = ["FERNET_KEY_HINT", "Keyring", "dev_key_path", "ensure_dev_key", "load_keyring"]

@@ -9,8 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: what redis-py accepts in a URL
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Settings(BaseSettings):
@@ -109,6 +112,16 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked here, not by redis-py when the broker is built: one line naming the variable
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"must start with {', '.join(REDIS_SCHEMES)}, e.g. redis://127.0.0.1:6379/0"
+            )
+        return value
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -138,10 +151,35 @@ class Settings(BaseSettings):
         return base
 
 
+def _shows_value(alias: str) -> bool:
+    """Whether an error may echo the variable's value: never a secret's, nor a URL's that may
+    carry a password (the fields that hide their repr)."""
+    for field in Settings.model_fields.values():
+        choices = field.validation_alias
+        names = choices.choices if isinstance(choices, AliasChoices) else [choices]
+        if alias in names:
+            return field.repr and "SecretStr" not in str(field.annotation)
+    return False
+
+
+def explain(exc: ValidationError) -> str:
+    """Settings that failed validation, one clause each: the variable, its value when it is not
+    secret, and what it should be (``TRANSCRIBER_ENV='prod': should be 'development', …``)."""
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "configuration"
+        message = err["msg"].removeprefix("Value error, ").replace("Input should", "should")
+        value = err.get("input")
+        if isinstance(value, str) and _shows_value(name):
+            name = f"{name}={value[:60]!r}"
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
     return Settings()
 
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["REDIS_SCHEMES", "Settings", "explain", "get_settings"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from types import FrameType
 
 import dramatiq
@@ -13,9 +14,11 @@ from adapter.accounts import effective_engine
 from adapter.jobs.background import start_background
 from adapter.jobs.recovery import recover
 from adapter.runtime import Runtime
+from adapter.secrets import ensure_dev_key, load_keyring
 from adapter.settings import Settings
 from adapter.store import migrate
-from adapter.web.app import create_app
+from adapter.store.db import check_location
+from adapter.web.app import create_app, listen_socket
 from adapter.wiring import build_runtime
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,33 @@ def _announce(rt: Runtime, host: str, port: int) -> None:
         )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn on a socket bound beforehand (:func:`_listen`), saying when it listens as it
+    does on a socket of its own (uvicorn stays silent on given sockets: it expects a
+    supervisor to have said so)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if sockets and self.started:
+            self._log_started_message(sockets)
+
+
+def _listen(settings: Settings, host: str, port: int) -> socket.socket:
+    """The listening socket, once the port, the database's directory and the keys are known
+    to be right: a mistake is one line (``ConfigError``), before any log, thread or file."""
+    sock = listen_socket(host, port)
+    try:
+        check_location(settings.database_url)
+        ensure_dev_key(settings)
+        load_keyring(settings)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
+    sock = _listen(settings, host, port)
     migrate(settings.database_url)
     rt = build_runtime(settings, component="up", embedded=True)
     worker = start_worker(rt.broker, threads)
@@ -62,7 +91,7 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
     if rt.settings.redis_url is None:
         log.warning("no TRANSCRIBER_REDIS_URL: using the in-process broker (single box only)")
     _announce(rt, host, port)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             create_app(rt),
             host=host,
@@ -79,7 +108,7 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
         for stop in stops:

@@ -1,13 +1,14 @@
-"""Every setting is documented: the README's configuration table names each variable."""
+"""Every setting is documented (the README's configuration table names each variable), and a
+bad one is explained in words that name it and never echo a secret."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices
+from pydantic import AliasChoices, ValidationError
 
-from adapter.settings import Settings
+from adapter.settings import Settings, explain
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -37,3 +38,24 @@ def test_every_readme_variable_is_read() -> None:
         if word.strip().startswith("`TRANSCRIBER_")
     }
     assert documented <= set(variables())
+
+
+def invalid(**values: str) -> str:
+    with pytest.raises(ValidationError) as raised:
+        Settings.model_validate(values)
+    return explain(raised.value)
+
+
+def test_a_bad_value_is_named_with_what_it_should_be() -> None:
+    assert invalid(TRANSCRIBER_ENV="prod") == (
+        "TRANSCRIBER_ENV='prod': should be 'development', 'production' or 'test'"
+    )
+    assert invalid(TRANSCRIBER_MAX_AUDIO_BYTES="-1") == (
+        "TRANSCRIBER_MAX_AUDIO_BYTES='-1': should be greater than 0"
+    )
+
+
+def test_a_secret_or_a_url_is_never_echoed() -> None:
+    text = invalid(TRANSCRIBER_REDIS_URL="user:hunter2@localhost:6379")
+    assert text.startswith("TRANSCRIBER_REDIS_URL: must start with redis://, rediss://, unix://")
+    assert "hunter2" not in text and "Value error" not in text

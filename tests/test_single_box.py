@@ -1,10 +1,11 @@
 """``transcriber up`` (``adapter.single_box``): receiver and worker threads in one process on
 SQLite, killed with SIGKILL mid-transcription and started again: the voice note still ends
-with exactly one note."""
+with exactly one note. On a busy port, one line and nothing made."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from adapter.store import State
+from tests.cli.helpers import PREFIXES, one_line_failure, run
+from tests.conftest import REPO
 from tests.helpers import (
     OPENAI_KEY,
     SECRET,
@@ -78,3 +81,28 @@ def test_up_restarts_after_kill9(
     assert chatwoot.violations == []
     for secret in (OPENAI_KEY, chatwoot.api_token, SECRET):
         assert secret not in box.output() + box2.output()
+
+
+def test_up_on_a_busy_port_is_one_line_and_makes_nothing(
+    tmp_path: Path, cli_env_for_up: dict[str, str]
+) -> None:
+    """Before this, `up` exited 3 with the cause among ten JSON log lines."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run(["up", "--port", str(port)], cli_env_for_up, tmp_path)
+    assert one_line_failure(out) == (
+        f"transcriber: port {port} on 127.0.0.1 is in use: Address already in use; stop what "
+        "listens there, or choose another --port"
+    )
+    assert list(tmp_path.iterdir()) == []  # no database, no key
+
+
+@pytest.fixture
+def cli_env_for_up() -> dict[str, str]:
+    """The environment of a first `up`: no configuration at all (./transcriber.db, a key to
+    generate)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)} | {
+        "PYTHONPATH": str(REPO)
+    }

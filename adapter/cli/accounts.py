@@ -1,15 +1,22 @@
-"""``accounts add|update|enable|disable|list`` and ``keys rotate``: the helpdesk accounts and
-their encrypted secrets."""
+"""``accounts add|update|enable|disable|list|delete`` and ``keys rotate``: the helpdesk
+accounts and their encrypted secrets.
+
+``add`` and ``update`` refuse a model the account's engine cannot have, and warn (on stderr)
+when an ``openai`` account has no key anywhere; ``list`` marks such an account. ``delete``
+removes the account and its secrets; its transcriptions stay for the record.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from adapter import accounts as acc
-from adapter.cli.context import open_accounts
-from adapter.store import Ledger
+from adapter.cli import Failure
+from adapter.cli.context import Accounts, open_accounts
+from adapter.store import Account, Ledger
 
 #: options of ``accounts add|update`` that go to the account as given
 _FIELDS = (
@@ -23,6 +30,7 @@ _FIELDS = (
     "base_url",
     "language",
     "remove_silence",
+    "failure_notes",
 )
 #: flags of ``accounts update`` that go to the account only when set
 _FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
@@ -38,21 +46,38 @@ def changes(args: argparse.Namespace) -> acc.AccountChanges:
     for name in _FLAGS:
         if getattr(args, name, False):
             data[name] = True
-    return acc.parse_changes(data)
+    return acc.parse_changes(data, label=option)
+
+
+def option(field: str) -> str:
+    """The option that sets an account field: ``chatwoot_url`` → ``--chatwoot-url``."""
+    return "--" + field.replace("_", "-")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     opened = open_accounts()
-    account = acc.create_account(opened.store, opened.keyring, args.account_id, changes(args))
+    wanted = changes(args)
+    acc.check_model(wanted, None, opened.settings)
+    account = acc.create_account(opened.store, opened.keyring, args.account_id, wanted)
     print(f"account {account.id} added")
+    _warn(account, opened)
     return 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:
     opened = open_accounts()
-    account = acc.update_account(opened.store, opened.keyring, args.account_id, changes(args))
+    wanted = changes(args)
+    acc.check_model(wanted, opened.store.get(args.account_id), opened.settings)
+    account = acc.update_account(opened.store, opened.keyring, args.account_id, wanted)
     print(f"account {account.id} updated")
+    _warn(account, opened)
     return 0
+
+
+def _warn(account: Account, opened: Accounts) -> None:
+    warning = acc.key_warning(account, opened.settings)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
@@ -69,19 +94,60 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     opened = open_accounts()
-    views = [acc.account_view(a, opened.settings) for a in opened.store.all()]
+    accounts = opened.store.all()
+    views = [acc.account_view(a, opened.settings) for a in accounts]
+    warnings = [acc.key_warning(a, opened.settings) for a in accounts]
     if args.json:
+        for view, warning in zip(views, warnings, strict=True):
+            view["warnings"] = [warning] if warning else []
         print(json.dumps(views, indent=2))
-    elif not views:
+        return 0
+    if not views:
         print("no accounts")
-    else:
-        print(f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  CHATWOOT URL")
-        for v in views:
-            print(
-                f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
-                f"{v['key_source']:11}  {v['webhook_secrets']:<7}  {v['chatwoot_url']}"
-            )
+        return 0
+    print(f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  CHATWOOT URL")
+    for v, warning in zip(views, warnings, strict=True):
+        key = f"{v['key_source']} (!)" if warning else v["key_source"]
+        print(
+            f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
+            f"{key:11}  {v['webhook_secrets']:<7}  {v['chatwoot_url']}"
+        )
+    for warning in filter(None, warnings):
+        print(f"(!) {warning}", file=sys.stderr)
     return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    opened = open_accounts()
+    account = opened.store.get(args.account_id)
+    if account is None:
+        raise Failure(f"account {args.account_id} not found (transcriber accounts list)")
+    if not args.yes:
+        _confirm(account)
+    acc.delete_account(opened.store, account.id)
+    print(
+        f"account {account.id} deleted with its secrets; its webhooks now get 404. Its "
+        f"transcriptions are kept (transcriber list --account-id {account.id})"
+    )
+    return 0
+
+
+def _confirm(account: Account) -> None:
+    """Ask on a terminal; refuse without one (a script must say --yes)."""
+    if not sys.stdin.isatty():
+        raise Failure(
+            f"account {account.id} not deleted: standard input is not a terminal to confirm "
+            "on; add --yes"
+        )
+    try:
+        answer = input(
+            f"Delete account {account.id} ({account.chatwoot_url}) and its stored secrets? "
+            "Its transcriptions are kept. [y/N] "
+        )
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Failure(f"account {account.id} not deleted")
 
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
@@ -97,9 +163,11 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
 __all__ = [
     "changes",
     "cmd_add",
+    "cmd_delete",
     "cmd_disable",
     "cmd_enable",
     "cmd_list",
     "cmd_rotate_keys",
     "cmd_update",
+    "option",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 MAX_ID = 2**53
 
 #: what ``--engine`` falls back to, wherever the account or the command names none
-ENGINE_DEFAULT = "TRANSCRIBER_DEFAULT_ENGINE; unset: openai when OPENAI_API_KEY is set, else local"
+ENGINE_DEFAULT = "TRANSCRIBER_DEFAULT_ENGINE, or else openai when OPENAI_API_KEY is set, else local"
 #: the engines' own default models (a test holds these to adapter.engines)
 MODEL_DEFAULT = "whisper-1 for openai, base for local"
 ENGINES = ("openai", "local")
@@ -35,6 +35,12 @@ def port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError("a port is at most 65535")
     return value
+
+
+def on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r} is neither on nor off")
+    return text == "on"
 
 
 def seconds(text: str) -> float:
@@ -66,6 +72,16 @@ def account_id_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def account_filter(p: argparse.ArgumentParser) -> None:
+    """``--account-id N``: only this account's transcriptions."""
+    p.add_argument(
+        "--account-id",
+        type=positive_int,
+        metavar="N",
+        help="only this account's transcriptions (default: every account)",
+    )
+
+
 def json_option(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} (default: text for people)")
 
@@ -75,7 +91,7 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     when updating unless given."""
 
     def default(text: str) -> str:
-        return f"(default: {text if adding else 'unchanged'})"
+        return f"(default: {text})" if adding else f"(default: unchanged; on a new account: {text})"
 
     required = "(required)" if adding else "(default: unchanged)"
     p.add_argument(
@@ -102,7 +118,7 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         "--openai-api-key",
         metavar="KEY",
         help="this account's own OpenAI key, stored encrypted "
-        + default("OPENAI_API_KEY of the service"),
+        + default("none, so OPENAI_API_KEY of the service"),
     )
     p.add_argument(
         "--user-token",
@@ -110,15 +126,22 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         help="a Chatwoot user's access token, only to read conversations and messages (the "
         "reconciler and backfill; an agent bot's token cannot list them). An administrator's "
         "sees every inbox, an agent's only theirs; stored encrypted "
-        + default("none: the account is not reconciled"),
+        + default("none, so the account is not reconciled"),
     )
     p.add_argument(
         "--base-url",
         metavar="URL",
-        help="an OpenAI-compatible endpoint (speaches, LocalAI, …) "
-        + default("OPENAI_BASE_URL; unset: api.openai.com"),
+        help="the openai engine's endpoint: an OpenAI-compatible server (speaches, LocalAI, "
+        "…), where --model takes any name " + default("OPENAI_BASE_URL, else api.openai.com"),
     )
     engine_options(p, default=default)
+    p.add_argument(
+        "--failure-notes",
+        type=on_off,
+        metavar="on|off",
+        help="when a voice note cannot be transcribed, post one short private note saying so, "
+        "so that an agent listens to it " + default("on"),
+    )
 
 
 def engine_options(
@@ -127,12 +150,16 @@ def engine_options(
     """How audio is transcribed: ``--engine``, ``--model``, ``--language`` and whether long
     silences are cut (``remove_silence``: None when neither flag is given)."""
     p.add_argument(
-        "--engine", choices=ENGINES, help="speech-to-text engine " + default(ENGINE_DEFAULT)
+        "--engine",
+        choices=ENGINES,
+        help="speech-to-text engine: openai (OpenAI or a compatible server) or local "
+        "(offline) " + default(ENGINE_DEFAULT),
     )
     p.add_argument(
         "--model",
         metavar="NAME",
-        help="engine model, e.g. gpt-4o-mini-transcribe (openai) or tiny.en (local) "
+        help="engine model: base or tiny.en (local); whisper-1, gpt-4o-transcribe, "
+        "gpt-4o-mini-transcribe… (openai at api.openai.com; others refused) "
         + default(MODEL_DEFAULT),
     )
     p.add_argument(
@@ -161,11 +188,13 @@ __all__ = [
     "ENGINE_DEFAULT",
     "MAX_ID",
     "MODEL_DEFAULT",
+    "account_filter",
     "account_id_argument",
     "account_options",
     "engine_options",
     "json_option",
     "listen_options",
+    "on_off",
     "port",
     "positive_int",
     "seconds",

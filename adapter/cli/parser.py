@@ -12,6 +12,7 @@ import argparse
 from typing import TypeAlias
 
 from adapter.cli.options import (
+    account_filter,
     account_id_argument,
     account_options,
     engine_options,
@@ -22,6 +23,10 @@ from adapter.cli.options import (
 )
 from adapter.jobs.broker import QUEUES
 
+#: the states ``list --state`` takes: ``adapter.store.State``'s (a test holds them equal;
+#: importing the store would slow every ``--help``)
+STATES = ("queued", "transcribing", "transcribed", "delivered", "failed", "skipped")
+
 #: what ``add_subparsers`` returns (a class argparse does not export)
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -31,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="transcriber",
         description="Transcribe Chatwoot audio attachments into private notes.",
         epilog="Configuration comes from TRANSCRIBER_* environment variables (and a .env file). "
-        "Exit codes: 0 success, 2 bad usage, 1 failure (one line on stderr).",
+        "Only migrate, up and demo create a database; the other commands need one made by "
+        "`transcriber migrate`. Exit codes: 0 success, 2 bad usage, 1 failure (one line on "
+        "stderr).",
     )
     parser.add_argument(
         "--debug",
@@ -67,15 +74,16 @@ def _service_commands(commands: Commands) -> None:
         "up",
         "up:cmd_up",
         "Receiver and worker in one process: the single-box default.",
-        "Creates or upgrades the database first. Without TRANSCRIBER_REDIS_URL the queue lives "
-        "in this process.",
+        "Creates or upgrades the database first (and, without TRANSCRIBER_ENCRYPTION_KEYS, a "
+        "development key beside it). Without TRANSCRIBER_REDIS_URL the queue lives in this "
+        "process.",
     )
     listen_options(p)
     p.add_argument("--threads", type=positive_int, default=4, help="worker threads (default: 4)")
     p = _command(
         commands,
         "serve",
-        "service:cmd_serve",
+        "up:cmd_serve",
         "The webhook receiver and admin API only.",
         "Needs TRANSCRIBER_REDIS_URL: `transcriber worker` does the work.",
     )
@@ -83,6 +91,20 @@ def _service_commands(commands: Commands) -> None:
     p.add_argument(
         "--workers", type=positive_int, default=1, help="HTTP worker processes (default: 1)"
     )
+    _worker_command(commands)
+    _command(
+        commands,
+        "migrate",
+        "service:cmd_migrate",
+        "Create or upgrade the database schema (idempotent).",
+        "The database is TRANSCRIBER_DATABASE_URL; a SQLite file is created in an existing "
+        "directory. Without TRANSCRIBER_ENCRYPTION_KEYS (outside production) it also creates "
+        "the development key beside the database. Every command but up and demo needs this "
+        "done, and an upgrade after each new version.",
+    )
+
+
+def _worker_command(commands: Commands) -> None:
     p = _command(
         commands,
         "worker",
@@ -112,13 +134,6 @@ def _service_commands(commands: Commands) -> None:
         help="on SIGTERM, how long in-flight work may take to finish before it is left to "
         "recovery (default: 600)",
     )
-    _command(
-        commands,
-        "migrate",
-        "service:cmd_migrate",
-        "Create or upgrade the database schema (idempotent).",
-        "The database is TRANSCRIBER_DATABASE_URL.",
-    )
 
 
 def _account_commands(commands: Commands) -> None:
@@ -132,6 +147,45 @@ def _account_commands(commands: Commands) -> None:
         help="the Chatwoot account id, the N in /app/accounts/N (required)",
     )
     account_options(a, adding=True)
+    _update_command(actions)
+    a = _command(actions, "enable", "accounts:cmd_enable", "Accept the account's webhooks again.")
+    account_id_argument(a)
+    a = _command(actions, "disable", "accounts:cmd_disable", "Answer the account's webhooks 404.")
+    account_id_argument(a)
+    a = _command(
+        actions,
+        "list",
+        "accounts:cmd_list",
+        "List the accounts, never a secret.",
+        "KEY says where the OpenAI key comes from: account, environment or none; (!) marks an "
+        "openai account with no key anywhere, whose voice notes are skipped.",
+    )
+    json_option(a, "a JSON array of accounts")
+    a = _command(
+        actions,
+        "delete",
+        "accounts:cmd_delete",
+        "Delete an account and its stored secrets; its webhooks then get 404.",
+        "Its transcriptions are kept for the record (transcriber list --account-id N); any "
+        "still waiting end skipped (disabled). Asks for confirmation on a terminal.",
+    )
+    account_id_argument(a)
+    a.add_argument(
+        "--yes",
+        action="store_true",
+        help="delete without asking; needed when standard input is not a terminal (default: ask)",
+    )
+    actions = _group(commands, "keys", "Encryption keys (TRANSCRIBER_ENCRYPTION_KEYS).")
+    _command(
+        actions,
+        "rotate",
+        "accounts:cmd_rotate_keys",
+        "Re-encrypt every stored secret with the first key.",
+        "Every key of TRANSCRIBER_ENCRYPTION_KEYS decrypts; afterwards the others can go.",
+    )
+
+
+def _update_command(actions: Commands) -> None:
     a = _command(actions, "update", "accounts:cmd_update", "Change an account: only what is given.")
     account_id_argument(a)
     account_options(a, adding=False)
@@ -151,26 +205,6 @@ def _account_commands(commands: Commands) -> None:
         action="store_true",
         help="forget the account's user token: it is no longer reconciled (default: keep it)",
     )
-    a = _command(actions, "enable", "accounts:cmd_enable", "Accept the account's webhooks again.")
-    account_id_argument(a)
-    a = _command(actions, "disable", "accounts:cmd_disable", "Answer the account's webhooks 404.")
-    account_id_argument(a)
-    a = _command(
-        actions,
-        "list",
-        "accounts:cmd_list",
-        "List the accounts, never a secret.",
-        "KEY says where the OpenAI key comes from: account, environment or none.",
-    )
-    json_option(a, "a JSON array of accounts")
-    actions = _group(commands, "keys", "Encryption keys (TRANSCRIBER_ENCRYPTION_KEYS).")
-    _command(
-        actions,
-        "rotate",
-        "accounts:cmd_rotate_keys",
-        "Re-encrypt every stored secret with the first key.",
-        "Every key of TRANSCRIBER_ENCRYPTION_KEYS decrypts; afterwards the others can go.",
-    )
 
 
 def _work_commands(commands: Commands) -> None:
@@ -183,21 +217,20 @@ def _work_commands(commands: Commands) -> None:
         "status",
         "work:cmd_status",
         "Transcriptions by state, the queue depth, and how far each transcription in progress is.",
+        "Also warns of accounts whose voice notes cannot be transcribed (an openai account with "
+        "no key).",
     )
-    json_option(p, "one JSON object {states, queue_depth, in_progress}")
+    json_option(p, "one JSON object {states, queue_depth, in_progress, reconcile, warnings}")
+    _list_command(commands)
     p = _command(
         commands,
         "retry",
         "work:cmd_retry",
         "Re-queue failed (or skipped) transcriptions at once.",
-        "Without TRANSCRIBER_REDIS_URL, `transcriber up` picks them up at its next recovery sweep.",
+        "Without TRANSCRIBER_REDIS_URL, a running `transcriber up` sends them within "
+        "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (30 s by default).",
     )
-    p.add_argument(
-        "--account-id",
-        type=positive_int,
-        metavar="N",
-        help="only this account's transcriptions (default: every account)",
-    )
+    account_filter(p)
     p.add_argument(
         "--state",
         choices=("failed", "skipped"),
@@ -221,6 +254,37 @@ def _work_commands(commands: Commands) -> None:
         "--keep",
         action="store_true",
         help="keep the demo's temporary directory (default: remove it)",
+    )
+
+
+def _list_command(commands: Commands) -> None:
+    p = _command(
+        commands,
+        "list",
+        "work:cmd_list",
+        "Recent transcriptions, newest first: id, account, conversation, state, reason, error, "
+        "age.",
+        "`transcriber list --state failed` shows what failed and why; `transcriber retry` "
+        "sends it again.",
+    )
+    account_filter(p)
+    p.add_argument(
+        "--state",
+        choices=STATES,
+        metavar="STATE",
+        help=f"only transcriptions in this state: {', '.join(STATES)} (default: every state)",
+    )
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="at most this many (default: 20)",
+    )
+    json_option(
+        p,
+        "a JSON array of objects {id, account_id, conversation_id, message_id, attachment_id, "
+        "source, state, reason, error, created_at, updated_at, age_seconds}",
     )
 
 

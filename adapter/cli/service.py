@@ -1,4 +1,5 @@
-"""The service as it is deployed: ``serve`` (the receiver), ``worker`` (Dramatiq), ``migrate``.
+"""The service as it is deployed: ``worker`` (Dramatiq) and ``migrate`` (``serve``, which
+listens, is in ``up``).
 
 Light on imports: a worker scaled up from zero starts its first job sooner.
 """
@@ -10,8 +11,10 @@ import os
 import sys
 
 from adapter.cli import Failure
-from adapter.cli.context import load_settings
+from adapter.cli.context import check_redis, load_settings
+from adapter.secrets import ensure_dev_key
 from adapter.store import migrate
+from adapter.store.db import check_location, describe, open_database
 
 #: Dramatiq reads its idle-poll interval (ms) from this variable once, when ``dramatiq.worker``
 #: is first imported, as the default of ``Worker(worker_timeout=…)``; its CLI has no option
@@ -19,25 +22,6 @@ WORKER_TIMEOUT_VARIABLE = "dramatiq_worker_timeout"
 #: what ``adapter.single_box.WORKER_POLL_MS`` is (a test holds them equal); importing that
 #: module would load the whole web side into every worker's start
 WORKER_POLL_MS = 100
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # only this command needs it; keeps the CLI's start quick
-
-    if load_settings().redis_url is None:
-        raise Failure("`transcriber serve` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
-    uvicorn.run(
-        "adapter.web.asgi:create",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        proxy_headers=True,
-    )
-    return 0
 
 
 def worker_command(args: argparse.Namespace) -> list[str]:
@@ -68,8 +52,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     imported ``dramatiq.worker`` already (the broker's module does), too late to change that
     default here, so a fresh interpreter starts Dramatiq with the variable in its environment.
     """
-    if load_settings().redis_url is None:
+    settings = load_settings()
+    if settings.redis_url is None:
         raise Failure("`transcriber worker` needs TRANSCRIBER_REDIS_URL (or use `transcriber up`)")
+    open_database(settings.database_url)
+    check_redis(settings)
     env = dict(os.environ)
     env.setdefault(WORKER_TIMEOUT_VARIABLE, str(WORKER_POLL_MS))
     argv = worker_command(args)
@@ -79,9 +66,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    revision = migrate(load_settings().database_url)
-    print(f"database schema at revision {revision}")
+    """Create or upgrade the schema, and outside production without TRANSCRIBER_ENCRYPTION_KEYS
+    the development key beside the database: the step every other command expects done."""
+    settings = load_settings()
+    check_location(settings.database_url)
+    ensure_dev_key(settings)
+    revision = migrate(settings.database_url)
+    print(f"{describe(settings.database_url)}: schema at revision {revision}")
     return 0
 
 
-__all__ = ["WORKER_POLL_MS", "cmd_migrate", "cmd_serve", "cmd_worker", "worker_command"]
+__all__ = ["WORKER_POLL_MS", "cmd_migrate", "cmd_worker", "worker_command"]

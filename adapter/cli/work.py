@@ -8,27 +8,36 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapter.accounts import key_warning
 from adapter.cli import Failure
-from adapter.cli.context import load_settings
+from adapter.cli.context import check_redis, load_settings
 from adapter.demo import run_demo
 from adapter.engines.factory import build_engine
 from adapter.jobs.recovery import retry_many, status_counts
 from adapter.runtime import Runtime
-from adapter.store import migrate
+from adapter.secrets import load_keyring
+from adapter.store import Ledger, Transcription, utcnow
+from adapter.store.db import open_database
 from adapter.transcribe import FileTranscript, transcribe_file
-from adapter.views import scan_view
+from adapter.views import scan_view, transcription_view
 from adapter.wiring import build_runtime, policies
 
 
 @contextmanager
-def runtime() -> Iterator[Runtime]:
-    """A runtime on an up-to-date schema, closed afterwards. Without TRANSCRIBER_REDIS_URL its
-    broker is the in-process one: what it is sent waits in the database for ``up``'s recovery."""
+def runtime(*, broker: bool = True) -> Iterator[Runtime]:
+    """A runtime on the existing, migrated database, closed afterwards. Without
+    TRANSCRIBER_REDIS_URL its broker is the in-process one: what it is sent waits in the
+    database for ``up``'s recovery sweep. With it, Redis must answer unless ``broker`` is False
+    (``status`` reports a silent Redis instead of failing)."""
     settings = load_settings()
-    migrate(settings.database_url)
+    open_database(settings.database_url)
+    load_keyring(settings)  # its one-line error before the runtime's logging starts
+    if broker:
+        check_redis(settings)
     rt = build_runtime(settings, component="cli", embedded=True)
     try:
         yield rt
@@ -86,9 +95,14 @@ def print_transcript(result: FileTranscript, *, as_json: bool) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with runtime() as rt:
+    with runtime(broker=False) as rt:
         status = status_counts(rt)
         status["reconcile"] = reconcile_status(rt)
+        status["warnings"] = [
+            warning
+            for account in rt.accounts.all()
+            if account.enabled and (warning := key_warning(account, rt.settings))
+        ]
         embedded = rt.settings.redis_url is None
     if args.json:
         print(json.dumps(status, indent=2))
@@ -147,6 +161,7 @@ def status_lines(status: dict[str, Any], *, embedded: bool) -> list[str]:
     if status.get("reconcile"):
         lines.append("reconciliation (webhooks that never arrived)")
         lines.extend(reconcile_line(item) for item in status["reconcile"])
+    lines.extend(f"warning: {warning}" for warning in status.get("warnings", ()))
     return lines
 
 
@@ -154,8 +169,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
     with runtime() as rt:
         if rt.settings.redis_url is None:
             print(
-                "warning: no TRANSCRIBER_REDIS_URL: the rows are re-queued in the database and "
-                "`transcriber up` picks them up at its next recovery sweep",
+                "note: no TRANSCRIBER_REDIS_URL: they are re-queued in the database, and a "
+                "running `transcriber up` sends them within TRANSCRIBER_RECOVERY_INTERVAL_SECONDS "
+                f"({rt.settings.recovery_interval_seconds:g} s), or when it next starts",
                 file=sys.stderr,
             )
         ids = retry_many(rt, account_id=args.account_id, state=args.state)
@@ -165,15 +181,92 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """Recent transcriptions: a table for people, a JSON array with ``--json``. Reads the
+    database only (no keys, no broker)."""
+    settings = load_settings()
+    ledger = Ledger(open_database(settings.database_url), lease_seconds=settings.lease_seconds)
+    rows = ledger.recent(account_id=args.account_id, state=args.state, limit=args.limit)
+    now = utcnow()
+    items = [listed(row, now) for row in rows]
+    if args.json:
+        print(json.dumps(items, indent=2))
+    elif not items:
+        print("no transcriptions" + (f" in state {args.state}" if args.state else ""))
+    else:
+        print("\n".join(listing_lines(items)))
+    return 0
+
+
+#: what ``list`` shows of a transcription: where it is and why, never its text
+LISTED = (
+    "id",
+    "account_id",
+    "conversation_id",
+    "message_id",
+    "attachment_id",
+    "source",
+    "state",
+    "reason",
+    "error",
+    "created_at",
+    "updated_at",
+)
+
+
+def listed(row: Transcription, now: datetime) -> dict[str, Any]:
+    view = transcription_view(row)
+    age_ = (now - as_utc(row.created_at)).total_seconds()
+    return {**{key: view[key] for key in LISTED}, "age_seconds": round(max(0.0, age_))}
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time (naive in UTC on both databases' columns) as an aware one."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+#: the error column of ``list`` is cut to this many characters (``--json`` has it whole)
+ERROR_WIDTH = 72
+
+
+def listing_lines(items: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        f"{'ID':>8}  {'ACCOUNT':>8}  {'CONV':>8}  {'STATE':12}  {'REASON':18}  {'AGE':>5}  ERROR"
+    ]
+    for item in items:
+        error = " ".join((item["error"] or "").split())
+        if len(error) > ERROR_WIDTH:
+            error = error[: ERROR_WIDTH - 1] + "…"
+        lines.append(
+            f"{item['id']:>8}  {item['account_id']:>8}  {item['conversation_id']:>8}  "
+            f"{item['state']:12}  {item['reason'] or '':18}  {age(item['age_seconds']):>5}  {error}"
+        )
+    return lines
+
+
+def age(seconds: float) -> str:
+    """``42s``, ``7m``, ``5h``, ``3d``: how long ago, for people."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(engine=args.engine, keep=args.keep)
 
 
 __all__ = [
+    "LISTED",
+    "age",
+    "as_utc",
     "cmd_demo",
+    "cmd_list",
     "cmd_retry",
     "cmd_status",
     "cmd_transcribe",
+    "listed",
+    "listing_lines",
     "print_transcript",
     "runtime",
     "status_lines",

@@ -34,7 +34,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from adapter.httputil import safe_url
 
@@ -150,13 +150,30 @@ def register_secret(value: str | None) -> None:
     Call it with every secret the process decrypts or reads (API tokens, webhook
     secrets, OpenAI keys, the admin token). Values shorter than
     :data:`MIN_SECRET_LENGTH` are ignored. The stripped and URL-quoted forms are
-    registered too. Never raises.
+    registered too. Of a URL (a Redis URL, a Sentry DSN) only the user and password
+    are secret: they are registered, not the URL, whose host an error message may
+    name. Never raises.
     """
     if not isinstance(value, str):
         return
-    for form in {value, value.strip(), quote(value.strip(), safe="")}:
-        if _registrable(form, MIN_SECRET_LENGTH):
-            _secrets.add(form)
+    for secret in _url_credentials(value.strip()) if "://" in value else (value,):
+        for form in {secret, secret.strip(), quote(secret.strip(), safe="")}:
+            if _registrable(form, MIN_SECRET_LENGTH):
+                _secrets.add(form)
+
+
+def _url_credentials(url: str) -> tuple[str, ...]:
+    """The user and password of a URL, raw and percent-decoded; the whole value when it does
+    not parse as a URL (it is then kept secret as a whole)."""
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return (url,)
+    if not parts.scheme or not parts.netloc:
+        return (url,)
+    found = [v for v in (user, password) if v]
+    return tuple({*found, *(unquote(v) for v in found)})
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
@@ -217,8 +234,15 @@ def _redact_url(match: re.Match[str]) -> str:
     return safe_url(url)  # no credentials, query or fragment
 
 
+#: a word of prose (``Value``, ``key``, ``missing``): what follows ``name:`` in a sentence such
+#: as "api_token: Value error" or "ENCRYPTION_KEYS: key 1 is not valid", not a secret
+_PROSE_WORD = re.compile(r"[A-Za-z][a-z]{0,19}[.!?]?")
+
+
 def _redact_named_value(match: re.Match[str]) -> str:
     value = match.group(3)
+    if "=" not in match.group(2) and _PROSE_WORD.fullmatch(value):
+        return match.group(0)  # "name: word" is a sentence; "name=word" is an assignment
     if value.startswith('\\"'):
         quote_ = '\\"'
     elif value[:1] in "\"'":
@@ -226,6 +250,13 @@ def _redact_named_value(match: re.Match[str]) -> str:
     else:
         quote_ = ""
     return match.group(1) + match.group(2) + quote_ + REDACTED + quote_
+
+
+def _redact_credentials(match: re.Match[str]) -> str:
+    """``Bearer <token>`` masked; ``Basic authentication`` is a phrase, left alone."""
+    if _PROSE_WORD.fullmatch(match.group(0).split(None, 1)[1]):
+        return match.group(0)
+    return match.group(1) + " " + REDACTED
 
 
 def _redact_patterns(text: str) -> str:
@@ -237,7 +268,7 @@ def _redact_patterns(text: str) -> str:
         text = _SIGNED_ID.sub(ATTACHMENT_URL, text)
     if "?" in text or "#" in text:
         text = _PATH_QUERY.sub(r"\1", text)
-    text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
+    text = _BEARER.sub(_redact_credentials, text)
     text = _NAMED_VALUE.sub(_redact_named_value, text)
     if "sk-" in text:
         text = _OPENAI_KEY.sub(REDACTED, text)

@@ -1,4 +1,12 @@
-"""Database engine, sessions and the schema migrations behind ``transcriber migrate``."""
+"""Database engine, sessions and the schema migrations behind ``transcriber migrate``.
+
+Only ``migrate`` (and ``up`` and ``demo``, which migrate as they start) create a database:
+:func:`open_database` is how everything else opens one. It refuses, with one line naming the
+database and what to do, a SQLite file that does not exist, a database that does not answer
+and a schema that ``transcriber migrate`` has not made or brought up to date. A SQLite file in
+a directory that does not exist is refused by every command, ``migrate`` included: a typo in
+``TRANSCRIBER_DATABASE_URL`` must not grow a new directory tree.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,10 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 from sqlmodel import create_engine
@@ -29,6 +38,11 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or written: the caller answers 503 or retries later."""
 
 
+class DatabaseNotReady(ConfigError):
+    """The database a command opens is missing, does not answer, or has an old schema: one
+    line that names it (never a password) and says what to do."""
+
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -42,6 +56,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    if not url.startswith("sqlite") or url in ("sqlite://", "sqlite:///:memory:"):
+        return None
+    return Path(url.split(":///", 1)[1]).expanduser().resolve() if ":///" in url else None
+
+
+def describe(url: str) -> str:
+    """The database of ``url`` for a message: a SQLite file's path, else host, port and name
+    (never the user or the password)."""
+    path = sqlite_file(url)
+    if path is not None:
+        return f"the SQLite database {path}"
+    try:
+        parts = make_url(url)
+    except ArgumentError:
+        return "the database of TRANSCRIBER_DATABASE_URL"
+    port = f":{parts.port}" if parts.port else ""
+    return f"the database {parts.database or ''} at {parts.host or 'localhost'}{port}"
+
+
+def check_location(url: str) -> None:
+    """Refuse a SQLite file whose directory does not exist (every command, ``migrate`` too)."""
+    path = sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseNotReady(
+            f"the directory of {describe(url)} does not exist: create it, or set "
+            "TRANSCRIBER_DATABASE_URL to a SQLite file in an existing directory"
+        )
+
+
 def make_engine(url: str) -> Engine:
     """A new engine for ``url`` (SQLite or PostgreSQL)."""
     if url.startswith("sqlite"):
@@ -49,8 +94,7 @@ def make_engine(url: str) -> Engine:
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         else:
-            path = url.split(":///", 1)[1]
-            Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            check_location(url)
         # hide_parameters: a failed statement's message must not carry a transcript or a token
         engine = create_engine(url, hide_parameters=True, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -117,7 +161,7 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def migrate(url: str) -> str:
     """Create or upgrade the schema to the newest revision. Idempotent. Returns the revision."""
-    engine = get_engine(url)
+    engine = _answering(url)
     cfg = alembic_config(url)
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -139,12 +183,66 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
+def open_database(url: str) -> Engine:
+    """The process-wide engine of an existing, migrated database, for every command but
+    ``migrate``, ``up`` and ``demo``: :class:`DatabaseNotReady` when a SQLite file does not
+    exist (nothing is created), the database does not answer, or its schema is missing or
+    older than this version's (``transcriber migrate`` upgrades it; nothing else does)."""
+    path = sqlite_file(url)
+    check_location(url)
+    if path is not None and not path.is_file():
+        raise DatabaseNotReady(
+            f"{describe(url)} does not exist: run `transcriber migrate` to create it, or set "
+            "TRANSCRIBER_DATABASE_URL to the database you meant"
+        )
+    engine = _answering(url)
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head()
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current is None:
+        raise DatabaseNotReady(f"{describe(url)} has no schema yet: run `transcriber migrate`")
+    if current != head and current in known:
+        raise DatabaseNotReady(
+            f"{describe(url)} has schema revision {current}, older than this version's "
+            f"{head}: run `transcriber migrate`"
+        )
+    return engine
+
+
+def _answering(url: str) -> Engine:
+    """The engine of ``url`` once the database answered, else :class:`DatabaseNotReady`."""
+    engine = get_engine(url)
+    try:
+        ping(engine)
+    except DBAPIError as exc:
+        raise DatabaseNotReady(
+            f"cannot open {describe(url)}: {_cause(exc)}; check that it runs and that "
+            "TRANSCRIBER_DATABASE_URL is right"
+        ) from exc
+    return engine
+
+
+def _cause(exc: DBAPIError) -> str:
+    """The driver's own words, first line only: ``Connection refused``, ``database "x" does
+    not exist``, ``file is not a database`` (no SQLAlchemy link, no statement)."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    # psycopg: 'connection failed: connection to server at "h", port 1 failed: Connection refused'
+    return first.rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip()
+
+
 __all__ = [
+    "DatabaseNotReady",
     "StoreUnavailable",
+    "check_location",
+    "describe",
     "dispose_engines",
     "get_engine",
     "in_transaction",
     "make_engine",
     "migrate",
+    "open_database",
     "ping",
+    "sqlite_file",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from collections.abc import Callable
 from functools import partial
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapter.errors import ConfigError
 from adapter.jobs.broker import ping as broker_ping
 from adapter.runtime import Runtime
 from adapter.web import admin
@@ -75,4 +78,26 @@ def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starle
     return app
 
 
-__all__ = ["create_app"]
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn, bound before anything else starts, so that a
+    busy port is one line (:class:`ConfigError`) rather than uvicorn's exit among the logs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is in use: {exc.strerror}; stop what listens there, or "
+                "choose another --port"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; check --host and --port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+__all__ = ["create_app", "listen_socket"]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import PREFIXES
+from adapter.cli import main
+from adapter.settings import get_settings
+from tests.cli.helpers import PREFIXES, Call, Result
 from tests.conftest import REPO
 
 
@@ -37,3 +39,30 @@ def cli_env(database_url: str, tmp_path: Path, fernet_key: str) -> dict[str, str
         }
     )
     return env
+
+
+@pytest.fixture
+def call(
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Call:
+    """``transcriber ARGS`` in this process, in ``tmp_path``, with ``cli_env``'s configuration;
+    a test changes it with ``monkeypatch`` between calls."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in cli_env.items():
+        if name.startswith(PREFIXES):
+            monkeypatch.setenv(name, value)
+
+    def run_main(args: list[str]) -> Result:
+        get_settings.cache_clear()
+        capsys.readouterr()
+        try:
+            code = main(args)
+        except SystemExit as exited:  # argparse: --help, bad usage
+            code = int(exited.code or 0)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return run_main

@@ -1,12 +1,19 @@
-"""Driving the ``transcriber`` command as a subprocess, and walking over its grammar."""
+"""Driving the ``transcriber`` command as a subprocess (or, for the commands that start nothing,
+in this process: ``Call``), and walking over its grammar."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from adapter.store import Transcription, get_engine
 
 API_TOKEN = "cw-agent-bot-token-" + "q7" * 10
 WEBHOOK_SECRET = "whsec-" + "z9" * 12
@@ -29,26 +36,82 @@ def run(
     )
 
 
+@dataclass(frozen=True)
+class Result:
+    """What a command run in this process did: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+#: ``main`` in this process, with the test's environment: for commands that fail or finish
+#: before they start any thread or logging (a tenth of a subprocess's second)
+Call = Callable[[list[str]], Result]
+
+
+def one_line_failure(result: Result | subprocess.CompletedProcess[str]) -> str:
+    """The one line a failure prints, once checked to be just that: exit 1, no traceback, no
+    library's link or class, no word masked as a secret."""
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("transcriber: "), line
+    for noise in (
+        "Traceback",
+        "unexpected",
+        "sqlalche.me",
+        "pydantic.dev",
+        "Value error",
+        "[redacted]",
+    ):
+        assert noise not in line, line
+    return line
+
+
+def adding(account_id: int, *extra: str) -> list[str]:
+    """``accounts add`` of account ``account_id`` with the test's URL, token and secret."""
+    return [
+        "accounts",
+        "add",
+        "--account-id",
+        str(account_id),
+        "--chatwoot-url",
+        "https://chatwoot.example.test",
+        "--api-token",
+        API_TOKEN,
+        "--webhook-secret",
+        WEBHOOK_SECRET,
+        *extra,
+    ]
+
+
 def add(
     env: dict[str, str], cwd: Path, account_id: int = 7, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return run(
-        [
-            "accounts",
-            "add",
-            "--account-id",
-            str(account_id),
-            "--chatwoot-url",
-            "https://chatwoot.example.test",
-            "--api-token",
-            API_TOKEN,
-            "--webhook-secret",
-            WEBHOOK_SECRET,
-            *extra,
-        ],
-        env,
-        cwd,
+    return run(adding(account_id, *extra), env, cwd)
+
+
+def add_transcription(database_url: str, **values: Any) -> int:
+    """A transcription row as the pipeline leaves it (account 7, queued unless told); its id."""
+    row = Transcription(
+        **{
+            "account_id": 7,
+            "conversation_id": 1,
+            "message_id": 2,
+            "attachment_id": 3,
+            "channel": "api",
+            "source_url_enc": "not-read-here",
+            **values,
+        }
     )
+    with Session(get_engine(database_url)) as session:
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    assert row.id is not None
+    return row.id
 
 
 def assert_no_secret(*texts: str) -> None:

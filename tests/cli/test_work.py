@@ -1,4 +1,4 @@
-"""``transcriber transcribe``, ``status``, ``retry`` and ``demo``."""
+"""``transcriber transcribe``, ``status``, ``list``, ``retry`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session
 
-from adapter.store import State, Transcription, get_engine
-from tests.cli.helpers import run
+from adapter.cli.parser import STATES
+from adapter.cli.work import age
+from adapter.store import State
+from tests.cli.helpers import Call, add_transcription, run
 from tests.fixtures import FIXTURES
 
 
@@ -22,30 +23,48 @@ def test_status_and_retry(cli_env: dict[str, str], tmp_path: Path) -> None:
     retry = run(["retry"], cli_env, tmp_path)
     assert retry.returncode == 0
     assert "re-queued 0" in retry.stdout
+    assert "within TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (30 s)" in retry.stderr
+
+
+def test_list_shows_what_failed_and_why(call: Call, database_url: str) -> None:
+    error = "the engine refused the key (401): check the account's --openai-api-key " * 3
+    failed = add_transcription(
+        database_url, state="failed", reason="engine_rejected", error=error, conversation_id=41
+    )
+    add_transcription(database_url, state="delivered", attachment_id=4, text="private words")
+    other = add_transcription(database_url, account_id=8, state="skipped", reason="no_key")
+    table = call(["list"])
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["ID", "ACCOUNT", "CONV", "STATE", "REASON", "AGE", "ERROR"]
+    assert [int(r.split()[0]) for r in rows] == [other, failed + 1, failed]  # newest first
+    assert "private words" not in table.stdout  # never a transcript
+    [line] = call(["list", "--state", "failed"]).stdout.splitlines()[1:]
+    assert line.split()[:5] == [str(failed), "7", "41", "failed", "engine_rejected"]
+    assert "the engine refused the key (401)" in line and line.endswith("…")
+    [item] = json.loads(call(["list", "--json", "--account-id", "7", "--limit", "1"]).stdout)
+    assert item["state"] == "delivered" and "text" not in item
+    assert set(item) >= {"id", "account_id", "conversation_id", "state", "reason", "error"}
+    assert 0 <= item["age_seconds"] < 600
+    assert call(["list", "--account-id", "9"]).stdout == "no transcriptions\n"
+
+
+def test_list_takes_every_state_and_says_ages_shortly() -> None:
+    assert tuple(state.value for state in State) == STATES
+    assert [age(s) for s in (0, 59, 60, 7200, 86400 * 3 + 5)] == ["0s", "59s", "1m", "2h", "3d"]
 
 
 def in_progress(database_url: str) -> int:
     """A transcription 2 chunks of 5 in, 120 s of its 300 s of audio transcribed: 40%."""
-    row = Transcription(
-        account_id=7,
-        conversation_id=1,
-        message_id=2,
-        attachment_id=3,
-        channel="api",
+    return add_transcription(
+        database_url,
         state=State.transcribing.value,
-        source_url_enc="not-read-here",
         attempts=1,
         chunks_total=5,
         chunks_done=2,
         audio_seconds=300.0,
         seconds_done=120.0,
     )
-    with Session(get_engine(database_url)) as session:
-        session.add(row)
-        session.commit()
-        session.refresh(row)
-    assert row.id is not None
-    return row.id
 
 
 def test_status_shows_the_percent_done(

@@ -114,6 +114,45 @@ def test_patterns(text: str, forbidden: str) -> None:
     assert forbidden not in out, out
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the words the issue saw masked: prose after "name:", not values
+        "TRANSCRIBER_ENCRYPTION_KEYS: key 1 is not a valid Fernet key",
+        "invalid account: api_token: Value error, must not be empty",
+        "webhook_secret: missing; token: expired.",
+        "Basic authentication failed",
+    ],
+)
+def test_words_after_a_secret_name_are_prose(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("password=hunter", "password=[redacted]"),  # an assignment, whatever its value
+        ("api_key: hunter2", "api_key: [redacted]"),
+        ("token: AbCdEfGhIj", "token: [redacted]"),  # mixed case: not a word
+        ("token: 'expired'", "token: '[redacted]'"),  # quoted: a value
+        ("secret: abcdefghijklmnopqrstuvwxyz", "secret: [redacted]"),  # longer than a word
+    ],
+)
+def test_values_after_a_secret_name_are_masked(text: str, masked: str) -> None:
+    assert redact_text(text) == masked
+
+
+def test_of_a_url_only_its_credentials_are_secret() -> None:
+    register_secret("redis://:pass-word-1234@redis.internal:6379/0")
+    register_secret("https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/5")
+    register_secret("redis://127.0.0.1:6379/4")  # nothing secret in it
+    text = "cannot reach Redis at redis://redis.internal:6379 (pass-word-1234) or 127.0.0.1:6379"
+    assert redact_text(text) == (
+        "cannot reach Redis at redis://redis.internal:6379 ([redacted]) or 127.0.0.1:6379"
+    )
+    assert redact_text("key 0123456789abcdef0123456789abcdef") == f"key {REDACTED}"
+
+
 def test_urls_keep_their_path_and_attachment_urls_become_a_marker() -> None:
     assert redact_text("see https://chat.example.com/app/x?a=1#f.") == (
         "see https://chat.example.com/app/x"
