@@ -234,9 +234,14 @@ class TranscriberAttributes(TypedDict):
     duration: float
 
 
+class FailureAttributes(TypedDict):
+    attachment_id: int
+    error: str
+
+
 class NoteContentAttributes(TypedDict):
     in_reply_to: int
-    transcriber: TranscriberAttributes
+    transcriber: TranscriberAttributes | FailureAttributes
 
 
 class NotePayload(TypedDict):
@@ -246,21 +251,15 @@ class NotePayload(TypedDict):
     content_attributes: NoteContentAttributes
 
 
-class FailureAttributes(TypedDict):
-    attachment_id: int
-    error: str
-
-
-class FailureContentAttributes(TypedDict):
-    in_reply_to: int
-    transcriber: FailureAttributes
-
-
-class FailureNotePayload(TypedDict):
-    content: str
-    message_type: Literal["outgoing"]
-    private: Literal[True]
-    content_attributes: FailureContentAttributes
+def _private_reply(
+    note: str, message_id: int, transcriber: TranscriberAttributes | FailureAttributes
+) -> NotePayload:
+    return {
+        "content": note,
+        "message_type": "outgoing",
+        "private": True,
+        "content_attributes": {"in_reply_to": message_id, "transcriber": transcriber},
+    }
 
 
 def note_payload(
@@ -276,35 +275,23 @@ def note_payload(
     ``note`` is ``format_note``'s output. ``language`` is normalised to a code (``None``
     stays ``null``); ``duration`` is seconds rounded to 0.01 (0 when not finite).
     """
-    return {
-        "content": note,
-        "message_type": "outgoing",
-        "private": True,
-        "content_attributes": {
-            "in_reply_to": message_id,
-            "transcriber": {
-                "attachment_id": attachment_id,
-                "language": to_iso639_1(language),
-                "duration": round(duration, 2) if math.isfinite(duration) else 0.0,
-            },
+    return _private_reply(
+        note,
+        message_id,
+        {
+            "attachment_id": attachment_id,
+            "language": to_iso639_1(language),
+            "duration": round(duration, 2) if math.isfinite(duration) else 0.0,
         },
-    }
+    )
 
 
 def failure_note_payload(
     note: str, *, message_id: int, attachment_id: int, error: str
-) -> FailureNotePayload:
+) -> NotePayload:
     """The JSON body of a failure note (``format_failure_note``'s output): in reply to the
     audio message, ``transcriber.error`` the reason code (``failure_code``), no language."""
-    return {
-        "content": note,
-        "message_type": "outgoing",
-        "private": True,
-        "content_attributes": {
-            "in_reply_to": message_id,
-            "transcriber": {"attachment_id": attachment_id, "error": error},
-        },
-    }
+    return _private_reply(note, message_id, {"attachment_id": attachment_id, "error": error})
 
 
 __all__ = [
@@ -317,7 +304,6 @@ __all__ = [
     "NOTE_HEADER",
     "TRUNCATED_MARKER",
     "UNDELIVERED_SENTENCE",
-    "FailureNotePayload",
     "NotePayload",
     "NoteReference",
     "escape_markdown",

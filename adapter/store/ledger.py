@@ -589,14 +589,15 @@ class Ledger:
 
     # ─── delivery ───────────────────────────────────────────────────────────────────────────
 
-    def claim_delivery(self, transcription_id: int) -> Claim | None:
-        """Hold a ``transcribed`` row for one delivery attempt."""
+    def _claim_write(
+        self, transcription_id: int, counter: str, lease: str, *where: Any
+    ) -> Claim | None:
+        """Hold a row for one attempt of a write to Chatwoot: compare-and-set its attempt
+        ``counter`` while ``where`` holds and its ``lease`` column is free."""
         now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(T.c.delivery_attempts).where(
-                    T.c.id == transcription_id, T.c.state == State.transcribed.value
-                )
+                select(T.c[counter]).where(T.c.id == transcription_id, *where)
             ).first()
             if row is None:
                 return None
@@ -605,15 +606,24 @@ class Ledger:
                 update(T)
                 .where(
                     T.c.id == transcription_id,
-                    T.c.state == State.transcribed.value,
-                    T.c.delivery_attempts == row[0],
-                    _claimable(T, now),
+                    *where,
+                    T.c[counter] == row[0],
+                    or_(T.c[lease].is_(None), T.c[lease] < now),
                 )
-                .values(delivery_attempts=attempt, lease_until=now + self.lease, updated_at=now)
+                .values({counter: attempt, lease: now + self.lease, "updated_at": now})
             )
             if result.rowcount != 1:
                 return None
         return Claim(transcription_id, attempt)
+
+    def claim_delivery(self, transcription_id: int) -> Claim | None:
+        """Hold a ``transcribed`` row for one delivery attempt."""
+        return self._claim_write(
+            transcription_id,
+            "delivery_attempts",
+            "lease_until",
+            T.c.state == State.transcribed.value,
+        )
 
     def _held_delivery(self, claim: Claim) -> tuple[Any, Any]:
         return (
@@ -664,31 +674,9 @@ class Ledger:
     def claim_failure_note(self, transcription_id: int) -> Claim | None:
         """Hold the failure note a failed or skipped row owes, for one attempt to post it;
         None: nothing owed, or someone else holds it."""
-        now = utcnow()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(T.c.failure_note_attempts).where(T.c.id == transcription_id, *_owes_note())
-            ).first()
-            if row is None:
-                return None
-            attempt = int(row[0]) + 1
-            result = conn.execute(
-                update(T)
-                .where(
-                    T.c.id == transcription_id,
-                    *_owes_note(),
-                    T.c.failure_note_attempts == row[0],
-                    or_(T.c.failure_note_lease.is_(None), T.c.failure_note_lease < now),
-                )
-                .values(
-                    failure_note_attempts=attempt,
-                    failure_note_lease=now + self.lease,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
-                return None
-        return Claim(transcription_id, attempt)
+        return self._claim_write(
+            transcription_id, "failure_note_attempts", "failure_note_lease", *_owes_note()
+        )
 
     def renew_failure_note(self, claim: Claim) -> bool:
         """Push the lease of a held failure note forward; False when it is no longer ours."""

@@ -216,3 +216,19 @@ def test_transcriptions_carry_their_source_and_filter_on_it(
     assert [t["id"] for t in by_source["transcriptions"]] == [tid]
     other = client.get("/api/v1/transcriptions?source=reconcile", headers=AUTH).json()
     assert other["transcriptions"] == []
+
+
+def test_failure_notes_are_on_by_default_and_an_account_turns_them_off(client: Any) -> None:
+    created = client.post("/api/v1/accounts", json=NEW, headers=AUTH)
+    assert created.json()["failure_notes"] is True
+    patched = client.patch("/api/v1/accounts/21", json={"failure_notes": False}, headers=AUTH)
+    assert patched.status_code == 200
+    assert patched.json()["failure_notes"] is False
+    other = client.patch("/api/v1/accounts/21", json={"language": "pt"}, headers=AUTH)
+    assert other.json()["failure_notes"] is False  # an update without it leaves it
+    off = {**NEW, "account_id": 22, "failure_notes": False}
+    assert client.post("/api/v1/accounts", json=off, headers=AUTH).json()["failure_notes"] is False
+    for bad in ("sometimes", 2, None):
+        body = {**NEW, "account_id": 23, "failure_notes": bad}
+        response = client.post("/api/v1/accounts", json=body, headers=AUTH)
+        assert response.status_code == (201 if bad is None else 422), response.text
