@@ -105,12 +105,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not views:
         print("no accounts")
         return 0
-    print(f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  CHATWOOT URL")
+    print(
+        f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  "
+        f"{'FAILURE NOTES':13}  CHATWOOT URL"
+    )
     for v, warning in zip(views, warnings, strict=True):
         key = f"{v['key_source']} (!)" if warning else v["key_source"]
         print(
             f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
-            f"{key:11}  {v['webhook_secrets']:<7}  {v['chatwoot_url']}"
+            f"{key:11}  {v['webhook_secrets']:<7}  {'on' if v['failure_notes'] else 'off':13}  "
+            f"{v['chatwoot_url']}"
         )
     for warning in filter(None, warnings):
         print(f"(!) {warning}", file=sys.stderr)

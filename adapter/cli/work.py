@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapter.accounts import key_warning
+from adapter.accounts import key_warning, model_problem
 from adapter.cli import Failure
 from adapter.cli.context import check_redis, load_settings
 from adapter.demo import run_demo
@@ -54,6 +54,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if kind == "openai" and key is None:
         raise Failure("the openai engine needs OPENAI_API_KEY")
+    if args.model is not None and (
+        problem := model_problem(kind, args.model, settings.openai_base_url)
+    ):
+        raise Failure(problem)
     engine = build_engine(
         kind,
         api_key=key,
@@ -149,7 +153,9 @@ def status_lines(status: dict[str, Any], *, embedded: bool) -> list[str]:
     if embedded:
         lines.append("queue depth   n/a (no TRANSCRIBER_REDIS_URL: in-process broker)")
     elif depth is None:
-        lines.append("queue depth   unavailable (broker did not answer)")
+        lines.append(
+            "queue depth   unavailable (Redis did not answer: is TRANSCRIBER_REDIS_URL right?)"
+        )
     else:
         lines.append("queue depth   " + ", ".join(f"{q}={n}" for q, n in depth.items()))
     for item in status["in_progress"]:

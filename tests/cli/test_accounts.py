@@ -220,3 +220,6 @@ def test_failure_notes_are_on_unless_turned_off(call: Call) -> None:
     assert call(["accounts", "update", "8", "--failure-notes", "on"]).returncode == 0
     views = json.loads(call(["accounts", "list", "--json"]).stdout)
     assert [(v["account_id"], v["failure_notes"]) for v in views] == [(7, False), (8, True)]
+    header, seven, eight = call(["accounts", "list"]).stdout.splitlines()
+    column = header.index("FAILURE NOTES")
+    assert (seven[column:].split()[0], eight[column:].split()[0]) == ("off", "on")

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from adapter.cli import build_parser, handler, main
 from adapter.store.db import alembic_config
 from tests.cli.helpers import Call, commands, one_line_failure, run
+from tests.fixtures import FIXTURES
 
 HIDDEN = "pw-do-not-show"
 
@@ -66,6 +67,17 @@ def test_bad_usage_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) 
         (adding("5", "ftp://a.test"), "--chatwoot-url: must be an http(s) URL"),
         (adding("5", "https://a.test", "--language", "english"), "--language: must be an ISO"),
         (["transcribe", "/no/such/file.ogg"], "no such file"),
+        (
+            [
+                "transcribe",
+                str(FIXTURES / "audio" / "en2.ogg"),
+                "--engine",
+                "local",
+                "--model",
+                "x",
+            ],
+            "the local engine has no model 'x'; choose one of: base, tiny.en",
+        ),
         (["serve"], "needs TRANSCRIBER_REDIS_URL"),
         (["worker"], "needs TRANSCRIBER_REDIS_URL"),
     ],
