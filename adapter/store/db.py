@@ -57,10 +57,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL; None for another database or an in-memory one."""
+    """The file of a SQLite URL as SQLite opens it (relative to the working directory; no ``~``
+    expansion); None for another database or an in-memory one."""
     if not url.startswith("sqlite") or url in ("sqlite://", "sqlite:///:memory:"):
         return None
-    return Path(url.split(":///", 1)[1]).expanduser().resolve() if ":///" in url else None
+    return Path(url.split(":///", 1)[1]).resolve() if ":///" in url else None
 
 
 def describe(url: str) -> str:
@@ -73,8 +74,9 @@ def describe(url: str) -> str:
         parts = make_url(url)
     except ArgumentError:
         return "the database of TRANSCRIBER_DATABASE_URL"
+    name = f" {parts.database}" if parts.database else ""
     port = f":{parts.port}" if parts.port else ""
-    return f"the database {parts.database or ''} at {parts.host or 'localhost'}{port}"
+    return f"the database{name} at {parts.host or 'localhost'}{port}"
 
 
 def check_location(url: str) -> None:
