@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         300.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RETRY_MAX_SECONDS")
     )
     recovery_interval_seconds: float = Field(
-        30.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
+        10.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
     )
     work_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_WORK_DIR"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))

@@ -228,7 +228,7 @@ def _work_commands(commands: Commands) -> None:
         "work:cmd_retry",
         "Re-queue failed (or skipped) transcriptions at once.",
         "Without TRANSCRIBER_REDIS_URL, a running `transcriber up` sends them within "
-        "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (30 s by default).",
+        "TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (10 s by default).",
     )
     account_filter(p)
     p.add_argument(

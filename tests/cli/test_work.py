@@ -23,7 +23,7 @@ def test_status_and_retry(cli_env: dict[str, str], tmp_path: Path) -> None:
     retry = run(["retry"], cli_env, tmp_path)
     assert retry.returncode == 0
     assert "re-queued 0" in retry.stdout
-    assert "within TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (30 s)" in retry.stderr
+    assert "within TRANSCRIBER_RECOVERY_INTERVAL_SECONDS (10 s)" in retry.stderr
 
 
 def test_list_shows_what_failed_and_why(call: Call, database_url: str) -> None:

@@ -90,7 +90,7 @@ def test_the_defaults_take_a_dead_workers_work_back_within_two_minutes() -> None
     settings = Settings()
     assert renew_period(settings) == settings.lease_seconds / 3 == 20
     # its last beat's lease runs out, then the next sweep (its period, jittered) sends it
-    assert takeback_within(settings) == 60 + 30 * 1.2 <= 120
+    assert takeback_within(settings) == 60 + 10 * 1.2 <= 120
     # the stuck threshold is for work without a lease only: it never delays a takeback
     assert settings.stuck_after_seconds > takeback_within(settings)
 
