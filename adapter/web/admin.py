@@ -136,9 +136,11 @@ async def retry_transcription(request: Request, rt: Runtime) -> Response:
 
 def _account_view(rt: Runtime, account: Account, scan: AccountScan | None) -> dict[str, Any]:
     has_token = account.user_token_enc is not None
+    warning = acc.key_warning(account, rt.settings)
     return {
         **acc.account_view(account, rt.settings),
         "reconcile": scan_view(scan, has_user_token=has_token),
+        "warnings": [warning] if warning else [],
     }
 
 
@@ -164,6 +166,7 @@ async def create_account(request: Request, rt: Runtime) -> Response:
     for forbidden in ("drop_previous_secret", "clear_openai_api_key", "clear_user_token"):
         data.pop(forbidden, None)
     changes = acc.parse_changes(data)
+    acc.check_model(changes, None, rt.settings)
     account = await to_thread.run_sync(
         lambda: acc.create_account(rt.accounts, rt.keyring, raw_id, changes)
     )
@@ -186,6 +189,8 @@ async def patch_account(request: Request, rt: Runtime) -> Response:
     if "account_id" in data and data.pop("account_id") != aid:
         raise ApiError(422, "account_id cannot be changed")
     changes = acc.parse_changes(data)
+    current = await to_thread.run_sync(lambda: rt.accounts.get(aid))
+    acc.check_model(changes, current, rt.settings)
     account = await to_thread.run_sync(
         lambda: acc.update_account(rt.accounts, rt.keyring, aid, changes)
     )

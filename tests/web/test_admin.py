@@ -232,3 +232,18 @@ def test_failure_notes_are_on_by_default_and_an_account_turns_them_off(client: A
         body = {**NEW, "account_id": 23, "failure_notes": bad}
         response = client.post("/api/v1/accounts", json=body, headers=AUTH)
         assert response.status_code == (201 if bad is None else 422), response.text
+
+
+def test_a_model_the_engine_cannot_have_is_refused_and_a_missing_key_warned(
+    client: Any,
+) -> None:
+    bad = client.post(
+        "/api/v1/accounts", json={**NEW, "engine": "local", "model": "huge"}, headers=AUTH
+    )
+    assert bad.status_code == 422 and "no model 'huge'" in bad.text
+    keyless = {k: v for k, v in NEW.items() if k != "openai_api_key"}
+    created = client.post("/api/v1/accounts", json={**keyless, "engine": "openai"}, headers=AUTH)
+    assert created.status_code == 201
+    assert "no OpenAI key" in created.json()["warnings"][0]
+    patched = client.patch("/api/v1/accounts/21", json={"model": "whisper-9"}, headers=AUTH)
+    assert patched.status_code == 422
