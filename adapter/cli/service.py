@@ -12,7 +12,7 @@ import sys
 
 from adapter.cli import Failure
 from adapter.cli.context import check_redis, load_settings
-from adapter.secrets import ensure_dev_key
+from adapter.secrets import ensure_dev_key, load_keyring
 from adapter.store import migrate
 from adapter.store.db import check_location, describe, open_database
 
@@ -71,6 +71,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_location(settings.database_url)
     ensure_dev_key(settings)
+    if settings.encryption_keys is not None:
+        load_keyring(settings)  # not needed to migrate, but a malformed key fails here, early
     revision = migrate(settings.database_url)
     print(f"{describe(settings.database_url)}: schema at revision {revision}")
     return 0

@@ -134,9 +134,10 @@ def test_invalid_encryption_key_is_a_clear_error(
     call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRANSCRIBER_ENCRYPTION_KEYS", "not-a-key")
-    line = one_line_failure(call(["accounts", "list"]))
-    assert "TRANSCRIBER_ENCRYPTION_KEYS is not a valid Fernet key" in line
-    assert "not-a-key" not in line
+    for command in (["accounts", "list"], ["migrate"]):  # migrate needs none, but checks one
+        line = one_line_failure(call(command))
+        assert "TRANSCRIBER_ENCRYPTION_KEYS is not a valid Fernet key" in line
+        assert "not-a-key" not in line
 
 
 def test_a_model_the_engine_cannot_have_is_refused(
