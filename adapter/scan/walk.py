@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: a conversation's last activity must be this much older than the end of the span that
 #: covered it to be passed unread (timestamps are whole seconds)
 _SAME_SECOND = 1
+#: the second listing starts this long before the walk did: Chatwoot's clock may lag ours
+#: (conversations this walk finished are passed with one look-up each)
+_CLOCK_MARGIN = 60
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Walk:
         self._walk(target, target.window.since.timestamp(), total, again=False)
         # A conversation that became active during the walk moved to the first page, which
         # was read already: list those once more and read the ones this walk did not finish.
-        self._walk(target, started - _SAME_SECOND, total, again=True)
+        self._walk(target, started - _CLOCK_MARGIN, total, again=True)
         return total
 
     def _walk(self, target: Target, since: float, total: Counts, *, again: bool) -> None:
