@@ -78,7 +78,15 @@ class AccountChanges(BaseModel):
     @field_validator("chatwoot_url")
     @classmethod
     def _chatwoot_url(cls, value: str | None) -> str | None:
-        return _check_url(value, "chatwoot_url")
+        checked = _check_url(value, "chatwoot_url")
+        path = urlsplit(checked).path if checked else ""
+        if "/app/" in f"{path}/" or "/api/" in f"{path}/":
+            # a dashboard page or an API address pasted from the browser: every call would 404
+            raise ValueError(
+                "chatwoot_url must be Chatwoot's base address, such as https://chat.example.com, "
+                f"not a page or API path ({path})"
+            )
+        return checked
 
     @field_validator("base_url")
     @classmethod
@@ -166,7 +174,11 @@ def create_account(
     try:
         return store.add(account)
     except AccountExists:
-        raise AccountError(f"account {account_id} already exists", status=409) from None
+        raise AccountError(
+            f"account {account_id} already exists: change it with `transcriber accounts update "
+            f"{account_id} …`",
+            status=409,
+        ) from None
 
 
 _PLAIN_FIELDS = (

@@ -100,8 +100,15 @@ class Settings(BaseSettings):
         10.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_RECOVERY_INTERVAL_SECONDS")
     )
     work_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_WORK_DIR"))
-    log_level: str = Field("INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL")
+    )
     model_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_MODEL_DIR"))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator(
         "openai_api_key", "admin_token", "encryption_keys", "redis_url", "sentry_dsn", mode="before"

@@ -17,7 +17,7 @@ from adapter.runtime import Runtime
 from adapter.secrets import ensure_dev_key, load_keyring
 from adapter.settings import Settings
 from adapter.store import migrate
-from adapter.store.db import check_location
+from adapter.store.db import check_location, describe
 from adapter.web.app import create_app, listen_socket
 from adapter.wiring import build_runtime
 
@@ -38,6 +38,12 @@ def _announce(rt: Runtime, host: str, port: int) -> None:
     """Tell the admin what to paste into Chatwoot, and what is still missing."""
     accounts = rt.accounts.all()
     base = f"http://{host}:{port}"
+    log.info(
+        "database: %s; Chatwoot reaches this service through a public https URL in front of "
+        "%s (README: Reaching it from Chatwoot)",
+        describe(rt.settings.database_url),
+        base,
+    )
     if not accounts:
         log.warning(
             "no helpdesk account yet: add one with `transcriber accounts add --account-id N …`, "

@@ -46,7 +46,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 reader=reader_for(rt, account, token),
                 ledger=rt.ledger,
                 scans=rt.scans,
-                queue=rt.queue,
+                queue=None if rt.settings.redis_url is None else rt.queue,
                 encrypt=partial(rt.keyring.encrypt, register=False),
                 progress=show,
             )
@@ -60,8 +60,8 @@ def _note_embedded(rt: Runtime) -> None:
     if rt.settings.redis_url is None:
         print(
             "note: no TRANSCRIBER_REDIS_URL: what is queued waits in the database; a running "
-            "`transcriber up` sends it on within TRANSCRIBER_STUCK_AFTER_SECONDS, or at once "
-            "when it (re)starts",
+            "`transcriber up` sends it on within TRANSCRIBER_RECOVERY_INTERVAL_SECONDS, or "
+            "when it next starts",
             file=sys.stderr,
         )
 
@@ -173,7 +173,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             raise Failure(f"account {args.account_id} not found (transcriber accounts list)")
         _note_embedded(rt)
         grace = reconcile_grace(rt.settings.reconcile_interval_seconds)
-        results = reconcile(rt, account_id=args.account_id, grace=grace)
+        detached = rt.settings.redis_url is None
+        results = reconcile(rt, account_id=args.account_id, grace=grace, detached=detached)
     total = Counts()
     for result in results:
         total.add(result.counts)

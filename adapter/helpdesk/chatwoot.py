@@ -432,8 +432,13 @@ def _raise_for_status(
             retry_after=retry_after(response.headers),
         )
     if status in (401, 403):
+        token = (
+            "user token (--user-token)"
+            if action.startswith(("listing ", "reading the messages"))
+            else "API token (--api-token)"
+        )
         raise HelpdeskTokenRejected(
-            f"Chatwoot rejected the API token ({status}) of account {account_id} while "
+            f"Chatwoot rejected the {token} ({status}) of account {account_id} while "
             f"{action}{detail}: {_token_advice(status, detail, account_id, conversation_id)}"
         )
     if status == 404:

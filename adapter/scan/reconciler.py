@@ -74,9 +74,17 @@ def reader_for(rt: Runtime, account: Account, token: str) -> ChatwootReader:
 
 
 def reconcile_account(
-    rt: Runtime, account: Account, *, owner: str, grace: float, idle_for: float = 0.0
+    rt: Runtime,
+    account: Account,
+    *,
+    owner: str,
+    grace: float,
+    idle_for: float = 0.0,
+    detached: bool = False,
 ) -> AccountResult:
-    """Scan one account's window now, unless another process holds or just finished it."""
+    """Scan one account's window now, unless another process holds or just finished it.
+    ``detached``: this process cannot reach the workers (a command without Redis): what it
+    finds is left for the next recovery sweep of a running service."""
     lease = rt.scans.claim(account.id, owner, idle_for=idle_for)
     if lease is None:
         return AccountResult(account.id, "busy")
@@ -97,10 +105,12 @@ def reconcile_account(
         period=max(1.0, rt.settings.lease_seconds / 3),
         name=f"reconcile account {account.id}",
     ):
-        return _scan(rt, account, lease, window)
+        return _scan(rt, account, lease, window, detached)
 
 
-def _scan(rt: Runtime, account: Account, lease: ScanLease, window: Window) -> AccountResult:
+def _scan(
+    rt: Runtime, account: Account, lease: ScanLease, window: Window, detached: bool
+) -> AccountResult:
     counts = Counts()
     try:
         token = rt.keyring.decrypt(
@@ -110,7 +120,7 @@ def _scan(rt: Runtime, account: Account, lease: ScanLease, window: Window) -> Ac
             reader=reader_for(rt, account, token),
             ledger=rt.ledger,
             scans=rt.scans,
-            queue=rt.queue,
+            queue=None if detached else rt.queue,
             encrypt=partial(rt.keyring.encrypt, register=False),
         )
         walk.run(Target(account.id, window, "reconcile"), counts)
@@ -181,6 +191,7 @@ def reconcile(
     grace: float = 0.0,
     idle_for: float = 0.0,
     owner: str | None = None,
+    detached: bool = False,
 ) -> list[AccountResult]:
     """One pass over the enabled accounts (or one account), each under its lease."""
     owner = owner or process_owner()
@@ -193,7 +204,9 @@ def reconcile(
                 _pass_disabled(rt, account, owner)
                 continue
             results.append(
-                reconcile_account(rt, account, owner=owner, grace=grace, idle_for=idle_for)
+                reconcile_account(
+                    rt, account, owner=owner, grace=grace, idle_for=idle_for, detached=detached
+                )
             )
         except Exception:  # the store itself failed: the next pass tries again
             log.exception("could not reconcile account %s", account.id)

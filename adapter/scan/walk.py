@@ -60,10 +60,12 @@ class Walk:
         reader: ChatwootReader,
         ledger: Ledger,
         scans: ScanStore,
-        queue: Queue,
+        queue: Queue | None,
         encrypt: Callable[[str], str],
         progress: Callable[[Counts], None] | None = None,
     ) -> None:
+        """``queue`` None: this process cannot reach the workers (a command without Redis);
+        what it records is left due for the next recovery sweep of a running service."""
         self.reader = reader
         self.ledger = ledger
         self.scans = scans
@@ -173,12 +175,13 @@ class Walk:
             self.encrypt,
             source=target.source,
             noted=sifted.noted,
+            due=self.queue is None,
         )
         counts.known += len(found.known)
         counts.queued += len(found.new_ids)
         known = set(found.known)
         counts.bytes += sum(a.file_size or 0 for i, a in attachments.items() if i not in known)
-        if found.new_ids:
+        if found.new_ids and self.queue is not None:
             self.queue.transcribe_many(found.new_ids)
         return counts
 

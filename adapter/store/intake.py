@@ -121,6 +121,15 @@ _TRANSCRIPTION_ROWS = _Rows(
     ("account_id", "attachment_id"),
 )
 
+#: found audio that no broker message will announce (a command without Redis): its lease has
+#: run out already, so the next recovery sweep of any process sends it
+_DUE_ROWS = _Rows(
+    TRANSCRIPTIONS,
+    _TRANSCRIPTION_ROWS.columns,
+    _TRANSCRIPTION_ROWS.constants,
+    (*_TRANSCRIPTION_ROWS.stamps, "lease_until"),
+    _TRANSCRIPTION_ROWS.conflict,
+)
 #: audio a scan found already answered by our note in Chatwoot: recorded as done, never sent
 _NOTED_ROWS = _Rows(
     TRANSCRIPTIONS,
@@ -213,7 +222,7 @@ def _insert(
     # they wait for one another instead of deadlocking
     rows = sorted(rows, key=itemgetter(*spec.conflict))
     dialect = conn.dialect.name
-    key = (dialect, spec.table.name, tuple(spec.constants.items()))
+    key = (dialect, spec.table.name, tuple(spec.constants.items()), spec.stamps)
     stmt = _INSERTS.get(key)
     if stmt is None:
         stmt = _INSERTS[key] = _build_insert(spec, dialect)
@@ -420,6 +429,8 @@ def record_found(
     decisions: Sequence[Decision],
     source: Source,
     noted: Sequence[Decision] = (),
+    *,
+    due: bool = False,
 ) -> FoundResult:
     """Create the transcriptions of audio found by reading Chatwoot (no delivery row).
 
@@ -427,6 +438,7 @@ def record_found(
     scan or a concurrent one already recorded is ``known``, never a second transcription.
     ``noted`` audio (our note for it is in the conversation) is recorded ``delivered`` with
     reason ``noted`` when it has no row, so that a late webhook for it answers ``duplicate``.
+    ``due``: no message will announce the new rows; they are left for the recovery sweep.
     """
     now = utcnow()
     done = _found_rows(encrypt, account_id, noted, source)
@@ -435,7 +447,7 @@ def record_found(
     rows = _found_rows(encrypt, account_id, decisions, source)
     if not rows:
         return FoundResult((), ())
-    created = _insert(conn, _TRANSCRIPTION_ROWS, list(rows.values()), now)
+    created = _insert(conn, _DUE_ROWS if due else _TRANSCRIPTION_ROWS, list(rows.values()), now)
     new_ids = tuple(created[(account_id, a)] for a in rows if (account_id, a) in created)
     known = tuple(a for a in rows if (account_id, a) not in created)
     return FoundResult(new_ids, known)

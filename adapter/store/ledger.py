@@ -159,13 +159,15 @@ class Ledger:
         *,
         source: Source,
         noted: Sequence[Decision] = (),
+        due: bool = False,
     ) -> FoundResult:
         """Record the audio a scan of Chatwoot found (reconciler, backfill): the new
         transcriptions, and the attachments that were known already; ``noted`` audio (our
-        note for it is in Chatwoot) as delivered."""
+        note for it is in Chatwoot) as delivered. ``due``: the caller cannot send messages,
+        the next recovery sweep of any process sends the new rows."""
         return in_transaction(
             self.engine,
-            lambda conn: record_found(conn, encrypt, account_id, decisions, source, noted),
+            lambda conn: record_found(conn, encrypt, account_id, decisions, source, noted, due=due),
         )
 
     def known_attachments(self, account_id: int, attachment_ids: Iterable[int]) -> set[int]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapter.store import Ledger, get_engine
 from tests.cli.helpers import WEBHOOK_SECRET, assert_no_secret, run
 from tests.standins.chatwoot_server import ChatwootStandIn
 
@@ -92,6 +93,9 @@ def test_backfill_a_dry_run_then_the_real_one_then_again(
     )
     status = run(["status", "--json"], cli_env, tmp_path)
     assert json.loads(status.stdout)["states"]["queued"] == 3
+    # no Redis here: nothing could send them, so they wait due for a running `up`'s next sweep
+    ledger = Ledger(get_engine(cli_env["TRANSCRIBER_DATABASE_URL"]), lease_seconds=60)
+    assert len(ledger.lost(stuck_after=3600)) == 3
     assert_no_secret(first.stdout, first.stderr, wider.stdout, wider.stderr)
     assert chatwoot.user_token not in first.stdout + first.stderr
     assert chatwoot.violations == []

@@ -184,7 +184,7 @@ def test_wrong_token_is_rejected_without_showing_it(
     with pytest.raises(HelpdeskTokenRejected) as caught:
         client.post_note(standin.base_url, 3, 318, wrong, payload())
     message = str(caught.value)
-    assert message.startswith("Chatwoot rejected the API token (401)")
+    assert message.startswith("Chatwoot rejected the API token (--api-token) (401)")
     assert wrong not in message
     assert "Invalid Access Token" in message
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapter import accounts as acc
 from adapter.runtime import Runtime
-from adapter.store import ScanStore
+from adapter.store import ScanStore, State
 from channels.base import AudioAttachment, Decision
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -158,3 +158,14 @@ def test_noted_audio_is_recorded_as_delivered_and_never_queued(runtime: Runtime)
         3, [found(11, 101)], runtime.keyring.encrypt, source="reconcile"
     )
     assert again.new_ids == () and again.known == (101,)
+
+
+def test_found_audio_no_message_announces_is_due_for_the_next_sweep(runtime: Runtime) -> None:
+    sent = runtime.ledger.record_found(
+        3, [found(10, 100)], runtime.keyring.encrypt, source="backfill"
+    )
+    left = runtime.ledger.record_found(
+        3, [found(11, 101)], runtime.keyring.encrypt, source="backfill", due=True
+    )
+    assert runtime.ledger.lost(stuck_after=3600) == [(left.new_ids[0], State.queued)]
+    assert sent.new_ids[0] not in [i for i, _ in runtime.ledger.lost(stuck_after=3600)]

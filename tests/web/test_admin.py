@@ -81,6 +81,8 @@ def test_account_crud_never_returns_secrets(client: Any) -> None:
         {**NEW, "account_id": True},
         {**NEW, "chatwoot_url": "javascript:alert(1)"},
         {**NEW, "chatwoot_url": "https://user:pw@desk.test"},
+        {**NEW, "chatwoot_url": "https://desk.test/app/accounts/3/dashboard"},
+        {**NEW, "chatwoot_url": "https://desk.test/api/v1/accounts/3"},
         {**NEW, "engine": "whisper"},
         {**NEW, "language": "english"},
         {**NEW, "unknown_field": 1},
