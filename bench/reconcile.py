@@ -27,7 +27,6 @@ import tempfile
 import time
 import tracemalloc
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -40,7 +39,7 @@ from adapter import accounts as acc
 from adapter.helpdesk.reader import ChatwootReader, Pacer
 from adapter.runtime import Runtime
 from adapter.scan.reconciler import reconcile
-from adapter.scan.walk import Target, Walk
+from adapter.scan.walk import Target, Walk, walk_for
 from adapter.scan.window import Window
 from adapter.settings import Settings
 from adapter.standins import ChatwootStandIn
@@ -121,13 +120,7 @@ def walk(rt: Runtime, chatwoot: ChatwootStandIn) -> Walk:
         token=chatwoot.user_token,
         pacer=Pacer(0),
     )
-    return Walk(
-        reader=reader,
-        ledger=rt.ledger,
-        scans=rt.scans,
-        queue=rt.queue,
-        encrypt=partial(rt.keyring.encrypt, register=False),
-    )
+    return walk_for(rt, reader)
 
 
 def bench_backfill(count: int) -> None:

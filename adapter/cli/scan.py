@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -25,7 +24,7 @@ from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.scan.reconciler import AccountResult, reader_for, reconcile
 from adapter.scan.sift import Counts
-from adapter.scan.walk import Target, Walk
+from adapter.scan.walk import Target, Walk, walk_for
 from adapter.scan.window import Window, parse_when, reconcile_grace
 from adapter.store import Account, utcnow
 
@@ -42,12 +41,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             _note_embedded(rt)
         counts = Counts()
         with _progress(f"backfill of account {account.id}") as show:
-            walk = Walk(
-                reader=reader_for(rt, account, token),
-                ledger=rt.ledger,
-                scans=rt.scans,
-                queue=None if rt.settings.redis_url is None else rt.queue,
-                encrypt=partial(rt.keyring.encrypt, register=False),
+            walk = walk_for(
+                rt,
+                reader_for(rt, account, token),
+                detached=rt.settings.redis_url is None,
                 progress=show,
             )
             _walk(walk, target, counts)

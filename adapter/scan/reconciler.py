@@ -32,7 +32,7 @@ from adapter.jobs.step import safe_error
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.scan.sift import Counts
-from adapter.scan.walk import Target, Walk
+from adapter.scan.walk import Target, walk_for
 from adapter.scan.window import Window, reconcile_grace, reconcile_window
 from adapter.store import Account, ScanLease, utcnow
 
@@ -116,13 +116,7 @@ def _scan(
         token = rt.keyring.decrypt(
             account.user_token_enc or "", what=f"account {account.id} user_token"
         )
-        walk = Walk(
-            reader=reader_for(rt, account, token),
-            ledger=rt.ledger,
-            scans=rt.scans,
-            queue=None if detached else rt.queue,
-            encrypt=partial(rt.keyring.encrypt, register=False),
-        )
+        walk = walk_for(rt, reader_for(rt, account, token), detached=detached)
         walk.run(Target(account.id, window, "reconcile"), counts)
     except Exception as exc:
         return _failed(rt, account, lease, window, counts, exc)

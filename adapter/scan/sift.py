@@ -97,8 +97,9 @@ def sift(
                 else "malformed (no usable message or conversation id)",
             )
     audio, noted = [], []
+    noted_ids = {r.attachment_id for refs in notes.values() for r in refs if r.attachment_id}
     for decision in decisions:
-        kept = _not_noted(decision, notes)
+        kept = _not_noted(decision, noted_ids, notes.get(decision.message_id, []))
         counts.known += len(decision.attachments) - len(kept)
         if kept:
             audio.append(replace(decision, attachments=kept))
@@ -109,22 +110,23 @@ def sift(
 
 
 def _not_noted(
-    decision: Decision, notes: Mapping[int | None, list[NoteReference]]
+    decision: Decision, noted_ids: set[int], answers: list[NoteReference]
 ) -> tuple[AudioAttachment, ...]:
-    """The attachments of ``decision`` that no note of ours in the conversation covers.
+    """The attachments of ``decision`` that no note of ours in the conversation covers
+    (``noted_ids``: the attachment ids our notes name; ``answers``: our notes answering
+    this message).
 
     A note names its attachment id when Chatwoot kept it; otherwise it answers the message,
-    and covers every attachment when there are as many notes as attachments, else the ones
-    whose file name its header shows.
+    and covers every attachment when there are as many such notes as attachments, else the
+    ones whose file name its header shows.
     """
-    ids = {r.attachment_id for refs in notes.values() for r in refs if r.attachment_id}
-    replies = [r for r in notes.get(decision.message_id, []) if r.attachment_id is None]
+    replies = [r for r in answers if r.attachment_id is None]
     names = {r.filename for r in replies if r.filename}
     all_covered = len(replies) >= len(decision.attachments)
     return tuple(
         a
         for a in decision.attachments
-        if a.attachment_id not in ids
+        if a.attachment_id not in noted_ids
         and not all_covered
         and not (a.filename and header_filename(a.filename) in names)
     )

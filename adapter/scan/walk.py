@@ -22,10 +22,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from adapter.errors import HelpdeskNotFound, HelpdeskRejected, HelpdeskTokenRejected
 from adapter.helpdesk.reader import ChatwootReader, ListedConversation
-from adapter.runtime import Queue
+from adapter.runtime import Queue, Runtime
 from adapter.scan.sift import Counts, Sifted, sift
 from adapter.scan.window import Window
 from adapter.store import Ledger, ScanStore, Source
@@ -186,4 +187,23 @@ class Walk:
         return counts
 
 
-__all__ = ["Target", "Walk"]
+def walk_for(
+    rt: Runtime,
+    reader: ChatwootReader,
+    *,
+    detached: bool = False,
+    progress: Callable[[Counts], None] | None = None,
+) -> Walk:
+    """A walk on ``rt``'s ledger, scan store and queue (``detached``: no queue, see
+    :class:`Walk`); attachment URLs are encrypted with its keyring."""
+    return Walk(
+        reader=reader,
+        ledger=rt.ledger,
+        scans=rt.scans,
+        queue=None if detached else rt.queue,
+        encrypt=partial(rt.keyring.encrypt, register=False),
+        progress=progress,
+    )
+
+
+__all__ = ["Target", "Walk", "walk_for"]

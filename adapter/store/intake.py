@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, Literal
@@ -123,20 +123,11 @@ _TRANSCRIPTION_ROWS = _Rows(
 
 #: found audio that no broker message will announce (a command without Redis): its lease has
 #: run out already, so the next recovery sweep of any process sends it
-_DUE_ROWS = _Rows(
-    TRANSCRIPTIONS,
-    _TRANSCRIPTION_ROWS.columns,
-    _TRANSCRIPTION_ROWS.constants,
-    (*_TRANSCRIPTION_ROWS.stamps, "lease_until"),
-    _TRANSCRIPTION_ROWS.conflict,
-)
+_DUE_ROWS = replace(_TRANSCRIPTION_ROWS, stamps=(*_TRANSCRIPTION_ROWS.stamps, "lease_until"))
 #: audio a scan found already answered by our note in Chatwoot: recorded as done, never sent
-_NOTED_ROWS = _Rows(
-    TRANSCRIPTIONS,
-    _TRANSCRIPTION_ROWS.columns,
-    {**_TRANSCRIPTION_ROWS.constants, "state": State.delivered.value, "reason": "noted"},
-    _TRANSCRIPTION_ROWS.stamps,
-    _TRANSCRIPTION_ROWS.conflict,
+_NOTED_ROWS = replace(
+    _TRANSCRIPTION_ROWS,
+    constants={**_TRANSCRIPTION_ROWS.constants, "state": State.delivered.value, "reason": "noted"},
 )
 
 
@@ -175,7 +166,7 @@ def _build_insert(spec: _Rows, dialect: str) -> Any:
 
 # Statements are built once (per dialect) and executed with parameters, so SQLAlchemy's
 # compiled cache serves every later batch.
-_INSERTS: dict[tuple[Any, ...], Any] = {}
+_INSERTS: dict[tuple[str, int], Any] = {}
 _EXISTING_DELIVERIES: Select[Any] = select(
     DELIVERIES.c.account_id, DELIVERIES.c.delivery_key, DELIVERIES.c.transcription_ids
 ).where(
@@ -222,7 +213,7 @@ def _insert(
     # they wait for one another instead of deadlocking
     rows = sorted(rows, key=itemgetter(*spec.conflict))
     dialect = conn.dialect.name
-    key = (dialect, spec.table.name, tuple(spec.constants.items()), spec.stamps)
+    key = (dialect, id(spec))  # the specs are module constants
     stmt = _INSERTS.get(key)
     if stmt is None:
         stmt = _INSERTS[key] = _build_insert(spec, dialect)

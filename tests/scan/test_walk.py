@@ -8,7 +8,6 @@ import copy
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from adapter.helpdesk.reader import ChatwootReader, Pacer
 from adapter.runtime import Runtime
 from adapter.scan.reconciler import reconcile
 from adapter.scan.sift import Counts
-from adapter.scan.walk import Target, Walk
+from adapter.scan.walk import Target, Walk, walk_for
 from adapter.scan.window import Window
 from adapter.store import utcnow
 from adapter.web.webhooks import process_batch
@@ -86,13 +85,7 @@ def walk(rt: Runtime, chatwoot: ChatwootStandIn, token: str | None = None) -> Wa
         pacer=Pacer(0),
         sleep=lambda _: None,
     )
-    return Walk(
-        reader=reader,
-        ledger=rt.ledger,
-        scans=rt.scans,
-        queue=rt.queue,
-        encrypt=partial(rt.keyring.encrypt, register=False),
-    )
+    return walk_for(rt, reader)
 
 
 def window(days: float) -> Window:
