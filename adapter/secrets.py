@@ -11,12 +11,15 @@ the variable.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapter.errors import ConfigError, SecretError
 from adapter.observability.redact import register_secret
@@ -45,6 +48,8 @@ class Keyring:
 
     _fernet: MultiFernet
     key_count: int
+    #: the first key's 32 bytes, only for :meth:`derive_key`
+    _first_key: bytes = field(default=b"", repr=False)
 
     def __repr__(self) -> str:
         return f"Keyring(keys={self.key_count})"
@@ -62,7 +67,16 @@ class Keyring:
                 raise ConfigError(f"{which} is not a valid Fernet key: {FERNET_KEY_HINT}") from exc
         if not fernets:
             raise ConfigError(f"{source} holds no key: {FERNET_KEY_HINT}")
-        return cls(MultiFernet(fernets), len(fernets))
+        first = base64.urlsafe_b64decode(keys[0].strip().encode())
+        return cls(MultiFernet(fernets), len(fernets), first)
+
+    def derive_key(self, label: str, length: int = 32) -> bytes:
+        """A key for another purpose (the console's session cookie), derived by HKDF-SHA256
+        from the first key with ``label`` as its info, so that it changes when the keys are
+        rotated and never equals, nor reveals, the key that encrypts the stored secrets."""
+        if not self._first_key:
+            raise ConfigError("this keyring holds no key to derive from")
+        return HKDF(SHA256(), length, salt=None, info=label.encode()).derive(self._first_key)
 
     def encrypt(self, value: str, *, register: bool = True) -> str:
         """Encrypt ``value``; ``register`` tells the log scrubber about it (secrets, not URLs)."""
