@@ -67,6 +67,8 @@ class AccountChanges(BaseModel):
     remove_silence: bool | None = None
     #: post a short private note when a voice note cannot be transcribed (create: on)
     failure_notes: bool | None = None
+    #: USD a calendar month (UTC) the engine may cost; 0: no budget
+    monthly_budget_usd: float | None = Field(None, ge=0, le=1_000_000_000, allow_inf_nan=False)
     enabled: bool | None = None
     #: update only: forget the previous webhook secret kept during a rotation
     drop_previous_secret: bool = False
@@ -169,6 +171,7 @@ def create_account(
         language=changes.language,
         remove_silence=True if changes.remove_silence is None else changes.remove_silence,
         failure_notes=True if changes.failure_notes is None else changes.failure_notes,
+        monthly_budget_usd=changes.monthly_budget_usd or None,
         enabled=True if changes.enabled is None else changes.enabled,
     )
     try:
@@ -189,6 +192,7 @@ _PLAIN_FIELDS = (
     "language",
     "remove_silence",
     "failure_notes",
+    "monthly_budget_usd",
     "enabled",
 )
 
@@ -390,6 +394,7 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "language": account.language,
         "remove_silence": account.remove_silence,
         "failure_notes": account.failure_notes,
+        "monthly_budget_usd": account.monthly_budget_usd or None,
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
         "user_token": account.user_token_enc is not None,

@@ -19,8 +19,9 @@ from adapter.jobs.backoff import Backoff
 from adapter.jobs.limiter import AccountLimiter
 from adapter.secrets import Keyring
 from adapter.settings import Settings
-from adapter.store import AccountStore, Ledger, ScanStore
+from adapter.store import AccountStore, Ledger, ScanStore, UsageStore
 from adapter.transcribe import ChunkPolicy
+from adapter.usage.prices import Prices
 
 
 class Queue(Protocol):
@@ -50,6 +51,8 @@ class Runtime:
     chunks: ChunkPolicy
     chatwoot: ChatwootClient
     scans: ScanStore
+    usage: UsageStore
+    prices: Prices
 
     def close(self) -> None:
         self.chatwoot.close()

@@ -5,12 +5,14 @@ Secrets are ``SecretStr`` so that ``repr`` and ``str`` mask them.
 
 from __future__ import annotations
 
+import json
+import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: what redis-py accepts in a URL
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
     statsd_host: str | None = Field(None, validation_alias="STATSD_HOST")
     statsd_port: int = Field(8125, validation_alias="STATSD_PORT")
     statsd_prefix: str = Field("transcriber", validation_alias="STATSD_PREFIX")
+    #: USD per audio minute by model, merged over ``adapter.usage.prices.BUILT_IN``
+    prices: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict, validation_alias="TRANSCRIBER_PRICES"
+    )
 
     # Not in the contract's table: operational knobs with safe defaults (README: Configuration).
     max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("TRANSCRIBER_MAX_ATTEMPTS"))
@@ -117,6 +123,34 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices_json(cls, value: object) -> object:
+        """``{"model": USD per minute, …}``: each price a finite number, 0 or more."""
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object such as {"whisper-1": 0.006}') from None
+        if not isinstance(value, dict):
+            raise ValueError('must be a JSON object such as {"whisper-1": 0.006}')
+        for model, price in value.items():
+            if (
+                not isinstance(model, str)
+                or not model.strip()
+                or isinstance(price, bool)
+                or not isinstance(price, int | float)
+                or not math.isfinite(price)
+                or price < 0
+            ):
+                raise ValueError(
+                    f"the price of {str(model)[:40]!r} must be a number of USD per minute, "
+                    "0 or more"
+                )
         return value
 
     @field_validator("redis_url")

@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.store import AccountScan, State, Transcription, utcnow
+from adapter.store.usage import SPENT
+from adapter.usage.budget import budget_status, month_of
+from adapter.usage.prices import Prices
+from adapter.usage.report import USD_DIGITS
 
 
 def percent_done(row: Transcription) -> float:
@@ -30,7 +34,15 @@ def progress(row: Transcription) -> dict[str, Any]:
     }
 
 
-def transcription_view(row: Transcription) -> dict[str, Any]:
+def cost_usd(row: Transcription, prices: Prices) -> float:
+    """What the row's transcript cost at today's prices (0 until it has one: failed and
+    skipped ones are not counted, like in usage reports)."""
+    if row.state not in SPENT or not row.billed_seconds:
+        return 0.0
+    return round(prices.cost(row.engine, row.model, row.billed_seconds), USD_DIGITS)
+
+
+def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
     return {
         "id": row.id,
         "account_id": row.account_id,
@@ -53,10 +65,25 @@ def transcription_view(row: Transcription) -> dict[str, Any]:
         "upload_bytes": row.upload_bytes,
         "engine": row.engine,
         "model": row.model,
+        "cost_usd": cost_usd(row, prices),
         "delivery_attempts": row.delivery_attempts,
         "failure_note": row.failure_note,
+        "received_at": row.received_at.isoformat(),
+        "delivered_at": _time(row.delivered_at),
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def budget_view(budget_usd: float | None, spent_usd: float) -> dict[str, Any]:
+    """An account's month against its budget (``level``: none, ok, warning, exhausted)."""
+    status = budget_status(budget_usd, spent_usd)
+    return {
+        "month": month_of(utcnow()),
+        "monthly_budget_usd": status.budget_usd,
+        "spent_usd": round(status.spent_usd, USD_DIGITS),
+        "percent": None if status.fraction is None else round(status.fraction * 100, 1),
+        "level": status.level,
     }
 
 
@@ -84,4 +111,4 @@ def scan_view(scan: AccountScan | None, *, has_user_token: bool) -> dict[str, An
     }
 
 
-__all__ = ["percent_done", "progress", "scan_view", "transcription_view"]
+__all__ = ["budget_view", "cost_usd", "percent_done", "progress", "scan_view", "transcription_view"]

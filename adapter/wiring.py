@@ -21,8 +21,9 @@ from adapter.observability.redact import register_secret
 from adapter.runtime import Runtime
 from adapter.secrets import load_keyring
 from adapter.settings import Settings
-from adapter.store import AccountStore, Ledger, ScanStore, get_engine
+from adapter.store import AccountStore, Ledger, ScanStore, UsageStore, get_engine
 from adapter.transcribe import ChunkPolicy
+from adapter.usage.prices import Prices
 
 
 def _register_settings_secrets(settings: Settings) -> None:
@@ -93,6 +94,8 @@ def build_runtime(
         chunks=chunks,
         chatwoot=ChatwootClient(),
         scans=ScanStore(db, lease_seconds=settings.lease_seconds),
+        usage=UsageStore(db),
+        prices=Prices.with_overrides(settings.prices),
     )
     actors.bind(runtime)
     return runtime

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.store import State, Transcription
+from adapter.usage import Prices
 from adapter.views import percent_done, transcription_view
 
 
@@ -38,7 +39,7 @@ def test_percent_done(fields: dict[str, object], percent: float) -> None:
 
 
 def test_the_view_shows_progress_and_no_secret() -> None:
-    view = transcription_view(row(audio_seconds=600.0, seconds_done=300.0, chunks_total=2))
+    view = transcription_view(row(audio_seconds=600.0, seconds_done=300.0, chunks_total=2), Prices())
     assert view["progress"]["percent"] == 50.0
     assert (view["progress"]["chunks_total"], view["progress"]["seconds_total"]) == (2, 600.0)
     assert "gAAAAA" not in repr(view)

@@ -23,6 +23,7 @@ from adapter.secrets import load_keyring
 from adapter.store import Ledger, Transcription, utcnow
 from adapter.store.db import open_database
 from adapter.transcribe import FileTranscript, transcribe_file
+from adapter.usage import Prices
 from adapter.views import scan_view, transcription_view
 from adapter.wiring import build_runtime, policies
 
@@ -194,7 +195,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     ledger = Ledger(open_database(settings.database_url), lease_seconds=settings.lease_seconds)
     rows = ledger.recent(account_id=args.account_id, state=args.state, limit=args.limit)
     now = utcnow()
-    items = [listed(row, now) for row in rows]
+    prices = Prices.with_overrides(settings.prices)
+    items = [listed(row, now, prices) for row in rows]
     if args.json:
         print(json.dumps(items, indent=2))
     elif not items:
@@ -220,8 +222,8 @@ LISTED = (
 )
 
 
-def listed(row: Transcription, now: datetime) -> dict[str, Any]:
-    view = transcription_view(row)
+def listed(row: Transcription, now: datetime, prices: Prices) -> dict[str, Any]:
+    view = transcription_view(row, prices)
     age_ = (now - as_utc(row.created_at)).total_seconds()
     return {**{key: view[key] for key in LISTED}, "age_seconds": round(max(0.0, age_))}
 

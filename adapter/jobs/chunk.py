@@ -27,6 +27,7 @@ from adapter.engines.base import Engine, Transcript
 from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
 from adapter.helpdesk.notes import owes_failure_note
+from adapter.jobs import budget
 from adapter.jobs.lease import let_go, plan_claim, renew_period, renewing_chunk
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
@@ -176,6 +177,7 @@ def join(rt: Runtime, transcription_id: int) -> StepResult:
     ):
         return StepResult()
     metrics.incr(Metric.TRANSCRIPTION_TRANSCRIBED)
+    budget.after_spending(rt, row.account_id)
     return StepResult(deliver=transcription_id)
 
 

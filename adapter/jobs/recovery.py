@@ -56,7 +56,7 @@ def retry_one(rt: Runtime, transcription_id: int) -> dict[str, Any]:
     sent here, and the ledger leaves it due for the next sweep of any process too."""
     row = rt.ledger.retry(transcription_id)
     _send(rt, transcription_id, State(row.state))
-    return transcription_view(row)
+    return transcription_view(row, rt.prices)
 
 
 def retry_many(rt: Runtime, *, account_id: int | None, state: str) -> list[int]:
@@ -109,7 +109,7 @@ def _gauges(rt: Runtime) -> None:
 
 def status_counts(rt: Runtime) -> dict[str, Any]:
     counts = rt.ledger.counts()
-    active = [transcription_view(r) for r in rt.ledger.in_progress()]
+    active = [transcription_view(r, rt.prices) for r in rt.ledger.in_progress()]
     try:
         depth: dict[str, int] | None = queue_depth(rt.broker)
     except Exception:

@@ -7,7 +7,9 @@ a short voice note needs no second queue hop. The claim's lease is renewed while
 fetched and shaped (``adapter.jobs.lease``), and given back with the plan; whoever runs a chunk
 holds it again. A planned transcription sent again (the recovery sweep) is only dispatched: its
 lost chunks are sent again, or it is assembled when all are done.
-Nothing to transcribe (account disabled, no key, too large, not audio) ends it ``skipped``; a
+Nothing to transcribe (account disabled, no key, too large, not audio, over the monthly budget:
+checked before the download and again once the audio's length is known, before any engine call)
+ends it ``skipped``; a
 failed or skipped end owes the agents a failure note when they should know (``StepResult``).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
@@ -25,6 +28,7 @@ from adapter.errors import AccountDisabled
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
 from adapter.helpdesk.notes import owes_failure_note
+from adapter.jobs import budget
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
@@ -99,11 +103,15 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     row, account = _load(rt, claim.transcription_id)
     settings = engine_settings(account, rt.keyring, rt.settings)  # NoKey
     engine = chunk_step.build(settings)
+    model = getattr(engine, "model", None)
+    spend = partial(budget.admit, rt, account, row.id or 0, engine=settings.kind, model=model)
+    spend(billed_seconds=0.0)  # OverBudget: the month's budget is spent already
     workdir.mkdir(parents=True, exist_ok=True)
     source = _download(rt, row, account, workdir)
     prepared = shape(
         source, workdir / "chunks", engine, rt.chunks, remove_silence=account.remove_silence
     )
+    spend(billed_seconds=prepared.billed_seconds)  # OverBudget: this audio would pass it
     metrics.incr(Metric.AUDIO_SECONDS, round(prepared.audio_seconds))
     metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(prepared.billed_seconds))
     metrics.incr(Metric.AUDIO_UPLOAD_BYTES, int(prepared.upload_bytes))
@@ -126,7 +134,7 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
         billed_seconds=prepared.billed_seconds,
         upload_bytes=prepared.upload_bytes,
         engine=settings.kind,
-        model=getattr(engine, "model", None),
+        model=model,
     )
 
 

@@ -286,6 +286,18 @@ class Metric(StrEnum):
         _COUNTER,
         "voice notes `transcriber backfill` queued",
     )
+    # --- budgets
+    BUDGET_ALERT = (
+        "budget.alert",
+        _COUNTER,
+        "an account's month crossed 80 % or 100 % of its budget (once per account, month and "
+        "threshold; alert on it)",
+    )
+    BUDGET_REFUSED = (
+        "budget.refused",
+        _COUNTER,
+        "transcriptions skipped because they did not fit in the account's monthly budget",
+    )
 
     # --- look-ups for names that depend on a value
 

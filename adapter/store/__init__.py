@@ -2,6 +2,8 @@
 
 - ``ledger``: transcriptions and their chunks: intake, claims, every state change, queries;
 - ``accounts``: helpdesk account rows;
+- ``usage``: usage grouped per key, engine and model; webhook-to-note timings; budget alerts;
+- ``search``: full-text search over transcripts (PostgreSQL text search, SQLite FTS5);
 - ``scans``: the reconciler's and backfill's watermarks, leases and scanned conversations;
 - ``states``: the states and the allowed moves between them, as data;
 - ``models``: the tables; ``intake``: the batched insert behind ``Ledger.record``;
@@ -30,6 +32,7 @@ from adapter.store.ledger import (
 from adapter.store.models import (
     Account,
     AccountScan,
+    BudgetAlert,
     TranscriptChunk,
     Transcription,
     WebhookDelivery,
@@ -45,6 +48,7 @@ from adapter.store.states import (
     IllegalTransition,
     State,
 )
+from adapter.store.usage import Timings, UsageCell, UsageStore
 
 __all__ = [
     "ACTIVE_STATES",
@@ -55,6 +59,7 @@ __all__ = [
     "AccountMissing",
     "AccountScan",
     "AccountStore",
+    "BudgetAlert",
     "ChunkClaim",
     "ChunkState",
     "ChunkWork",
@@ -74,8 +79,11 @@ __all__ = [
     "Source",
     "State",
     "StoreUnavailable",
+    "Timings",
     "TranscriptChunk",
     "Transcription",
+    "UsageCell",
+    "UsageStore",
     "WebhookDelivery",
     "WebhookSecrets",
     "dispose_engines",

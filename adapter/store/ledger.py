@@ -35,6 +35,7 @@ from adapter.store.intake import (
     record_found,
 )
 from adapter.store.models import TranscriptChunk, Transcription, utcnow
+from adapter.store.search import matching
 from adapter.store.states import (
     ACTIVE_STATES,
     ChunkState,
@@ -191,16 +192,32 @@ class Ledger:
         account_id: int | None = None,
         state: str | None = None,
         source: str | None = None,
+        language: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        q: str | None = None,
+        before_id: int | None = None,
         limit: int = 50,
     ) -> list[Transcription]:
-        """The newest transcriptions first."""
+        """The newest transcriptions first (older than ``before_id``: the next page), those
+        received in [``since``, ``until``) whose transcript holds every word of ``q``."""
         stmt = select(Transcription).order_by(T.c.id.desc())
-        if account_id is not None:
-            stmt = stmt.where(T.c.account_id == account_id)
-        if state is not None:
-            stmt = stmt.where(T.c.state == state)
-        if source is not None:
-            stmt = stmt.where(T.c.source == source)
+        for column, value in (
+            (T.c.account_id, account_id),
+            (T.c.state, state),
+            (T.c.source, source),
+            (T.c.language, language),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(T.c.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(T.c.created_at < until)
+        if before_id is not None:
+            stmt = stmt.where(T.c.id < before_id)
+        if q is not None and q.strip():
+            stmt = stmt.where(matching(self.engine, T, q, language))
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.execute(stmt.limit(limit)).scalars())
 
@@ -635,7 +652,10 @@ class Ledger:
 
     def note_posted(self, claim: Claim, note_id: int | None) -> bool:
         return self._update(
-            claim.transcription_id, *self._held_delivery(claim), note_message_id=note_id
+            claim.transcription_id,
+            *self._held_delivery(claim),
+            note_message_id=note_id,
+            delivered_at=utcnow(),
         )
 
     def attribute_set(self, claim: Claim) -> bool:

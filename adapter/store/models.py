@@ -37,6 +37,8 @@ class Account(SQLModel, table=True):
     remove_silence: bool = Field(default=True)
     #: post a short private note when a voice note cannot be transcribed
     failure_notes: bool = Field(default=True)
+    #: USD a month the account's engine may cost (None: no budget); see ``adapter.usage.budget``
+    monthly_budget_usd: float | None = None
     enabled: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -48,6 +50,9 @@ class Transcription(SQLModel, table=True):
         UniqueConstraint(
             "account_id", "attachment_id", name="uq_transcriptions_account_attachment"
         ),
+        #: usage: one account's transcriptions over a window (``adapter.store.usage``)
+        Index("ix_transcriptions_account_created", "account_id", "created_at"),
+        Index("ix_transcriptions_created", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -89,6 +94,8 @@ class Transcription(SQLModel, table=True):
     failure_note_attempts: int = Field(default=0)
     failure_note_lease: datetime | None = None
     received_at: datetime = Field(default_factory=utcnow)
+    #: when its transcript note was posted: received_at to this is the webhook-to-note time
+    delivered_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
 
@@ -191,9 +198,29 @@ class ConversationScan(SQLModel, table=True):
     counts_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class BudgetAlert(SQLModel, table=True):
+    """An account's month crossed ``threshold`` percent of its budget: said once a month.
+
+    The primary key makes the warning once per (account, month, threshold) across processes:
+    whoever inserts the row says it (log, metric, Sentry); the console shows the month's rows.
+    """
+
+    __tablename__ = "budget_alerts"
+
+    account_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    #: ``YYYY-MM`` (UTC)
+    month: str = Field(max_length=7, primary_key=True)
+    #: 80 (the warning) or 100 (spent: transcriptions are skipped)
+    threshold: int = Field(primary_key=True)
+    spent_usd: float
+    budget_usd: float
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 __all__ = [
     "Account",
     "AccountScan",
+    "BudgetAlert",
     "ConversationScan",
     "TranscriptChunk",
     "Transcription",

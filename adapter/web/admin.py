@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from anyio import to_thread
@@ -17,15 +18,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapter import accounts as acc
+from adapter import usage
 from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
-from adapter.store import Account, AccountScan, NotRetryable, State, StoreUnavailable
-from adapter.views import scan_view, transcription_view
+from adapter.scan.window import parse_when
+from adapter.store import Account, AccountScan, NotRetryable, State, StoreUnavailable, utcnow
+from adapter.usage import GROUPINGS
+from adapter.views import budget_view, scan_view, transcription_view
 from adapter.web.body import BodyTooLarge, read_capped
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
+MAX_QUERY = 500
 STATES = {s.value for s in State}
 SOURCES = ("webhook", "reconcile", "backfill")
 
@@ -90,24 +95,75 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_when(value[:64], utcnow())
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}") from None
+
+
+def _choice(value: str | None, name: str, allowed: Iterable[str]) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
 async def list_transcriptions(request: Request, rt: Runtime) -> Response:
     q = request.query_params
     account_id = _int(q.get("account_id"), "account_id")
     limit = _int(q.get("limit"), "limit", default=50, maximum=MAX_LIMIT)
-    state = q.get("state") or None
-    if state is not None and state not in STATES:
-        raise ApiError(400, f"state must be one of {', '.join(sorted(STATES))}")
-    source = q.get("source") or None
-    if source is not None and source not in SOURCES:
-        raise ApiError(400, f"source must be one of {', '.join(SOURCES)}")
+    before_id = _int(q.get("before_id"), "before_id")
+    state = _choice(q.get("state"), "state", STATES)
+    source = _choice(q.get("source"), "source", SOURCES)
+    language = q.get("language") or None
+    if language is not None and not (
+        len(language) == 2 and language.isascii() and language.isalpha()
+    ):
+        raise ApiError(400, "language must be an ISO 639-1 code such as 'en'")
+    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+    text = q.get("q") or None
+    if text is not None and len(text) > MAX_QUERY:
+        raise ApiError(400, f"q must be at most {MAX_QUERY} characters")
 
     def run() -> list[dict[str, Any]]:
         rows = rt.ledger.recent(
-            account_id=account_id, state=state, source=source, limit=limit or 50
+            account_id=account_id,
+            state=state,
+            source=source,
+            language=language.lower() if language else None,
+            since=since,
+            until=until,
+            q=text,
+            before_id=before_id,
+            limit=limit or 50,
         )
-        return [transcription_view(r) for r in rows]
+        return [transcription_view(r, rt.prices) for r in rows]
 
     return JSONResponse({"transcriptions": await to_thread.run_sync(run)})
+
+
+async def get_usage(request: Request, rt: Runtime) -> Response:
+    q = request.query_params
+    account_id = _int(q.get("account_id"), "account_id")
+    by = usage.grouping(_choice(q.get("group_by"), "group_by", GROUPINGS) or "day")
+    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+
+    def run() -> dict[str, Any]:
+        found = usage.report(
+            rt.usage,
+            rt.prices,
+            by=by,
+            account_id=account_id,
+            since=since,
+            until=until,
+        )
+        return found.as_json()
+
+    return JSONResponse(await to_thread.run_sync(run))
 
 
 async def get_transcription(request: Request, rt: Runtime) -> Response:
@@ -116,7 +172,7 @@ async def get_transcription(request: Request, rt: Runtime) -> Response:
     def run() -> dict[str, Any] | None:
         assert tid is not None
         row = rt.ledger.get(tid)
-        return None if row is None else transcription_view(row)
+        return None if row is None else transcription_view(row, rt.prices)
 
     view = await to_thread.run_sync(run)
     if view is None:
@@ -137,8 +193,10 @@ async def retry_transcription(request: Request, rt: Runtime) -> Response:
 def _account_view(rt: Runtime, account: Account, scan: AccountScan | None) -> dict[str, Any]:
     has_token = account.user_token_enc is not None
     warning = acc.key_warning(account, rt.settings)
+    spent = usage.month_to_date(rt.usage, rt.prices, account.id)
     return {
         **acc.account_view(account, rt.settings),
+        "budget": budget_view(account.monthly_budget_usd, spent),
         "reconcile": scan_view(scan, has_user_token=has_token),
         "warnings": [warning] if warning else [],
     }
@@ -209,6 +267,7 @@ def routes() -> list[Route]:
         Route("/api/v1/transcriptions", guarded(list_transcriptions), methods=["GET"]),
         Route("/api/v1/transcriptions/{id}", guarded(get_transcription), methods=["GET"]),
         Route("/api/v1/transcriptions/{id}/retry", guarded(retry_transcription), methods=["POST"]),
+        Route("/api/v1/usage", guarded(get_usage), methods=["GET"]),
         Route("/api/v1/accounts", guarded(list_accounts), methods=["GET"]),
         Route("/api/v1/accounts", guarded(create_account), methods=["POST"]),
         Route("/api/v1/accounts/{account_id}", guarded(get_account), methods=["GET"]),
