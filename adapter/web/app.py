@@ -1,4 +1,4 @@
-"""The Starlette application: webhook receiver, health checks, admin API."""
+"""The Starlette application: webhook receiver, health checks, admin API, console."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.routing import Route
 from adapter.errors import ConfigError
 from adapter.jobs.broker import ping as broker_ping
 from adapter.runtime import Runtime
-from adapter.web import admin
+from adapter.web import admin, console
 from adapter.web.webhooks import make_endpoint
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starle
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *admin.routes(),
+            *console.routes(),
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )

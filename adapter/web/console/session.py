@@ -1,0 +1,94 @@
+"""The console's session cookie and CSRF tokens: pure, no request in sight.
+
+A session is an itsdangerous-signed, timestamped payload ``{"a": ADMIN_BINDING, "c": CSRF}``:
+
+- signed with a key derived (HKDF, :meth:`adapter.secrets.Keyring.derive_key`) from the first
+  encryption key under :data:`KEY_LABEL`, so rotating the keys signs everyone out and the cookie
+  key is never the key of the stored secrets;
+- valid for :data:`MAX_AGE_SECONDS` after sign-in;
+- bound to the admin token by ``ADMIN_BINDING``, an HMAC of the token under the derived key: a
+  changed ``TRANSCRIBER_ADMIN_TOKEN`` invalidates every session, and the cookie (readable by its
+  holder, only signed) holds neither the token nor a hash that could be guessed offline;
+- carrying the synchronizer CSRF token that every state-changing form must send back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+#: the HKDF info label of the cookie key: no other use of the keys may take this label
+KEY_LABEL = "helpdesk-transcriber/console-session/v1"
+COOKIE_NAME = "transcriber_console"
+COOKIE_PATH = "/console"
+MAX_AGE_SECONDS = 12 * 3600
+#: the longest cookie value read (a real one is about 150 characters)
+MAX_COOKIE_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in operator: only the CSRF token their forms must carry."""
+
+    csrf: str
+
+
+class SessionSigner:
+    """Issues and reads session cookies for one key and one admin token."""
+
+    def __init__(self, key: bytes, admin_token: str, *, max_age: int = MAX_AGE_SECONDS) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt="console-session")
+        self._binding = hmac.new(key, b"admin-token:" + admin_token.encode(), "sha256").hexdigest()
+        self._token = hashlib.sha256(admin_token.encode()).digest()
+        self.max_age = max_age
+
+    def token_matches(self, given: str) -> bool:
+        """Whether ``given`` is the admin token, in constant time (digests of equal length,
+        so not even the token's length leaks)."""
+        return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), self._token)
+
+    def issue(self) -> tuple[str, Session]:
+        """A new session and its cookie value (with a fresh CSRF token)."""
+        session = Session(csrf=secrets.token_urlsafe(32))
+        value = self._serializer.dumps({"a": self._binding, "c": session.csrf})
+        return str(value), session
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session of a cookie value, or None: absent, tampered, expired, or signed for
+        another admin token or key."""
+        if not cookie or len(cookie) > MAX_COOKIE_CHARS:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.max_age)
+        except BadSignature:  # SignatureExpired is one too
+            return None
+        if not isinstance(data, dict):
+            return None
+        binding, csrf = data.get("a"), data.get("c")
+        if not isinstance(binding, str) or not isinstance(csrf, str) or not csrf:
+            return None
+        if not hmac.compare_digest(binding.encode(), self._binding.encode()):
+            return None
+        return Session(csrf=csrf)
+
+
+def csrf_matches(session: Session, given: str | None) -> bool:
+    """Whether a form's CSRF field is the session's token, in constant time."""
+    if not given or not given.isascii():
+        return False
+    return hmac.compare_digest(given.encode(), session.csrf.encode())
+
+
+__all__ = [
+    "COOKIE_NAME",
+    "COOKIE_PATH",
+    "KEY_LABEL",
+    "MAX_AGE_SECONDS",
+    "Session",
+    "SessionSigner",
+    "csrf_matches",
+]

@@ -1,0 +1,148 @@
+"""What the console reads, in one place: blocking calls, each run in a worker thread by its
+page, each answering plain values (the pages never see a session or a query).
+
+The money comes from :mod:`adapter.usage` over ``rt.usage`` and ``rt.prices``, the same
+figures as ``transcriber usage`` and ``/api/v1/usage``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from adapter import usage
+from adapter.jobs.broker import queue_depth
+from adapter.runtime import Runtime
+from adapter.store import Account, Transcription
+from adapter.store.usage import Grouping, Timings
+from adapter.views import transcription_view
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The transcription list's filters, checked (``transcriptions.parse_filters``)."""
+
+    account_id: int | None = None
+    state: str | None = None
+    source: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """Webhook-to-note figures over the last ``label``."""
+
+    label: str
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An account's month to date against its budget (level: none, ok, warning, exhausted)."""
+
+    account_id: int
+    budget_usd: float | None
+    spent_usd: float
+    fraction: float | None
+    level: str
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One row of a usage report: a day, a language."""
+
+    key: str
+    transcriptions: int
+    audio_seconds: float
+    billed_seconds: float
+    cost_usd: float
+
+
+WINDOWS = (
+    ("Last hour", timedelta(hours=1)),
+    ("Last day", timedelta(days=1)),
+    ("Last week", timedelta(days=7)),
+)
+
+
+def depth(rt: Runtime) -> dict[str, int] | None:
+    """Messages waiting per queue; None when the broker does not answer."""
+    try:
+        return queue_depth(rt.broker)
+    except Exception:
+        return None
+
+
+def windows(rt: Runtime, now: datetime) -> list[Window]:
+    """Success rate and webhook-to-note percentiles over the last hour, day and week."""
+    return [Window(label, rt.usage.timings(now - span)) for label, span in WINDOWS]
+
+
+def budgets(rt: Runtime, accounts: list[Account], now: datetime) -> list[Budget]:
+    """Every account's month to date, with its budget's level."""
+    found = []
+    for account in accounts:
+        spent = usage.month_to_date(rt.usage, rt.prices, account.id, now=now)
+        status = usage.budget_status(account.monthly_budget_usd, spent)
+        found.append(
+            Budget(account.id, status.budget_usd, spent, status.fraction, str(status.level))
+        )
+    return found
+
+
+def report(
+    rt: Runtime, by: Grouping, *, account_id: int | None, since: datetime, until: datetime
+) -> list[UsageLine]:
+    """Usage grouped ``by`` day, language, … over [since, until)."""
+    result = usage.report(
+        rt.usage, rt.prices, by=by, account_id=account_id, since=since, until=until
+    )
+    return [
+        UsageLine(
+            "" if r.key is None else str(r.key),
+            r.transcriptions,
+            r.audio_seconds,
+            r.billed_seconds,
+            r.cost_usd,
+        )
+        for r in result.rows
+    ]
+
+
+def view(rt: Runtime, row: Transcription) -> dict[str, Any]:
+    """The admin API's view of a row, with its cost."""
+    return transcription_view(row, rt.prices)
+
+
+def transcriptions(rt: Runtime, filters: Filters, limit: int) -> list[Transcription]:
+    """The newest transcriptions matching ``filters`` (full-text ``q``), at most ``limit``."""
+    return rt.ledger.recent(
+        account_id=filters.account_id,
+        state=filters.state,
+        source=filters.source,
+        language=filters.language,
+        since=filters.since,
+        until=filters.until,
+        q=filters.q,
+        before_id=filters.before_id,
+        limit=limit,
+    )
+
+
+__all__ = [
+    "Budget",
+    "Filters",
+    "UsageLine",
+    "Window",
+    "budgets",
+    "depth",
+    "report",
+    "transcriptions",
+    "view",
+    "windows",
+]
