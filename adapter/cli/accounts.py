@@ -14,9 +14,11 @@ import sys
 from typing import Any
 
 from adapter import accounts as acc
+from adapter import usage
 from adapter.cli import Failure
 from adapter.cli.context import Accounts, open_accounts
 from adapter.store import Account, Ledger
+from adapter.views import budget_view
 
 #: options of ``accounts add|update`` that go to the account as given
 _FIELDS = (
@@ -31,6 +33,7 @@ _FIELDS = (
     "language",
     "remove_silence",
     "failure_notes",
+    "monthly_budget_usd",
 )
 #: flags of ``accounts update`` that go to the account only when set
 _FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
@@ -97,6 +100,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     accounts = opened.store.all()
     views = [acc.account_view(a, opened.settings) for a in accounts]
     warnings = [acc.key_warning(a, opened.settings) for a in accounts]
+    for view, account in zip(views, accounts, strict=True):
+        spent = usage.month_to_date(opened.usage, opened.prices, account.id)
+        view["budget"] = budget_view(account.monthly_budget_usd, spent)
     if args.json:
         for view, warning in zip(views, warnings, strict=True):
             view["warnings"] = [warning] if warning else []
@@ -107,18 +113,31 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  "
-        f"{'FAILURE NOTES':13}  CHATWOOT URL"
+        f"{'FAILURE NOTES':13}  {'USER TOKEN':10}  {'THIS MONTH USD':22}  CHATWOOT URL"
     )
     for v, warning in zip(views, warnings, strict=True):
         key = f"{v['key_source']} (!)" if warning else v["key_source"]
         print(
             f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
             f"{key:11}  {v['webhook_secrets']:<7}  {'on' if v['failure_notes'] else 'off':13}  "
+            f"{'yes' if v['user_token'] else 'no':10}  {_month(v['budget']):22}  "
             f"{v['chatwoot_url']}"
         )
+    print(
+        "SECRETS: webhook secrets accepted (2 while a rotated one is still honoured). "
+        "THIS MONTH: cost so far of the month (UTC) / budget.",
+        file=sys.stderr,
+    )
     for warning in filter(None, warnings):
         print(f"(!) {warning}", file=sys.stderr)
     return 0
+
+
+def _month(budget: dict[str, Any]) -> str:
+    spent = f"{budget['spent_usd']:.2f}"
+    if budget["monthly_budget_usd"] is None:
+        return f"{spent} (no budget)"
+    return f"{spent} / {budget['monthly_budget_usd']:.2f} ({budget['percent']:.0f}%)"
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

@@ -19,8 +19,9 @@ from adapter.cli import Failure
 from adapter.httputil import origin
 from adapter.secrets import Keyring, load_keyring
 from adapter.settings import Settings, explain, get_settings
-from adapter.store import AccountStore
+from adapter.store import AccountStore, UsageStore
 from adapter.store.db import open_database
+from adapter.usage.prices import Prices
 
 #: how long a command waits for Redis to answer before saying it does not
 REDIS_TIMEOUT_SECONDS = 5.0
@@ -65,13 +66,22 @@ class Accounts:
     settings: Settings
     store: AccountStore
     keyring: Keyring
+    usage: UsageStore
+    prices: Prices
 
 
 def open_accounts() -> Accounts:
-    """The account store of the existing database, and the keyring of its secrets."""
+    """The account store of the existing database, the keyring of its secrets, and what the
+    accounts' transcriptions cost."""
     settings = load_settings()
     engine = open_database(settings.database_url)
-    return Accounts(settings, AccountStore(engine), load_keyring(settings))
+    return Accounts(
+        settings,
+        AccountStore(engine),
+        load_keyring(settings),
+        UsageStore(engine),
+        Prices.with_overrides(settings.prices),
+    )
 
 
 __all__ = ["Accounts", "check_redis", "load_settings", "open_accounts"]

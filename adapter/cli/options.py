@@ -53,6 +53,16 @@ def seconds(text: str) -> float:
     return value
 
 
+def usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USD") from None
+    if not (math.isfinite(value) and 0 <= value <= 1_000_000_000):
+        raise argparse.ArgumentTypeError(f"{text} is not an amount of USD from 0 to 1e9")
+    return value
+
+
 def listen_options(p: argparse.ArgumentParser) -> None:
     """``--host`` and ``--port`` of the HTTP receiver."""
     p.add_argument(
@@ -135,6 +145,14 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         "…), where --model takes any name " + default("OPENAI_BASE_URL, else api.openai.com"),
     )
     engine_options(p, default=default)
+    p.add_argument(
+        "--monthly-budget-usd",
+        type=usd,
+        metavar="X",
+        help="what the engine may cost this account in a calendar month (UTC), in USD: at 80%% "
+        "the admins are warned once, and audio that would pass it is skipped (reason budget) "
+        "before anything is spent; 0 for no budget " + default("0"),
+    )
     p.add_argument(
         "--failure-notes",
         type=on_off,

@@ -27,6 +27,9 @@ from adapter.jobs.broker import QUEUES
 #: importing the store would slow every ``--help``)
 STATES = ("queued", "transcribing", "transcribed", "delivered", "failed", "skipped")
 
+#: ``usage --by``: ``adapter.store.usage.GROUPINGS`` (a test holds them equal)
+USAGE_GROUPINGS = ("day", "month", "account", "inbox", "channel", "language", "model")
+
 #: what ``add_subparsers`` returns (a class argparse does not export)
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _account_commands(commands)
     _work_commands(commands)
     _scan_commands(commands)
+    _usage_command(commands)
     return parser
 
 
@@ -358,6 +362,49 @@ def _backfill_command(commands: Commands) -> None:
         p,
         'one JSON object {"conversations", "messages", "audio", "queued", "known", "skipped"} '
         '(with --dry-run also "bytes")',
+    )
+
+
+def _usage_command(commands: Commands) -> None:
+    p = _command(
+        commands,
+        "usage",
+        "usage:cmd_usage",
+        "What the transcriptions of a window did and cost, grouped by day, month, account, "
+        "inbox, channel, language or model.",
+        "Rows of key, transcriptions, audio and billed minutes, cost, failed, skipped, and "
+        "totals. Seconds and cost count transcriptions that produced a transcript; cost is "
+        "billed minutes times the price of the model (TRANSCRIBER_PRICES over the built-in table: "
+        "whisper-1 and gpt-4o-transcribe 0.006, gpt-4o-mini-transcribe 0.003 USD a minute, "
+        "the offline engine 0). Days and months are UTC.",
+    )
+    account_filter(p)
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="start of the window: an ISO 8601 date or time (2026-11-01, 2026-11-01T08:00Z; "
+        "no zone is UTC) or a duration back from now (30d, 12h) (default: the beginning)",
+    )
+    p.add_argument(
+        "--until", metavar="WHEN", help="end of the window, excluded, same forms (default: now)"
+    )
+    p.add_argument(
+        "--by",
+        choices=USAGE_GROUPINGS,
+        default="day",
+        help="how rows are grouped (default: day)",
+    )
+    p.add_argument(
+        "--project",
+        action="store_true",
+        help="instead, the month's projected cost per account: spent so far plus the last "
+        "7 days' daily rate for the days left, against each account's budget",
+    )
+    json_option(
+        p,
+        'one JSON object {"by", "rows": [{"key", "transcriptions", "audio_seconds", '
+        '"billed_seconds", "cost_usd", "failed", "skipped"}], "totals": {…}} (with '
+        '--project: {"month", "accounts": […], "totals"})',
     )
 
 

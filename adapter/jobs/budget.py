@@ -45,10 +45,15 @@ def admit(
     warn(rt, account, committed)
     metrics.incr(Metric.BUDGET_REFUSED)
     raise OverBudget(
-        f"the account's monthly budget of {budget:.2f} USD would be passed: "
-        f"{committed:.4f} USD spent or promised in {month_of(now)}, this audio "
-        f"{cost:.4f} USD; raise --monthly-budget-usd, then `transcriber retry --state skipped`"
+        f"the account's monthly budget of {usd(budget)} USD would be passed: "
+        f"{usd(committed)} USD spent or promised in {month_of(now)}, this audio "
+        f"{usd(cost)} USD; raise --monthly-budget-usd, then `transcriber retry --state skipped`"
     )
+
+
+def usd(amount: float) -> str:
+    """An amount for people: cents from a dollar up, else four significant digits."""
+    return f"{amount:,.2f}" if amount >= 1 else f"{amount:.4g}"
 
 
 def after_spending(rt: Runtime, account_id: int) -> None:
@@ -72,7 +77,7 @@ def warn(rt: Runtime, account: Account, spent_usd: float) -> None:
         what = "spent" if threshold >= SPENT_PERCENT else f"{threshold}% used"
         message = (
             f"account {account.id}: monthly budget {what} in {month} "
-            f"({spent_usd:.2f} of {budget:.2f} USD)"
+            f"({usd(spent_usd)} of {usd(budget)} USD)"
         )
         log.warning(
             message,
@@ -87,4 +92,4 @@ def warn(rt: Runtime, account: Account, spent_usd: float) -> None:
         sentry_sdk.capture_message(message, level="warning")
 
 
-__all__ = ["admit", "after_spending", "warn"]
+__all__ = ["admit", "after_spending", "usd", "warn"]

@@ -20,7 +20,6 @@ from typing import Any, Literal, cast, get_args
 from sqlalchemy import Table, and_, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from adapter.store.models import BudgetAlert, Transcription, utcnow
@@ -217,12 +216,11 @@ class UsageStore:
         }
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(A).values(**values, created_at=utcnow())
-        stmt = stmt.on_conflict_do_nothing(index_elements=["account_id", "month", "threshold"])
-        try:
-            with self.engine.begin() as conn:
-                return bool(conn.execute(stmt).rowcount)
-        except IntegrityError:  # pragma: no cover - the conflict clause prevents it
-            return False
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["account_id", "month", "threshold"]
+        ).returning(A.c.account_id)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).first() is not None
 
     def alerts(self, month: str) -> list[BudgetAlert]:
         """The budget alerts of ``month`` (``YYYY-MM``), per account, highest threshold last."""
