@@ -529,3 +529,36 @@ def test_a_database_that_is_down_gets_a_readable_503(
         assert answer.status_code == 503
     finally:
         swap_database(runtime, runtime.settings.database_url)
+
+
+# ─── money ───────────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_months_cost_and_budget_banners(
+    client: TestClient, csrf: str, runtime: Runtime, seeded: Seeded
+) -> None:
+    # account 3: 30 s + 95 s of whisper-1 at the built-in $0.006 a minute
+    spent = runtime.prices.cost("openai", "whisper-1", 125.0)
+    accounts = client.get("/console/accounts")
+    assert f"${spent:,.4f}" in accounts.text
+    assert "Budget" not in client.get("/console/overview/panel").text
+    page = client.get("/console/accounts/3")
+    form = {"csrf": csrf_of(page.text), "monthly_budget_usd": f"{spent / 0.9:.6f}"}
+    assert client.post("/console/accounts/3", data=form).status_code == 200
+    assert "Budget warning" in client.get("/console/overview/panel").text
+    assert client.post("/console/accounts/3", data={**form, "monthly_budget_usd": "0.001"})
+    panel = client.get("/console/overview/panel").text
+    assert "Budget spent" in panel and "account 3" in panel
+    assert (
+        client.post("/console/accounts/3", data={**form, "monthly_budget_usd": "-1"}).status_code
+        == 422
+    )
+    client.post("/console/accounts/3", data={**form, "monthly_budget_usd": ""})
+    account = runtime.accounts.get(3)
+    assert account is not None and not account.monthly_budget_usd
+    usage = client.get("/console/usage?days=7")
+    assert usage.status_code == 200
+    assert "Account 3: 2.1 min" in usage.text  # 125 s
+    assert 'aria-labelledby="minutes-3-title minutes-3-desc"' in usage.text
+    for language in ("en", "es", "fr"):
+        assert f'<th scope="row">{language}</th>' in usage.text

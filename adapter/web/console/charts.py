@@ -56,12 +56,12 @@ def columns(
     points: Sequence[Point],
     *,
     fmt: Format = _number,
-    width: int = 640,
-    height: int = 180,
+    width: int = 420,
+    height: int = 170,
 ) -> Markup:
     """Vertical bars, one per point in order (a time series): the top value is written at the
     left axis, the first and last labels under the baseline."""
-    top_pad, bottom_pad, left_pad = 16, 24, 64
+    top_pad, bottom_pad, left_pad = 16, 24, 60
     plot_w, plot_h = width - left_pad - 8, height - top_pad - bottom_pad
     peak = max((p.value for p in points), default=0.0)
     scale = plot_h / peak if peak > 0 else 0.0

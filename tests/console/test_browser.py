@@ -1,0 +1,224 @@
+"""The console as a person uses it: Debian's chromium, driven by Playwright, against a real
+uvicorn server on 127.0.0.1 over a real runtime with seeded rows.
+
+It signs in through the form, searches a word, opens a transcript, retries a failure (and
+reads the row back from the database), and saves a screenshot of every page into
+``docs/screenshots/`` (the README shows them). Without chromium the tests fail, saying how
+to install it: they never skip.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import update
+
+from adapter import accounts as acc
+from adapter import usage
+from adapter.runtime import Runtime
+from adapter.store import Transcription, utcnow
+from adapter.web.app import create_app
+from tests.console import seed
+from tests.helpers import ADMIN, sqlite_only
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 860}
+
+pytestmark = sqlite_only
+
+T = Transcription.__table__  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless chromium for the session."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the console's browser tests need Debian's chromium "
+            "(`sudo apt-get update && sudo apt-get install -y chromium`; .ci/run does it)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, color_scheme="light", locale="en-GB")
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def backdate(rt: Runtime, tid: int, days: float, took_seconds: float) -> None:
+    """Move a delivered row ``days`` into the past, its note posted ``took_seconds`` after
+    its webhook (the seeded rows are otherwise all from this instant)."""
+    delivered_at = utcnow() - timedelta(days=days)
+    received_at = delivered_at - timedelta(seconds=took_seconds)
+    with rt.ledger.engine.begin() as conn:
+        conn.execute(
+            update(T)
+            .where(T.c.id == tid)
+            .values(
+                created_at=received_at,
+                received_at=received_at,
+                delivered_at=delivered_at,
+                updated_at=delivered_at,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Shop:
+    base_url: str
+    runtime: Runtime
+    invoice: int
+    failed: int
+
+
+TEXTS = [
+    (3, "en", "Hello, I need a copy of my invoice for March", 42),
+    (3, "es", "Hola, quiero cambiar la dirección de entrega de mi pedido", 95),
+    (3, "en", "My parcel arrived damaged, can someone call me back", 61),
+    (7, "pt", "Olá, o meu pagamento foi recusado duas vezes", 33),
+    (7, "fr", "Bonjour, je voudrais annuler ma commande", 27),
+    (3, "de", "Guten Tag, meine Bestellung ist noch nicht angekommen", 74),
+]
+
+
+def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
+    """Two accounts, two weeks of delivered voice notes, a failed one and a queued one;
+    account 3 near its budget (a warning banner)."""
+    seed.add_accounts(rt)
+    invoice = 0
+    attachment = 100
+    for day in range(14):
+        for n, (account_id, language, text, seconds) in enumerate(TEXTS):
+            if (day + n) % 3 == 0:
+                continue
+            attachment += 1
+            engine, model = ("openai", "whisper-1") if account_id == 3 else ("local", "base")
+            tid = seed.delivered(
+                rt, tmp_path, account_id, attachment, text, language, seconds, engine, model
+            )
+            backdate(rt, tid, day + n / 10, 8 + 3 * n + day % 5)
+            if "invoice" in text and not invoice:
+                invoice = tid
+    failed = seed.failed(rt, 3, 9001, "the engine refused the file (HTTP 400: invalid audio)")
+    seed.queued(rt, 7, 9002)
+    spent = usage.month_to_date(rt.usage, rt.prices, 3)
+    budget = round(max(spent, 0.01) / 0.85, 4)  # 85 %: the warning banner
+    acc.update_account(
+        rt.accounts, rt.keyring, 3, acc.parse_changes({"monthly_budget_usd": budget})
+    )
+    return invoice, failed
+
+
+@pytest.fixture
+def shop(runtime: Runtime, tmp_path: Path) -> Iterator[Shop]:
+    """The console of a seeded runtime, served by uvicorn on a free port of 127.0.0.1."""
+    invoice, failed = seed_shop(runtime, tmp_path)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # connections wait in the backlog until uvicorn accepts: no polling
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(runtime), log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield Shop(f"http://127.0.0.1:{port}", runtime, invoice, failed)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, base_url: str) -> None:
+    page.goto(f"{base_url}/console")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+    page.get_by_label("Admin token").fill(ADMIN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+
+
+def test_an_operator_signs_in_searches_reads_and_retries(page: Page, shop: Shop) -> None:
+    page.goto(f"{shop.base_url}/console/sign-in")
+    page.get_by_label("Admin token").fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That is not the admin token.")
+    shoot(page, "sign-in")
+    sign_in(page, shop.base_url)
+    expect(page.locator("#count-failed")).to_have_text("1")
+    expect(page.get_by_text("Budget warning")).to_be_visible()
+    shoot(page, "overview")
+
+    page.get_by_role("link", name="Transcriptions", exact=True).click()
+    page.get_by_label("Search transcripts").fill("invoice")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.list tbody tr")
+    expect(rows.first).to_contain_text("invoice")
+    for text in rows.all_inner_texts():
+        assert "invoice" in text
+    shoot(page, "transcriptions")
+
+    page.get_by_role("link", name=f"Transcription {shop.invoice}", exact=True).click()
+    expect(page.locator("blockquote.transcript")).to_have_text(
+        "Hello, I need a copy of my invoice for March"
+    )
+    expect(page.get_by_text("whisper-1")).to_be_visible()
+    shoot(page, "transcription")
+
+    page.goto(f"{shop.base_url}/console/transcriptions?state=failed")
+    page.get_by_role("link", name=f"Transcription {shop.failed}", exact=True).click()
+    expect(page.get_by_text("engine_rejected")).to_be_visible()
+    page.get_by_role("button", name=f"Retry transcription {shop.failed}").click()
+    expect(page.get_by_role("status")).to_contain_text("Queued again")
+    assert seed.state_of(shop.runtime, shop.failed) == "queued"
+
+
+def test_every_page_is_reachable_by_keyboard_and_pictured(page: Page, shop: Shop) -> None:
+    sign_in(page, shop.base_url)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+
+    page.get_by_role("link", name="Usage", exact=True).click()
+    expect(page.locator("svg.chart").first).to_be_visible()
+    expect(page.get_by_role("img", name="Account 3: minutes of audio per day")).to_be_visible()
+    shoot(page, "usage")
+
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    expect(page.get_by_role("link", name="Account 7")).to_be_visible()
+    shoot(page, "accounts")
+    page.get_by_role("link", name="Account 3").click()
+    secret = page.get_by_label("Chatwoot API token")
+    expect(secret).to_have_attribute("type", "password")
+    expect(secret).to_have_value("")
+    page.get_by_label("Monthly budget (USD)").fill("5")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("status").first).to_contain_text("Settings saved")
+    account = shop.runtime.accounts.get(3)
+    assert account is not None and account.monthly_budget_usd == 5
+    shoot(page, "account")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+    page.goto(f"{shop.base_url}/console/accounts")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
