@@ -117,7 +117,7 @@ def _empty(url: str) -> None:
             conn.execute(
                 sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)")
             )
-        for table in ("account_scans", "conversation_scans"):  # no serial ids
+        for table in ("account_scans", "conversation_scans", "budget_alerts"):  # no serial ids
             conn.execute(sa.text(f"DELETE FROM {table}"))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeGuard
 
 WARN_PERCENT = 80
 SPENT_PERCENT = 100
@@ -31,37 +31,41 @@ class BudgetStatus:
     level: Level
 
 
-def has_budget(budget_usd: float | None) -> bool:
+def has_budget(budget_usd: float | None) -> TypeGuard[float]:
     return budget_usd is not None and budget_usd > 0
 
 
+def _reached(spent_usd: float, amount_usd: float) -> bool:
+    """Whether ``spent_usd`` reached ``amount_usd``: one comparison for every decision."""
+    return spent_usd >= amount_usd - EPSILON_USD
+
+
 def budget_status(budget_usd: float | None, spent_usd: float) -> BudgetStatus:
-    if budget_usd is None or not has_budget(budget_usd):
+    if not has_budget(budget_usd):
         return BudgetStatus(None, spent_usd, None, "none")
-    fraction = spent_usd / budget_usd
     level: Level = "ok"
-    if spent_usd >= budget_usd - EPSILON_USD:
+    if _reached(spent_usd, budget_usd):
         level = "exhausted"
-    elif fraction * 100 >= WARN_PERCENT:
+    elif _reached(spent_usd, budget_usd * WARN_PERCENT / 100):
         level = "warning"
-    return BudgetStatus(budget_usd, spent_usd, fraction, level)
+    return BudgetStatus(budget_usd, spent_usd, spent_usd / budget_usd, level)
 
 
 def fits(budget_usd: float | None, committed_usd: float, cost_usd: float) -> bool:
     """Whether a transcription costing ``cost_usd`` may be made this month."""
-    if budget_usd is None or not has_budget(budget_usd):
+    if not has_budget(budget_usd):
         return True
-    if committed_usd >= budget_usd - EPSILON_USD:
+    if _reached(committed_usd, budget_usd):
         return False
     return committed_usd + cost_usd <= budget_usd + EPSILON_USD
 
 
 def crossed(budget_usd: float | None, spent_usd: float) -> list[int]:
     """The alert thresholds (percent) that ``spent_usd`` has reached."""
-    if budget_usd is None or not has_budget(budget_usd):
+    if not has_budget(budget_usd):
         return []
-    percent = spent_usd / budget_usd * 100
-    return [t for t in (WARN_PERCENT, SPENT_PERCENT) if percent >= t - EPSILON_USD]
+    thresholds = (WARN_PERCENT, SPENT_PERCENT)
+    return [t for t in thresholds if _reached(spent_usd, budget_usd * t / 100)]
 
 
 def month_of(moment: datetime) -> str:

@@ -92,11 +92,15 @@ def test_a_budget_warning_goes_to_sentry_once_without_secrets(
     budget.warn(rt, account, 10.0)  # spent: the second threshold, once
     sentry_on.wait_for(0)
     raw = sentry_on.raw().decode("utf-8", "replace")
-    messages = [
-        json.loads(line)["message"]
-        for line in raw.splitlines()
-        if line.startswith("{") and '"message"' in line and '"level":"warning"' in line
-    ]
+    messages = []
+    for line in raw.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        text = item.get("message") or (item.get("logentry") or {}).get("message") or ""
+        if isinstance(text, str) and text.startswith("account 3: monthly budget"):
+            messages.append(text)
     assert sorted(messages) == [
         "account 3: monthly budget 80% used in " + month_of(utcnow()) + " (9.00 of 10.00 USD)",
         "account 3: monthly budget spent in " + month_of(utcnow()) + " (10.00 of 10.00 USD)",

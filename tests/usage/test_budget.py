@@ -98,13 +98,6 @@ def test_crossed_agrees_with_the_level_away_from_the_edges(budget: float, spent:
         assert (level, thresholds) == ("ok", [])
 
 
-@pytest.mark.xfail(
-    reason="crossed() compares a percentage with EPSILON_USD (USD) while budget_status() and "
-    "fits() compare dollars: within EPSILON_USD below a budget above 0.1 USD the level is "
-    "'exhausted' (every transcription refused) but the 100 % alert is not crossed, and just "
-    "below a budget above 100 USD the 100 % alert fires while the level is 'warning'",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("budget", "spent"),
     [
