@@ -3,8 +3,10 @@
 Both indexes are made by migration 0005 and are not in the models. PostgreSQL's
 ``search_vector`` holds each transcript's words stemmed in its language (where PostgreSQL has a
 dictionary for it) and every word as it is; SQLite's ``transcriptions_fts`` holds the words
-folded to lower case without diacritics. A query is its words (``search_terms``, pure): a
-transcript matches when it holds all of them. On PostgreSQL a language filter also matches
+folded to lower case without diacritics. A query is its words: a transcript matches when it
+holds all of them. SQLite takes them from ``search_terms`` (pure); PostgreSQL parses the
+query with the parser that read the transcripts (so "12.50" or "jane@example.com" stays one
+word there). On PostgreSQL a language filter also matches
 their stemmed forms in that language ("wolves" finds "wolf").
 """
 
@@ -31,6 +33,8 @@ SEARCH_OBJECTS = frozenset(
 #: a query's words: at most this many, each at most this long (the rest is ignored)
 MAX_TERMS = 16
 MAX_TERM_LENGTH = 64
+#: the longest query text PostgreSQL parses (the rest is ignored)
+MAX_QUERY_CHARS = 1000
 #: ISO 639-1 code → PostgreSQL text search configuration (as in migration 0005)
 PG_CONFIGS = {
     "ar": "arabic", "ca": "catalan", "da": "danish", "de": "german", "el": "greek",
@@ -42,6 +46,7 @@ PG_CONFIGS = {
 }  # fmt: skip
 
 _WORD = re.compile(r"\w+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _fts = table("transcriptions_fts", column("rowid"))
 
 
@@ -59,19 +64,21 @@ def search_terms(query: str) -> list[str]:
 def matching(engine: Engine, transcriptions: Table, query: str, language: str | None) -> Any:
     """A WHERE clause: the transcription's text holds every word of ``query``. No words: a
     clause nothing matches."""
+    query = _CONTROL.sub(" ", query)  # PostgreSQL refuses a NUL in any text
     terms = search_terms(query)
     if not terms:
         return literal_column("1") == 0
     if engine.dialect.name == "postgresql":
-        return _postgres(transcriptions, terms, language)
+        # PostgreSQL's own parser reads the text, as it read the transcripts: a decimal
+        # number, an e-mail address or a host name stays one word on both sides
+        return _postgres(query[:MAX_QUERY_CHARS], language)
     # FTS5: each word a quoted string (the words hold no quote), all of them required
     phrase = " ".join(f'"{term}"' for term in terms)
     rowids = select(_fts.c.rowid).where(text("transcriptions_fts MATCH :phrase"))
     return transcriptions.c.id.in_(rowids.params(phrase=phrase))
 
 
-def _postgres(transcriptions: Table, terms: list[str], language: str | None) -> Any:
-    words = " ".join(terms)
+def _postgres(words: str, language: str | None) -> Any:
     wanted: Any = func.plainto_tsquery(literal_column("'simple'::regconfig"), words)
     config = PG_CONFIGS.get(language or "")
     if config is not None:

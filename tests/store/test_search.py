@@ -230,13 +230,6 @@ def test_decimals_and_addresses_are_found_on_sqlite(ledger: Ledger) -> None:
 
 
 @postgres_only
-@pytest.mark.xfail(
-    reason="PostgreSQL's parser keeps '12.50' and 'jane@example.com' as single lexemes in "
-    "search_vector, while search_terms() splits the query on \\w+ into '12' & '50' and "
-    "'jane' & 'example' & 'com': a transcript is not found by a decimal number, an e-mail "
-    "address or a host name it contains (SQLite's FTS5 finds it)",
-    strict=True,
-)
 @pytest.mark.parametrize("q", ["12.50", "jane@example.com"])
 def test_decimals_and_addresses_are_found_on_postgres(ledger: Ledger, q: str) -> None:
     row = add(ledger, "The invoice says 12.50 dollars; write to jane@example.com today.")
