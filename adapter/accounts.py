@@ -90,6 +90,13 @@ class AccountChanges(BaseModel):
             )
         return checked
 
+    @field_validator("monthly_budget_usd", mode="before")
+    @classmethod
+    def _amount(cls, value: object) -> object:
+        if isinstance(value, bool):  # JSON true is not one dollar
+            raise ValueError("must be an amount of USD, 0 for no budget")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:

@@ -398,7 +398,8 @@ def _usage_command(commands: Commands) -> None:
         "--project",
         action="store_true",
         help="instead, the month's projected cost per account: spent so far plus the last "
-        "7 days' daily rate for the days left, against each account's budget",
+        "7 days' daily rate for the days left, against each account's budget (default: the "
+        "usage rows)",
     )
     json_option(
         p,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -57,15 +58,21 @@ def _window(args: argparse.Namespace, now: datetime) -> tuple[datetime | None, d
     return since, until
 
 
+def _console() -> Console:
+    """Rich's console on standard output: the terminal's width, or wide enough for any row
+    when the output goes to a file or a pipe (rich would assume 80 columns and cut keys)."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:,.1f}"
 
 
 def _print_report(found: UsageReport, since: datetime | None, until: datetime | None) -> None:
-    start = since.isoformat() if since else "the beginning"
-    span = f"{start} to {until.isoformat() if until else 'now'}"
+    start = since.isoformat(timespec="seconds") if since else "the beginning"
+    span = f"{start} to {until.isoformat(timespec='seconds') if until else 'now'}"
     table = Table(title=f"Usage by {found.by}, {span}", title_justify="left")
-    table.add_column(found.by.upper())
+    table.add_column(found.by.upper(), overflow="fold")
     for name in ("COUNT", "AUDIO MIN", "BILLED MIN", "COST USD", "FAILED", "SKIPPED"):
         table.add_column(name, justify="right")
     for row in [*found.rows, found.totals]:
@@ -80,7 +87,7 @@ def _print_report(found: UsageReport, since: datetime | None, until: datetime | 
             str(row.skipped),
             end_section=row is found.rows[-1] if found.rows else False,
         )
-    console = Console(soft_wrap=True)
+    console = _console()
     console.print(table)
     if found.unpriced:
         console.print(
@@ -145,7 +152,7 @@ def _project(
             USD.format(p.budget_usd) if p.budget_usd else "-",
             share,
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
     return 0
 
 
