@@ -234,6 +234,7 @@ SECTIONS = {
     "helpdesk": "Helpdesk (Chatwoot) write-back",
     "reconcile": "Reconciler and backfill (lost webhooks)",
     "backfill": "Reconciler and backfill (lost webhooks)",
+    "budget": "Budgets",
 }
 BEGIN = "<!-- metrics:begin (written by `python -m tests.observability.test_metrics`) -->"
 END = "<!-- metrics:end -->"
