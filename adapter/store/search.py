@@ -7,7 +7,7 @@ folded to lower case without diacritics. A query is its words: a transcript matc
 holds all of them. SQLite takes them from ``search_terms`` (pure); PostgreSQL parses the
 query with the parser that read the transcripts (so "12.50" or "jane@example.com" stays one
 word there). On PostgreSQL a language filter also matches
-their stemmed forms in that language ("wolves" finds "wolf").
+their stemmed forms in that language ("connecting" finds "connected").
 """
 
 from __future__ import annotations

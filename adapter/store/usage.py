@@ -5,8 +5,9 @@ Usage counts a transcription in the window of its ``created_at`` (when it was re
 found), UTC. Seconds are those of transcriptions that produced a transcript (``transcribed``
 or ``delivered``); failed and skipped ones are counted, not their seconds. Money is not summed
 here: rows come out per (key, engine, model) and ``adapter.usage`` prices them, so that a
-change of ``TRANSCRIBER_PRICES`` restates every figure. The queries follow the index on
-(``account_id``, ``created_at``), or on ``created_at`` for every account.
+change of ``TRANSCRIBER_PRICES`` restates every figure. The queries use the indexes on
+(``account_id``, ``created_at``) and on ``created_at`` (bench/usage.py: one account's month
+of a million rows in about 25 ms on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -233,9 +234,9 @@ __all__ = [
     "GROUPINGS",
     "SPENT",
     "Grouping",
-    "grouping",
     "Timings",
     "UsageCell",
     "UsageStore",
+    "grouping",
     "percentile",
 ]

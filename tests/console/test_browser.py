@@ -2,13 +2,15 @@
 uvicorn server on 127.0.0.1 over a real runtime with seeded rows.
 
 It signs in through the form, searches a word, opens a transcript, retries a failure (and
-reads the row back from the database), and saves a screenshot of every page into
-``docs/screenshots/`` (the README shows them). Without chromium the tests fail, saying how
-to install it: they never skip.
+reads the row back from the database), and saves a screenshot of every page: into a temporary
+directory, or into ``$CONSOLE_SCREENSHOTS`` when set. The README's pictures are made so:
+``CONSOLE_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/console/test_browser.py``.
+Without chromium the tests fail, saying how to install it: they never skip.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -31,7 +33,6 @@ from tests.console import seed
 from tests.helpers import ADMIN, sqlite_only
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}
 
 pytestmark = sqlite_only
@@ -40,15 +41,26 @@ T = Transcription.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless chromium for the session."""
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless chromium for the session, its HOME a temporary directory (chromium writes
+    its crash reports and keys there; the tests write nowhere else)."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the console's browser tests need Debian's chromium "
             "(`sudo apt-get update && sudo apt-get install -y chromium`; .ci/run does it)"
         )
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        home = tmp_path_factory.mktemp("chromium-home")
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            env={
+                **os.environ,
+                "HOME": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+            },
+        )
         yield launched
         launched.close()
 
@@ -144,9 +156,18 @@ def shop(runtime: Runtime, tmp_path: Path) -> Iterator[Shop]:
     sock.close()
 
 
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the pictures go: ``$CONSOLE_SCREENSHOTS`` (the README's: docs/screenshots), or a
+    temporary directory (a test run changes nothing in the repository)."""
+    chosen = os.environ.get("CONSOLE_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shoot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, base_url: str) -> None:
@@ -157,16 +178,18 @@ def sign_in(page: Page, base_url: str) -> None:
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
 
 
-def test_an_operator_signs_in_searches_reads_and_retries(page: Page, shop: Shop) -> None:
+def test_an_operator_signs_in_searches_reads_and_retries(
+    page: Page, shop: Shop, screenshots: Path
+) -> None:
     page.goto(f"{shop.base_url}/console/sign-in")
     page.get_by_label("Admin token").fill("not-the-token")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("That is not the admin token.")
-    shoot(page, "sign-in")
+    shoot(page, screenshots, "sign-in")
     sign_in(page, shop.base_url)
     expect(page.locator("#count-failed")).to_have_text("1")
     expect(page.get_by_text("Budget warning")).to_be_visible()
-    shoot(page, "overview")
+    shoot(page, screenshots, "overview")
 
     page.get_by_role("link", name="Transcriptions", exact=True).click()
     page.get_by_label("Search transcripts").fill("invoice")
@@ -175,14 +198,14 @@ def test_an_operator_signs_in_searches_reads_and_retries(page: Page, shop: Shop)
     expect(rows.first).to_contain_text("invoice")
     for text in rows.all_inner_texts():
         assert "invoice" in text
-    shoot(page, "transcriptions")
+    shoot(page, screenshots, "transcriptions")
 
     page.get_by_role("link", name=f"Transcription {shop.invoice}", exact=True).click()
     expect(page.locator("blockquote.transcript")).to_have_text(
         "Hello, I need a copy of my invoice for March"
     )
     expect(page.get_by_text("whisper-1")).to_be_visible()
-    shoot(page, "transcription")
+    shoot(page, screenshots, "transcription")
 
     page.goto(f"{shop.base_url}/console/transcriptions?state=failed")
     page.get_by_role("link", name=f"Transcription {shop.failed}", exact=True).click()
@@ -192,7 +215,9 @@ def test_an_operator_signs_in_searches_reads_and_retries(page: Page, shop: Shop)
     assert seed.state_of(shop.runtime, shop.failed) == "queued"
 
 
-def test_every_page_is_reachable_by_keyboard_and_pictured(page: Page, shop: Shop) -> None:
+def test_every_page_is_reachable_by_keyboard_and_pictured(
+    page: Page, shop: Shop, screenshots: Path
+) -> None:
     sign_in(page, shop.base_url)
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
@@ -202,11 +227,11 @@ def test_every_page_is_reachable_by_keyboard_and_pictured(page: Page, shop: Shop
     page.get_by_role("link", name="Usage", exact=True).click()
     expect(page.locator("svg.chart").first).to_be_visible()
     expect(page.get_by_role("img", name="Account 3: minutes of audio per day")).to_be_visible()
-    shoot(page, "usage")
+    shoot(page, screenshots, "usage")
 
     page.get_by_role("link", name="Accounts", exact=True).click()
     expect(page.get_by_role("link", name="Account 7")).to_be_visible()
-    shoot(page, "accounts")
+    shoot(page, screenshots, "accounts")
     page.get_by_role("link", name="Account 3").click()
     secret = page.get_by_label("Chatwoot API token")
     expect(secret).to_have_attribute("type", "password")
@@ -216,7 +241,7 @@ def test_every_page_is_reachable_by_keyboard_and_pictured(page: Page, shop: Shop
     expect(page.get_by_role("status").first).to_contain_text("Settings saved")
     account = shop.runtime.accounts.get(3)
     assert account is not None and account.monthly_budget_usd == 5
-    shoot(page, "account")
+    shoot(page, screenshots, "account")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/console/sign-in$"))

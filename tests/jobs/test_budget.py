@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from adapter.usage import month_to_date
 from adapter.usage.budget import month_of
 from tests.helpers import OPENAI_KEY
 from tests.jobs.pipeline import Pipeline, transcription_calls
+from tests.jobs.test_limits import recording
 from tests.observability.test_sentry import Ingest, ingest, sentry_on  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("pipeline")
@@ -56,6 +58,24 @@ def test_a_spent_budget_skips_before_the_engine_and_a_raised_one_delivers(
     assert retry_many(pipeline.runtime, account_id=3, state="skipped") == [row.id]
     [done] = pipeline.finished([row.id])
     assert done.state == State.delivered and done.text
+    assert transcription_calls(pipeline.openai) == 1
+
+
+def test_a_long_recording_that_would_cross_the_budget_is_refused_before_spending(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Ten minutes of speech-like audio cost about 0.05 USD; the budget has 0.01 left: the call
+    is skipped from its measured length, while a short voice note still fits after it."""
+    call, note = voice_notes(pipeline, 2)
+    url = pipeline.chatwoot.add_blob("call.ogg", recording(tmp_path / "call.ogg", 600.0))
+    for attachment in call["attachments"]:
+        attachment["data_url"] = url
+    set_budget(pipeline, 0.01)
+    [long] = pipeline.finished(pipeline.send(call))
+    assert (long.state, long.reason) == (State.skipped, "budget")
+    assert long.chunks_total is None and transcription_calls(pipeline.openai) == 0
+    [short] = pipeline.finished(pipeline.send(note))
+    assert short.state == State.delivered
     assert transcription_calls(pipeline.openai) == 1
 
 
