@@ -53,6 +53,8 @@ class Transcription(SQLModel, table=True):
         #: usage: one account's transcriptions over a window (``adapter.store.usage``)
         Index("ix_transcriptions_account_created", "account_id", "created_at"),
         Index("ix_transcriptions_created", "created_at"),
+        #: the console's webhook-to-note times of the last hour, day, week
+        Index("ix_transcriptions_delivered", "delivered_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

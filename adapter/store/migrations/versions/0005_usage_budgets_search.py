@@ -113,6 +113,7 @@ def upgrade() -> None:
         )
         batch.create_index("ix_transcriptions_account_created", ["account_id", "created_at"])
         batch.create_index("ix_transcriptions_created", ["created_at"])
+        batch.create_index("ix_transcriptions_delivered", ["delivered_at"])
     op.create_table(
         "budget_alerts",
         sa.Column("account_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -144,6 +145,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS transcriptions_fts")
     op.drop_table("budget_alerts")
     with op.batch_alter_table("transcriptions") as batch:
+        batch.drop_index("ix_transcriptions_delivered")
         batch.drop_index("ix_transcriptions_created")
         batch.drop_index("ix_transcriptions_account_created")
         batch.drop_column("delivered_at")
