@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapter import usage
 from adapter.accounts import key_warning, model_problem
 from adapter.cli import Failure
 from adapter.cli.context import check_redis, load_settings
@@ -20,10 +21,10 @@ from adapter.engines.factory import build_engine
 from adapter.jobs.recovery import retry_many, status_counts
 from adapter.runtime import Runtime
 from adapter.secrets import load_keyring
-from adapter.store import Ledger, Transcription, utcnow
+from adapter.store import Account, Ledger, Transcription, utcnow
 from adapter.store.db import open_database
 from adapter.transcribe import FileTranscript, transcribe_file
-from adapter.usage import Prices
+from adapter.usage import Prices, budget
 from adapter.views import scan_view, transcription_view
 from adapter.wiring import build_runtime, policies
 
@@ -106,7 +107,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         status["warnings"] = [
             warning
             for account in rt.accounts.all()
-            if account.enabled and (warning := key_warning(account, rt.settings))
+            if account.enabled
+            for warning in (key_warning(account, rt.settings), _budget_warning(rt, account))
+            if warning
         ]
         embedded = rt.settings.redis_url is None
     if args.json:
@@ -114,6 +117,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print("\n".join(status_lines(status, embedded=embedded)))
     return 0
+
+
+def _budget_warning(rt: Runtime, account: Account) -> str | None:
+    if not budget.has_budget(account.monthly_budget_usd):
+        return None
+    spent = usage.month_to_date(rt.usage, rt.prices, account.id)
+    return budget.warning(account.id, budget.budget_status(account.monthly_budget_usd, spent))
 
 
 def reconcile_status(rt: Runtime) -> list[dict[str, Any]]:

@@ -68,6 +68,21 @@ def crossed(budget_usd: float | None, spent_usd: float) -> list[int]:
     return [t for t in thresholds if _reached(spent_usd, budget_usd * t / 100)]
 
 
+def warning(account_id: int, status: BudgetStatus) -> str | None:
+    """What ``transcriber status`` says of an account at 80 % of its budget or over it."""
+    if status.budget_usd is None or status.level in ("none", "ok"):
+        return None
+    spent = f"{status.spent_usd:.2f} of {status.budget_usd:.2f} USD"
+    if status.level == "warning":
+        used = f"{status.fraction or 0:.0%}"
+        return f"account {account_id} has used {used} of its monthly budget ({spent})"
+    return (
+        f"account {account_id} has spent its monthly budget ({spent}): its new voice notes are "
+        f"skipped (reason budget) until `transcriber accounts update {account_id} "
+        "--monthly-budget-usd X` raises it; then `transcriber retry --state skipped`"
+    )
+
+
 def month_of(moment: datetime) -> str:
     """``YYYY-MM`` of ``moment`` in UTC."""
     return moment.astimezone(UTC).strftime("%Y-%m")
@@ -95,4 +110,5 @@ __all__ = [
     "month_of",
     "month_start",
     "next_month_start",
+    "warning",
 ]

@@ -119,3 +119,14 @@ def test_bad_input_is_one_clear_line(call: Call, args: list[str], code: int, say
     assert result.returncode == code
     assert says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_warns_of_a_spent_budget(call: Call, database_url: str) -> None:
+    assert call(adding(7, "--monthly-budget-usd", "0.05")).returncode == 0
+    assert call(adding(8, "--monthly-budget-usd", "1")).returncode == 0
+    add_transcription(database_url, **{**DELIVERED, "billed_seconds": 600.0})  # 0.06 USD
+    status = call(["status", "--json"])
+    assert status.returncode == 0, status.stderr
+    [warning] = [w for w in json.loads(status.stdout)["warnings"] if "budget" in w]
+    assert warning.startswith("account 7 has spent its monthly budget (0.06 of 0.05 USD)")
+    assert "--monthly-budget-usd" in warning and "retry --state skipped" in warning
