@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     statsd_host: str | None = Field(None, validation_alias="STATSD_HOST")
     statsd_port: int = Field(8125, validation_alias="STATSD_PORT")
     statsd_prefix: str = Field("transcriber", validation_alias="STATSD_PREFIX")
+    #: the base URL at which Chatwoot reaches this service (``accounts connect``, ``doctor``)
+    public_url: str | None = Field(None, validation_alias="TRANSCRIBER_PUBLIC_URL")
     #: USD per audio minute by model, merged over ``adapter.usage.prices.BUILT_IN``
     prices: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict, validation_alias="TRANSCRIBER_PRICES"
@@ -123,6 +125,16 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) base URL such as https://transcriber.example.com")
         return value
 
     @field_validator("prices", mode="before")
