@@ -77,6 +77,9 @@ class Transcription(SQLModel, table=True):
     duration_seconds: float | None = None
     audio_seconds: float | None = None
     billed_seconds: float | None = None
+    #: seconds the engine has been sent and paid for, chunk by chunk (never taken back, even
+    #: when the transcription fails later): what usage and budgets count
+    spent_seconds: float = Field(default=0.0)
     upload_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
     chunks_total: int | None = None
     chunks_done: int = Field(default=0)

@@ -111,6 +111,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
         )
+        batch.add_column(
+            sa.Column("spent_seconds", sa.Float(), nullable=False, server_default="0")
+        )
         batch.create_index("ix_transcriptions_account_created", ["account_id", "created_at"])
         batch.create_index("ix_transcriptions_created", ["created_at"])
         batch.create_index("ix_transcriptions_delivered", ["delivered_at"])
@@ -128,6 +131,11 @@ def upgrade() -> None:
     op.execute(
         "UPDATE transcriptions SET delivered_at = updated_at "
         "WHERE state = 'delivered' AND note_message_id IS NOT NULL"
+    )
+    # what was paid before this revision: every chunk of a transcript that was made
+    op.execute(
+        "UPDATE transcriptions SET spent_seconds = billed_seconds "
+        "WHERE text IS NOT NULL AND billed_seconds IS NOT NULL"
     )
     if op.get_bind().dialect.name == "postgresql":
         _postgres_search()
@@ -148,6 +156,7 @@ def downgrade() -> None:
         batch.drop_index("ix_transcriptions_delivered")
         batch.drop_index("ix_transcriptions_created")
         batch.drop_index("ix_transcriptions_account_created")
+        batch.drop_column("spent_seconds")
         batch.drop_column("delivered_at")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("monthly_budget_usd")
