@@ -3,8 +3,8 @@
 - ``session``: the signed session cookie and CSRF tokens (pure);
 - ``auth``: sign-in, sign-out, and the wrappers every route goes through (404 when the admin
   API is off, sign-in, CSRF, the 503 page);
-- ``overview``, ``trends``, ``transcriptions``, ``accounts``: one module per page;
-- ``sources``: what the pages read from the runtime; ``charts``: series to SVG (pure);
+- ``overview``, ``usage``, ``transcriptions``, ``accounts``: one module per page;
+- ``reads``: what the pages read from the runtime; ``charts``: series to SVG (pure);
 - ``render``: templates (``templates/``) to responses; ``static/``: the stylesheet and the
   one script, served from the package (no CDN: it works offline).
 """
@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from adapter.runtime import Runtime
-from adapter.web.console import accounts, overview, transcriptions, trends
+from adapter.web.console import accounts, overview, transcriptions, usage
 from adapter.web.console.auth import action, not_found, page, sign_in, sign_in_page, sign_out
 from adapter.web.console.auth import signer_for as _signer_for
 
@@ -54,7 +54,7 @@ def routes() -> list[Route]:
         Route("/console", page(overview.overview), methods=["GET"]),
         Route("/console/", page(overview.overview), methods=["GET"]),
         Route("/console/overview/panel", page(overview.panel, fragment=True), methods=["GET"]),
-        Route("/console/usage", page(trends.trends_page), methods=["GET"]),
+        Route("/console/usage", page(usage.usage_page), methods=["GET"]),
         Route("/console/transcriptions", page(transcriptions.list_page), methods=["GET"]),
         Route(
             "/console/transcriptions/retry-failed",

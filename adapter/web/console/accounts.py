@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from adapter import accounts as acc
 from adapter.store import Account
-from adapter.web.console import sources
+from adapter.web.console import reads
 from adapter.web.console.auth import Ctx, not_found
 from adapter.web.console.transcriptions import positive_id
 
@@ -68,10 +68,10 @@ def changes_from_form(form: dict[str, str]) -> dict[str, Any]:
 
 
 async def list_page(ctx: Ctx) -> Response:
-    def read() -> tuple[list[dict[str, Any]], dict[int, sources.Budget]]:
+    def read() -> tuple[list[dict[str, Any]], dict[int, reads.Budget]]:
         accounts = ctx.rt.accounts.all()
         views = [acc.account_view(a, ctx.rt.settings) for a in accounts]
-        budgets = sources.budgets(ctx.rt, accounts, datetime.now(UTC))
+        budgets = reads.budgets(ctx.rt, accounts, datetime.now(UTC))
         return views, {b.account_id: b for b in budgets}
 
     views, budgets = await to_thread.run_sync(read)

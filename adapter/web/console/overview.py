@@ -14,7 +14,7 @@ from anyio import to_thread
 from starlette.responses import Response
 
 from adapter.runtime import Runtime
-from adapter.web.console import sources
+from adapter.web.console import reads
 from adapter.web.console.auth import Ctx
 from adapter.web.console.render import html
 
@@ -26,19 +26,19 @@ POLL_SECONDS = 5
 class Now:
     counts: dict[str, int]
     depth: dict[str, int] | None
-    windows: list[sources.Window]
-    banners: list[sources.Budget]
+    windows: list[reads.Window]
+    banners: list[reads.Budget]
     at: datetime
 
 
 def read_now(rt: Runtime, at: datetime) -> Now:
     """Everything the panel shows, read in one worker thread."""
     accounts = rt.accounts.all()
-    banners = [b for b in sources.budgets(rt, accounts, at) if b.level in ("warning", "exhausted")]
+    banners = [b for b in reads.budgets(rt, accounts, at) if b.level in ("warning", "exhausted")]
     return Now(
         counts=rt.ledger.counts(),
-        depth=sources.depth(rt),
-        windows=sources.windows(rt, at),
+        depth=reads.depth(rt),
+        windows=reads.windows(rt, at),
         banners=banners,
         at=at,
     )

@@ -18,9 +18,9 @@ from starlette.responses import RedirectResponse, Response
 
 from adapter.jobs.recovery import retry_many, retry_one
 from adapter.store import NotRetryable, State, Transcription
-from adapter.web.console import sources
+from adapter.web.console import reads
 from adapter.web.console.auth import Ctx, not_found
-from adapter.web.console.sources import Filters
+from adapter.web.console.reads import Filters
 
 PAGE_SIZE = 50
 MAX_ID = 2**53
@@ -119,12 +119,12 @@ async def list_page(ctx: Ctx) -> Response:
         return ctx.page("transcriptions.html", values, status=400)
 
     def read() -> tuple[list[Transcription], list[int]]:
-        rows = sources.transcriptions(ctx.rt, filters, PAGE_SIZE + 1)
+        rows = reads.transcriptions(ctx.rt, filters, PAGE_SIZE + 1)
         return rows, [a.id for a in ctx.rt.accounts.all()]
 
     rows, account_ids = await to_thread.run_sync(read)
     values.update(
-        rows=[sources.view(ctx.rt, r) for r in rows[:PAGE_SIZE]],
+        rows=[reads.view(ctx.rt, r) for r in rows[:PAGE_SIZE]],
         older=_older_link(shown, rows[:PAGE_SIZE]) if len(rows) > PAGE_SIZE else None,
         account_ids=account_ids,
     )
@@ -138,7 +138,7 @@ async def detail_page(ctx: Ctx) -> Response:
     row = await to_thread.run_sync(lambda: ctx.rt.ledger.get(tid))
     if row is None:
         return not_found()
-    view = sources.view(ctx.rt, row)
+    view = reads.view(ctx.rt, row)
     values = {
         "title": f"Transcription {tid}",
         "t": view,

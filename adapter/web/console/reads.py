@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapter import usage
+from adapter import usage as usage_reports
 from adapter.jobs.broker import queue_depth
 from adapter.runtime import Runtime
 from adapter.store import Account, Transcription
@@ -87,8 +87,8 @@ def budgets(rt: Runtime, accounts: list[Account], now: datetime) -> list[Budget]
     """Every account's month to date, with its budget's level."""
     found = []
     for account in accounts:
-        spent = usage.month_to_date(rt.usage, rt.prices, account.id, now=now)
-        status = usage.budget_status(account.monthly_budget_usd, spent)
+        spent = usage_reports.month_to_date(rt.usage, rt.prices, account.id, now=now)
+        status = usage_reports.budget_status(account.monthly_budget_usd, spent)
         found.append(
             Budget(account.id, status.budget_usd, spent, status.fraction, str(status.level))
         )
@@ -99,7 +99,7 @@ def report(
     rt: Runtime, by: Grouping, *, account_id: int | None, since: datetime, until: datetime
 ) -> list[UsageLine]:
     """Usage grouped ``by`` day, language, … over [since, until)."""
-    result = usage.report(
+    result = usage_reports.report(
         rt.usage, rt.prices, by=by, account_id=account_id, since=since, until=until
     )
     return [

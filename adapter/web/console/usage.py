@@ -15,7 +15,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from adapter.runtime import Runtime
-from adapter.web.console import sources
+from adapter.web.console import reads
 from adapter.web.console.auth import Ctx
 from adapter.web.console.charts import Point, bars, columns
 from adapter.web.console.render import usd
@@ -28,7 +28,7 @@ DEFAULT_PERIOD = 30
 @dataclass(frozen=True)
 class AccountTrend:
     account_id: int
-    days: list[sources.UsageLine]
+    days: list[reads.UsageLine]
     minutes_chart: Markup
     cost_chart: Markup
 
@@ -41,14 +41,14 @@ class AccountTrend:
         return sum(d.cost_usd for d in self.days)
 
 
-def calendar(lines: list[sources.UsageLine], first: date, last: date) -> list[sources.UsageLine]:
+def calendar(lines: list[reads.UsageLine], first: date, last: date) -> list[reads.UsageLine]:
     """One line per day from ``first`` to ``last``: the report's, or zero."""
     by_day = {line.key[:10]: line for line in lines}
     days = []
     day = first
     while day <= last:
         key = day.isoformat()
-        days.append(by_day.get(key) or sources.UsageLine(key, 0, 0.0, 0.0, 0.0))
+        days.append(by_day.get(key) or reads.UsageLine(key, 0, 0.0, 0.0, 0.0))
         day += timedelta(days=1)
     return days
 
@@ -60,7 +60,7 @@ def _minutes(value: float) -> str:
 def account_trend(rt: Runtime, account_id: int, first: date, last: date) -> AccountTrend:
     since = datetime.combine(first, time(), UTC)
     until = datetime.combine(last + timedelta(days=1), time(), UTC)
-    lines = sources.report(rt, "day", account_id=account_id, since=since, until=until)
+    lines = reads.report(rt, "day", account_id=account_id, since=since, until=until)
     days = calendar(lines, first, last)
     return AccountTrend(
         account_id,
@@ -80,13 +80,13 @@ def account_trend(rt: Runtime, account_id: int, first: date, last: date) -> Acco
     )
 
 
-def read_trends(rt: Runtime, period: int, now: datetime) -> dict[str, Any]:
+def read_usage(rt: Runtime, period: int, now: datetime) -> dict[str, Any]:
     """Everything the page shows, read in one worker thread."""
     last = now.astimezone(UTC).date()
     first = last - timedelta(days=period - 1)
     accounts = rt.accounts.all()
     trends = [account_trend(rt, a.id, first, last) for a in accounts]
-    languages = sources.report(
+    languages = reads.report(
         rt,
         "language",
         account_id=None,
@@ -107,17 +107,17 @@ def read_trends(rt: Runtime, period: int, now: datetime) -> dict[str, Any]:
         "trends": trends,
         "languages": languages,
         "language_chart": language_chart,
-        "budgets": sources.budgets(rt, accounts, now),
+        "budgets": reads.budgets(rt, accounts, now),
     }
 
 
-async def trends_page(ctx: Ctx) -> Response:
+async def usage_page(ctx: Ctx) -> Response:
     raw = ctx.request.query_params.get("days", "")
     period = int(raw) if raw in {str(p) for p in PERIODS} else DEFAULT_PERIOD
-    values = await to_thread.run_sync(lambda: read_trends(ctx.rt, period, datetime.now(UTC)))
+    values = await to_thread.run_sync(lambda: read_usage(ctx.rt, period, datetime.now(UTC)))
     return ctx.page(
         "usage.html", {"title": "Usage", "period": period, "periods": PERIODS, **values}
     )
 
 
-__all__ = ["PERIODS", "calendar", "read_trends", "trends_page"]
+__all__ = ["PERIODS", "calendar", "read_usage", "usage_page"]
