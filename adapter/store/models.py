@@ -222,11 +222,23 @@ class BudgetAlert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class RevokedSession(SQLModel, table=True):
+    """A console session signed out before its cookie expired: refused until ``expires_at``
+    (the cookie's own expiry), after which the row is only clutter and is pruned."""
+
+    __tablename__ = "console_revocations"
+
+    #: the random session id the signed cookie carries
+    sid: str = Field(max_length=64, primary_key=True)
+    expires_at: datetime
+
+
 __all__ = [
     "Account",
     "AccountScan",
     "BudgetAlert",
     "ConversationScan",
+    "RevokedSession",
     "TranscriptChunk",
     "Transcription",
     "WebhookDelivery",

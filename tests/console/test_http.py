@@ -4,14 +4,19 @@ hostile input, a database that is down. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.exc import ProgrammingError
 from starlette.testclient import TestClient
 
 from adapter.runtime import Runtime
+from adapter.store import utcnow
+from adapter.usage.budget import month_of
 from adapter.web.app import create_app
+from adapter.web.console import reads
 from adapter.web.console.session import COOKIE_NAME
 from tests.console import seed
 from tests.console.conftest import XSS, Seeded, csrf_of, sign_in
@@ -94,23 +99,39 @@ def test_the_cookie_is_secure_over_https(runtime: Runtime) -> None:
 
 @sqlite_only
 @pytest.mark.parametrize(
-    "target",
+    ("target", "location"),
     [
-        "https://evil.example/",
-        "//evil.example",
-        "/consolex",
-        "/console/../x\\y",
-        "/console//evil.example",
+        ("https://evil.example/", "/console"),
+        ("//evil.example", "/console"),
+        ("/\\evil.example", "/console"),
+        ("/%2fevil.example", "/console"),
+        ("/consolex", "/console"),
+        ("/console/../x\\y", "/console"),
+        ("/console/../x", "/console"),
+        ("/console/%2e%2e/evil", "/console"),
+        ("/console/%2E%2E%2f%2E%2E/evil", "/console"),
+        ("/console/..%5cevil", "/console"),
+        ("/console//evil.example", "/console"),
+        ("/console/./accounts", "/console"),
+        ("%2fconsole/accounts", "/console"),
+        ("javascript:alert(1)", "/console"),
+        ("/console/sign-in?next=//evil.example", "/console"),
+        ("/console", "/console"),
+        ("/console/", "/console/"),
+        ("/console/accounts", "/console/accounts"),
+        (
+            "/console/transcriptions?q=a%20b&state=failed",
+            "/console/transcriptions?q=a%20b&state=failed",
+        ),
+        ("/console/accounts#x", "/console/accounts"),
     ],
 )
-def test_sign_in_goes_only_to_console_pages(client: TestClient, target: str) -> None:
+def test_sign_in_goes_only_to_console_pages(client: TestClient, target: str, location: str) -> None:
     answer = client.post(
         "/console/sign-in", data={"token": ADMIN, "next": target}, follow_redirects=False
     )
-    assert answer.headers["location"] in ("/console", target) and "evil" not in answer.headers[
-        "location"
-    ].replace("/console", "")
-    assert answer.headers["location"].startswith("/console")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == location
 
 
 @sqlite_only
@@ -142,6 +163,60 @@ def test_sign_out_clears_the_cookie(client: TestClient, csrf: str) -> None:
     assert answer.headers["location"] == "/console/sign-in"
     assert "max-age=0" in cookie_header(answer).lower()
     assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+@sqlite_only
+def test_a_signed_out_cookie_replayed_is_refused(
+    client: TestClient, runtime: Runtime, seeded: Seeded
+) -> None:
+    csrf = sign_in(client)
+    kept = client.cookies.get(COOKIE_NAME)
+    assert kept
+    with TestClient(create_app(runtime)) as other:  # another session stays signed in
+        sign_in(other)
+        assert client.post("/console/sign-out", data={"csrf": csrf}).status_code == 200
+        client.cookies.set(COOKIE_NAME, kept, path="/console")  # the old cookie, replayed
+        for path in ["/console", "/console/accounts", f"/console/transcriptions/{seeded.failed}"]:
+            answer = client.get(path, follow_redirects=False)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/console/sign-in?next=")
+        assert client.get("/console/overview/panel").status_code == 401
+        sign_in_form = client.get("/console/sign-in", follow_redirects=False)
+        assert sign_in_form.status_code == 200 and 'type="password"' in sign_in_form.text
+        refused = client.post(
+            f"/console/transcriptions/{seeded.failed}/retry",
+            data={"csrf": csrf},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 403
+        assert seed.state_of(runtime, seeded.failed) == "failed"
+        assert client.post("/console/sign-out", data={"csrf": csrf}).status_code == 403
+        assert other.get("/console").status_code == 200
+    sign_in(client)  # and signing in again works
+
+
+@sqlite_only
+def test_five_wrong_tokens_from_one_address_are_throttled(client: TestClient) -> None:
+    for _ in range(5):
+        answer = client.post("/console/sign-in", data={"token": "wrong"}, follow_redirects=False)
+        assert answer.status_code == 401
+    refused = client.post("/console/sign-in", data={"token": ADMIN}, follow_redirects=False)
+    assert refused.status_code == 429
+    assert "Too many wrong tokens" in refused.text and "The token was not checked" in refused.text
+    assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
+    assert "set-cookie" not in refused.headers
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+@sqlite_only
+def test_a_successful_sign_in_resets_the_count(client: TestClient) -> None:
+    for _ in range(4):
+        client.post("/console/sign-in", data={"token": "wrong"}, follow_redirects=False)
+    sign_in(client)
+    for _ in range(4):
+        answer = client.post("/console/sign-in", data={"token": "wrong"}, follow_redirects=False)
+        assert answer.status_code == 401
+    sign_in(client)
 
 
 @sqlite_only
@@ -325,7 +400,17 @@ def test_retry_one_and_retry_failures_of_one_account(
     )
     assert bulk.status_code == 303
     assert seed.state_of(runtime, seeded.failed_7) == "queued"
-    assert "1 failed transcription queued again" in client.get(bulk.headers["location"]).text
+    assert bulk.headers["location"] == "/console/transcriptions?notice=bulk"
+    assert "The failures were sent again" in client.get(bulk.headers["location"]).text
+    none_left = client.post(
+        "/console/transcriptions/retry-failed",
+        data={"csrf": csrf, "account_id": "7"},
+        follow_redirects=False,
+    )
+    assert none_left.headers["location"] == "/console/transcriptions?notice=bulk_none"
+    assert "no failed transcription" in client.get(none_left.headers["location"]).text
+    forged = client.get("/console/transcriptions?notice=bulk&count=987654321")
+    assert forged.status_code == 200 and "987654321" not in forged.text
 
 
 def test_account_form_replaces_secrets_only_when_filled(
@@ -370,6 +455,31 @@ def test_account_form_replaces_secrets_only_when_filled(
     client.post("/console/accounts/3/enabled", data={"csrf": csrf, "enabled": "true"})
     account = runtime.accounts.get(3)
     assert account is not None and account.enabled is True
+
+
+def test_enable_and_disable_take_only_true_or_false(
+    client: TestClient, csrf: str, runtime: Runtime, seeded: Seeded
+) -> None:
+    def enabled() -> bool:
+        account = runtime.accounts.get(3)
+        assert account is not None
+        return account.enabled
+
+    for value in (None, "", "TRUE", "False", "yes", "0", "1", "on", " true", "true\x00"):
+        data = {"csrf": csrf} if value is None else {"csrf": csrf, "enabled": value}
+        answer = client.post("/console/accounts/3/enabled", data=data, follow_redirects=False)
+        assert answer.status_code == 400, value
+        assert "Nothing was changed" in answer.text
+        assert enabled() is True, value
+    off = client.post(
+        "/console/accounts/3/enabled",
+        data={"csrf": csrf, "enabled": "false"},
+        follow_redirects=False,
+    )
+    assert off.status_code == 303 and enabled() is False
+    for value in ("", "FALSE", "true "):
+        answer = client.post("/console/accounts/3/enabled", data={"csrf": csrf, "enabled": value})
+        assert answer.status_code == 400 and enabled() is False, value
 
 
 # ─── secrets ─────────────────────────────────────────────────────────────────────────────────
@@ -424,6 +534,17 @@ def test_no_page_cookie_or_log_holds_a_secret(
 
 # ─── hostile input ───────────────────────────────────────────────────────────────────────────
 
+#: dates at the calendar's ends (the day after 9999-12-31 does not exist) or not plain days
+OUT_OF_RANGE_DATES = [
+    "until=9999-12-31",
+    "since=9999-12-31",
+    "since=0001-01-01",
+    "until=0001-01-01",
+    "since=0001-01-01T00:00:00%2B05:00",
+    "until=9999-12-31T23:59:59-05:00",
+    "since=1899-12-31&until=9999-01-01",
+]
+
 
 def test_hostile_input_is_escaped_and_never_a_500(
     client: TestClient, csrf: str, seeded: Seeded
@@ -468,10 +589,15 @@ def test_hostile_input_is_escaped_and_never_a_500(
         "before=-5",
         "&".join(f"x{n}=y" for n in range(2000)),
         "days=%0a",
+        *OUT_OF_RANGE_DATES,
     ]:
         for path in ("/console/transcriptions", "/console/usage", "/console"):
             answer = client.get(f"{path}?{query}")
             assert answer.status_code in (200, 400), (path, query[:40], answer.status_code)
+    for query in OUT_OF_RANGE_DATES:
+        answer = client.get(f"/console/transcriptions?{query}")
+        assert answer.status_code == 400, query
+        assert "must be a date (YYYY-MM-DD) from 1900-01-01 to 9998-12-31" in answer.text
     for path in [
         "/console/transcriptions/abc",
         "/console/transcriptions/0",
@@ -531,7 +657,52 @@ def test_a_database_that_is_down_gets_a_readable_503(
         swap_database(runtime, runtime.settings.database_url)
 
 
+@sqlite_only
+def test_a_bug_is_not_called_an_outage(
+    client: TestClient,
+    csrf: str,
+    seeded: Seeded,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ProgrammingError("SELECT nothing", {}, Exception("no such column: nothing"))
+
+    monkeypatch.setattr(reads, "transcriptions", broken)
+    answer = client.get("/console/transcriptions")
+    assert answer.status_code == 503  # the app's 500 handler answers so
+    assert answer.json() == {"error": "temporarily unavailable"}
+    assert "Database unavailable" not in answer.text
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage() == "unhandled error on /console/transcriptions"
+    assert record.exc_info is not None and record.exc_info[0] is ProgrammingError
+    assert not [r for r in caplog.records if "database unavailable" in r.getMessage()]
+
+
 # ─── money ───────────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_overview_lists_this_months_alerts_newest_first(
+    client: TestClient, csrf: str, runtime: Runtime
+) -> None:
+    seed.add_accounts(runtime)
+    panel = client.get("/console/overview/panel")
+    assert panel.status_code == 200
+    assert "Alerts this month" in panel.text and "No alerts this month." in panel.text
+    month = month_of(utcnow())
+    assert runtime.usage.record_alert(3, month, 80, spent_usd=8.0, budget_usd=10.0)
+    assert runtime.usage.record_alert(7, month, 100, spent_usd=25.5, budget_usd=25.0)
+    assert runtime.usage.record_alert(3, "2001-02", 100, spent_usd=99.0, budget_usd=50.0)
+    for page in (client.get("/console/overview/panel"), client.get("/console")):
+        assert page.status_code == 200
+        assert "No alerts this month." not in page.text
+        rows = re.findall(r"<tr><td>.*?</tr>", page.text.split('id="alerts"', 1)[1])
+        assert len(rows) == 2  # not February 2001's
+        assert "Account 7" in rows[0] and "100 %: budget spent" in rows[0]
+        assert "$25.5000" in rows[0] and "$25.0000" in rows[0]
+        assert "Account 3" in rows[1] and "80 %: warning" in rows[1]
+        assert "$8.0000" in rows[1] and "$10.0000" in rows[1]
+        assert "$99" not in page.text
 
 
 def test_the_months_cost_and_budget_banners(
@@ -546,7 +717,8 @@ def test_the_months_cost_and_budget_banners(
     form = {"csrf": csrf_of(page.text), "monthly_budget_usd": f"{spent / 0.9:.6f}"}
     assert client.post("/console/accounts/3", data=form).status_code == 200
     assert "Budget warning" in client.get("/console/overview/panel").text
-    assert client.post("/console/accounts/3", data={**form, "monthly_budget_usd": "0.001"})
+    answer = client.post("/console/accounts/3", data={**form, "monthly_budget_usd": "0.001"})
+    assert answer.status_code == 200
     panel = client.get("/console/overview/panel").text
     assert "Budget spent" in panel and "account 3" in panel
     assert (

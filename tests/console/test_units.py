@@ -1,14 +1,26 @@
-"""The console's pure parts: the session signer and the SVG charts."""
+"""The console's pure parts: the session signer, where sign-in leads, the sign-in throttle,
+and the SVG charts."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography.fernet import Fernet
+from itsdangerous import URLSafeTimedSerializer
 
 from adapter.secrets import Keyring
+from adapter.web.console.auth import safe_next
 from adapter.web.console.charts import Point, bars, columns
-from adapter.web.console.session import KEY_LABEL, Session, SessionSigner, csrf_matches
+from adapter.web.console.session import (
+    KEY_LABEL,
+    MAX_AGE_SECONDS,
+    Session,
+    SessionSigner,
+    csrf_matches,
+)
+from adapter.web.console.throttle import SignInThrottle
 
 KEY = Keyring.from_keys([Fernet.generate_key().decode()]).derive_key(KEY_LABEL)
 
@@ -39,7 +51,7 @@ def test_tokens_compare_exactly() -> None:
     assert signer.token_matches("the-admin-token")
     for wrong in ("", "the-admin-toke", "the-admin-token ", "THE-ADMIN-TOKEN", "é"):
         assert not signer.token_matches(wrong)
-    session = Session(csrf="abc123")
+    session = Session("abc123", "sid", datetime.now(UTC) + timedelta(hours=1))
     assert csrf_matches(session, "abc123")
     for wrong in (None, "", "abc12", "abc1234", "ABC123", "abc123é"):
         assert not csrf_matches(session, wrong)
@@ -58,3 +70,132 @@ def test_charts_escape_labels_and_describe_themselves() -> None:
     empty = str(bars("c2", "Languages", []))
     assert "No data in this period." in empty and "<rect" not in empty
     assert str(bars("c3", "L", [Point("en", 0.0)])).count("<rect") == 1
+
+
+# ─── session ids ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_session_has_an_id_and_its_cookies_expiry() -> None:
+    signer = SessionSigner(KEY, "token-one")
+    cookie, session = signer.issue()
+    assert len(session.sid) >= 32 and session.sid != session.csrf
+    assert signer.issue()[1].sid != session.sid
+    left = (session.expires_at - datetime.now(UTC)).total_seconds()
+    assert MAX_AGE_SECONDS - 5 < left <= MAX_AGE_SECONDS
+    assert signer.read(cookie) == session
+
+
+def test_a_cookie_without_a_session_id_is_not_a_session() -> None:
+    """Cookies issued before session ids (they could not be signed out) are refused."""
+    signer = SessionSigner(KEY, "token-one")
+    cookie, _ = signer.issue()
+    serializer = URLSafeTimedSerializer(KEY, salt="console-session")
+    data = serializer.loads(cookie)
+    for payload in (
+        {"a": data["a"], "c": data["c"]},
+        {**data, "s": ""},
+        {**data, "s": 5},
+        {**data, "s": "x" * 65},
+    ):
+        assert signer.read(serializer.dumps(payload)) is None
+    assert signer.read(serializer.dumps(data)) is not None
+
+
+# ─── where to go after signing in ────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, "/console"),
+        ("", "/console"),
+        ("/console", "/console"),
+        ("/console/", "/console/"),
+        ("/console/usage?days=7", "/console/usage?days=7"),
+        ("/console/transcriptions/12", "/console/transcriptions/12"),
+        ("/consolex", "/console"),
+        ("/console-x/y", "/console"),
+        ("/console/../x", "/console"),
+        ("/console/%2e%2e/x", "/console"),
+        ("/console/%2E%2e", "/console"),
+        ("/console/x/%2e%2e/%2e%2e/y", "/console"),
+        ("/console/./x", "/console"),
+        ("/console//x", "/console"),
+        ("/console/%2f/x", "/console"),
+        ("//evil.example/console", "/console"),
+        ("///evil.example", "/console"),
+        ("/%2Fevil.example", "/console"),
+        ("https://evil.example/console", "/console"),
+        ("http:/console", "/console"),
+        ("/console\\evil", "/console"),
+        ("/console/%5cevil", "/console"),
+        ("/console/%00", "/console"),
+        ("/console/%0d%0aSet-Cookie:x", "/console"),
+        ("/console/é", "/console"),
+        ("console/accounts", "/console"),
+        ("/console/sign-in", "/console"),
+        ("/console/sign-in?next=/console/x", "/console"),
+        ("/console/" + "a" * 600, "/console"),
+    ],
+)
+def test_safe_next_goes_only_to_console_pages(given: str | None, expected: str) -> None:
+    assert safe_next(given) == expected
+
+
+# ─── the sign-in throttle ────────────────────────────────────────────────────────────────────
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_five_failures_in_the_window_refuse_until_it_passes() -> None:
+    ticks = Ticks()
+    throttle = SignInThrottle(clock=ticks)
+    for n in range(5):
+        assert throttle.retry_after("10.0.0.1") is None, n
+        throttle.failed("10.0.0.1")
+        ticks.now += 60
+    # failures at 1000, 1060, …, 1240; now 1300: the first leaves the window at 1900
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(600.0)
+    assert throttle.retry_after("10.0.0.2") is None  # another address counts for itself
+    ticks.now = 1899.0
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(1.0)
+    ticks.now = 1900.0  # the oldest failure is 15 minutes old: four are left
+    assert throttle.retry_after("10.0.0.1") is None
+    throttle.failed("10.0.0.1")  # a fifth within the window again
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(60.0)
+    ticks.now += 15 * 60
+    assert throttle.retry_after("10.0.0.1") is None
+    assert len(throttle) == 0  # expired failures are forgotten
+
+
+def test_a_success_forgets_the_failures() -> None:
+    ticks = Ticks()
+    throttle = SignInThrottle(clock=ticks)
+    for _ in range(4):
+        throttle.failed("10.0.0.1")
+    throttle.succeeded("10.0.0.1")
+    for _ in range(4):
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") is None
+    throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(15 * 60.0)
+
+
+def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
+    ticks = Ticks()
+    throttle = SignInThrottle(limit=2, max_clients=3, clock=ticks)
+    for address in ("a", "b", "c", "d"):
+        throttle.failed(address)
+        throttle.failed(address)
+        ticks.now += 1
+    assert len(throttle) == 3
+    assert throttle.retry_after("a") is None  # the least recent was forgotten
+    assert all(throttle.retry_after(x) for x in ("b", "c", "d"))
+    with pytest.raises(ValueError, match="positive"):
+        SignInThrottle(limit=0)

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from adapter import accounts as acc
 from adapter.store import Account
 from adapter.web.console import reads
-from adapter.web.console.auth import Ctx, not_found
+from adapter.web.console.auth import Ctx, error_page, not_found
 from adapter.web.console.transcriptions import positive_id
 
 #: the plain text inputs of the form (an empty one leaves the stored value)
@@ -26,6 +26,8 @@ CHECKBOXES = ("remove_silence", "failure_notes")
 SECRET_FIELDS = ("api_token", "webhook_secret", "openai_api_key", "user_token")
 CLEARABLE = ("clear_openai_api_key", "clear_user_token")
 BUDGET = "monthly_budget_usd"
+#: the enable/disable form's only values
+ENABLED_CHOICES = {"true": True, "false": False}
 
 
 def _form_values(account: Account) -> dict[str, Any]:
@@ -139,9 +141,15 @@ async def save(ctx: Ctx) -> Response:
 
 async def set_enabled(ctx: Ctx) -> Response:
     aid = _account_id(ctx)
-    if aid is None:
+    if aid is None or await to_thread.run_sync(lambda: ctx.rt.accounts.get(aid)) is None:
         return not_found()
-    enabled = ctx.form.get("enabled") == "true"
+    enabled = ENABLED_CHOICES.get(ctx.form.get("enabled", ""))
+    if enabled is None:
+        return error_page(
+            400,
+            "Not changed",
+            'The form must say "true" (enable) or "false" (disable). Nothing was changed.',
+        )
     try:
         await to_thread.run_sync(lambda: acc.set_enabled(ctx.rt.accounts, aid, enabled))
     except acc.AccountError:

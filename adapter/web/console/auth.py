@@ -3,10 +3,13 @@
 Every console route is wrapped here, so the rules hold for all of them at once:
 
 - no ``TRANSCRIBER_ADMIN_TOKEN``: every ``/console`` path answers 404, like the admin API;
-- a page (GET) without a valid session: 303 to the sign-in form; a fragment: 401;
+- a page (GET) without a valid session: 303 to the sign-in form; a fragment: 401. A session
+  that was signed out (``adapter.store.sessions``) is no session, even with its cookie;
 - a POST without a valid session, or whose ``csrf`` field is not the session's: 403, and the
   handler never runs;
-- the database down: a readable 503 page.
+- the database down: a readable 503 page. Any other error is a bug, left to the app's 500
+  handler (logged at ERROR);
+- a client address with too many wrong tokens: 429 (:mod:`adapter.web.console.throttle`).
 
 The admin token is only ever read from the sign-in form's body: never from a URL, never
 written to a page, a log line or the cookie (which carries an HMAC binding, see
@@ -16,17 +19,22 @@ written to a page, a log line or the cookie (which carries an HMAC binding, see
 from __future__ import annotations
 
 import logging
+import math
+import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
+from anyio import to_thread
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 
 from adapter.runtime import Runtime
 from adapter.store import StoreUnavailable
+from adapter.store.sessions import SessionStore
 from adapter.web.body import BodyTooLarge, read_capped
 from adapter.web.console.render import html
 from adapter.web.console.session import (
@@ -37,6 +45,7 @@ from adapter.web.console.session import (
     SessionSigner,
     csrf_matches,
 )
+from adapter.web.console.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,10 @@ SIGN_IN = "/console/sign-in"
 #: a console form is a few fields; more is not a form of ours
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 64
+#: what means "the database does not answer" (anything else from the store is a bug)
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, StoreUnavailable)
+#: where the app keeps its sign-in throttle (``app.state``)
+THROTTLE_STATE = "console_sign_in_throttle"
 
 
 @dataclass(frozen=True)
@@ -111,18 +124,58 @@ def https(request: Request) -> bool:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after signing in: a console path of ours, never another site."""
-    if (
-        not value
-        or len(value) > 512
-        or not value.isascii()
-        or not value.startswith(HOME)
-        or "//" in value
-        or "\\" in value
-        or value.startswith(SIGN_IN)
-    ):
+    """Where to go after signing in: a console page of ours, never another site.
+
+    The path, percent-decoded, must already be normal (``posixpath.normpath``: no ``.`` or
+    ``..`` segment, no empty one) and be ``/console`` or under ``/console/``; no backslash,
+    no scheme or host, not the sign-in form. Anything else goes to ``/console``. The query is
+    kept, a fragment dropped."""
+    if not value or len(value) > 512 or not value.isascii() or "\\" in value:
         return HOME
-    return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return HOME
+    path = parts.path
+    if parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//"):
+        return HOME
+    decoded = unquote(path)
+    if "\\" in decoded or not decoded.isascii() or not decoded.isprintable():
+        return HOME
+    normal = posixpath.normpath(decoded)
+    if normal != decoded.rstrip("/") or normal.startswith("//"):
+        return HOME
+    if normal != HOME and not normal.startswith(HOME + "/"):
+        return HOME
+    if normal == SIGN_IN or normal.startswith(SIGN_IN + "/"):
+        return HOME
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def throttle_of(request: Request) -> SignInThrottle:
+    """The app's sign-in throttle, made on first use (each process counts for itself)."""
+    state = request.app.state
+    found = getattr(state, THROTTLE_STATE, None)
+    if not isinstance(found, SignInThrottle):
+        found = SignInThrottle()
+        setattr(state, THROTTLE_STATE, found)
+    return found
+
+
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn's ``proxy_headers`` put the proxy's client there)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def live_session(request: Request, rt: Runtime, signer: SessionSigner) -> Session | None:
+    """The request's session: its cookie signed by us, not expired, not signed out. Asks the
+    database (raises what it raises when the database does not answer)."""
+    session = signer.read(request.cookies.get(COOKIE_NAME))
+    if session is None:
+        return None
+    store = SessionStore(rt.ledger.engine)
+    revoked = await to_thread.run_sync(lambda: store.is_revoked(session.sid))
+    return None if revoked else session
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
@@ -141,10 +194,11 @@ async def read_form(request: Request) -> dict[str, str] | None:
 
 
 async def _guarded(request: Request, run: Callable[[], Awaitable[Response]]) -> Response:
-    """``run``, with the database's failures as the 503 page."""
+    """``run``, with the database not answering as the 503 page (a bug is not an outage:
+    other errors go on to the app's 500 handler)."""
     try:
         return await run()
-    except (SQLAlchemyError, StoreUnavailable) as exc:
+    except UNAVAILABLE as exc:
         log.warning(
             "console: database unavailable on %s (%s)", request.url.path, type(exc).__name__
         )
@@ -159,15 +213,29 @@ def page(handler: Handler, *, fragment: bool = False) -> Endpoint:
         signer = signer_for(rt)
         if signer is None:
             return not_found()
-        session = signer.read(request.cookies.get(COOKIE_NAME))
-        if session is None:
-            if fragment:
-                return Response(status_code=401, headers={"Cache-Control": "no-store"})
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{SIGN_IN}?next={quote(safe_next(target), safe='')}", 303)
-        return await _guarded(request, lambda: handler(Ctx(request, rt, session)))
+
+        async def run() -> Response:
+            session = await live_session(request, rt, signer)
+            if session is None:
+                if fragment:
+                    return Response(status_code=401, headers={"Cache-Control": "no-store"})
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                next_path = quote(safe_next(target), safe="")
+                return RedirectResponse(f"{SIGN_IN}?next={next_path}", 303)
+            return await handler(Ctx(request, rt, session))
+
+        return await _guarded(request, run)
 
     return endpoint
+
+
+async def _unless_revoked(handler: Handler, ctx: Ctx) -> Response:
+    """``handler(ctx)``, unless the session was signed out: then 403 and nothing runs."""
+    store, sid = SessionStore(ctx.rt.ledger.engine), ctx.session.sid
+    if await to_thread.run_sync(lambda: store.is_revoked(sid)):
+        log.warning("console: refused a POST to %s (signed out)", ctx.request.url.path)
+        return forbidden()
+    return await handler(ctx)
 
 
 def action(handler: Handler) -> Endpoint:
@@ -185,7 +253,9 @@ def action(handler: Handler) -> Endpoint:
                 "console: refused a POST to %s (no session or CSRF token)", request.url.path
             )
             return forbidden()
-        return await _guarded(request, lambda: handler(Ctx(request, rt, session, form)))
+        return await _guarded(
+            request, lambda: _unless_revoked(handler, Ctx(request, rt, session, form))
+        )
 
     return endpoint
 
@@ -203,23 +273,48 @@ async def sign_in_page(request: Request) -> Response:
     if signer is None:
         return not_found()
     next_path = safe_next(request.query_params.get("next"))
-    if signer.read(request.cookies.get(COOKIE_NAME)) is not None:
-        return RedirectResponse(next_path, 303)
-    return _sign_in_form(next_path)
+
+    async def run() -> Response:
+        if await live_session(request, rt, signer) is not None:
+            return RedirectResponse(next_path, 303)
+        return _sign_in_form(next_path)
+
+    return await _guarded(request, run)
+
+
+def _throttled(next_path: str, wait: float) -> Response:
+    minutes = max(1, math.ceil(wait / 60))
+    response = _sign_in_form(
+        next_path,
+        error=(
+            "Too many wrong tokens from your address: sign-in is refused for "
+            f"{minutes} more minute{'s' if minutes != 1 else ''}. The token was not checked."
+        ),
+        status=429,
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 async def sign_in(request: Request) -> Response:
-    """Check the admin token from the form (constant time), then set the session cookie."""
+    """Check the admin token from the form (constant time), then set the session cookie.
+    An address with too many wrong tokens lately is refused (429) before any check."""
     rt: Runtime = request.app.state.runtime
     signer = signer_for(rt)
     if signer is None:
         return not_found()
     form = await read_form(request) or {}
     next_path = safe_next(form.get("next"))
+    throttle, client = throttle_of(request), client_address(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        log.warning("console: sign-in refused from %s (too many wrong tokens)", client)
+        return _throttled(next_path, wait)
     if not signer.token_matches(form.get("token", "")):
-        client = request.client.host if request.client else "unknown"
+        throttle.failed(client)
         log.warning("console: sign-in refused (wrong or missing admin token) from %s", client)
         return _sign_in_form(next_path, error="That is not the admin token.", status=401)
+    throttle.succeeded(client)
     value, _ = signer.issue()
     response = RedirectResponse(next_path, 303)
     response.set_cookie(
@@ -236,6 +331,10 @@ async def sign_in(request: Request) -> Response:
 
 
 async def _sign_out(ctx: Ctx) -> Response:
+    """End the session on the server (its id refused until the cookie expires), then clear
+    the cookie: a copy of it kept elsewhere no longer signs anyone in."""
+    store, session = SessionStore(ctx.rt.ledger.engine), ctx.session
+    await to_thread.run_sync(lambda: store.revoke(session.sid, session.expires_at))
     response = RedirectResponse(SIGN_IN, 303)
     response.delete_cookie(
         COOKIE_NAME, path=COOKIE_PATH, secure=https(ctx.request), httponly=True, samesite="strict"
@@ -250,8 +349,10 @@ sign_out = action(_sign_out)
 __all__ = [
     "Ctx",
     "action",
+    "client_address",
     "error_page",
     "https",
+    "live_session",
     "not_found",
     "page",
     "safe_next",
@@ -259,4 +360,5 @@ __all__ = [
     "sign_in_page",
     "sign_out",
     "signer_for",
+    "throttle_of",
 ]

@@ -1,5 +1,8 @@
 """The overview: what is happening now, refreshed in place every few seconds.
 
+Three panels: now (counts, queue depth, and a banner per account near or over its budget),
+success and speed (the last hour, day and week), and this month's budget alerts.
+
 The page and the fragment it polls (``/console/overview/panel``) render the same partial, so
 the first paint needs no script and a browser without JavaScript still sees it (and reloads).
 """
@@ -28,6 +31,7 @@ class Now:
     depth: dict[str, int] | None
     windows: list[reads.Window]
     banners: list[reads.Budget]
+    alerts: list[reads.Alert]
     at: datetime
 
 
@@ -40,6 +44,7 @@ def read_now(rt: Runtime, at: datetime) -> Now:
         depth=reads.depth(rt),
         windows=reads.windows(rt, at),
         banners=banners,
+        alerts=reads.alerts(rt, at),
         at=at,
     )
 

@@ -16,6 +16,7 @@ from adapter.jobs.broker import queue_depth
 from adapter.runtime import Runtime
 from adapter.store import Account, Transcription
 from adapter.store.usage import Grouping, Timings
+from adapter.usage.budget import month_of
 from adapter.views import transcription_view
 
 
@@ -50,6 +51,17 @@ class Budget:
     spent_usd: float
     fraction: float | None
     level: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An account crossed ``threshold`` % (80: warning, 100: spent) of its month's budget."""
+
+    account_id: int
+    threshold: int
+    spent_usd: float
+    budget_usd: float
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,16 @@ def budgets(rt: Runtime, accounts: list[Account], now: datetime) -> list[Budget]
     return found
 
 
+def alerts(rt: Runtime, now: datetime) -> list[Alert]:
+    """The budget alerts of ``now``'s month (UTC), the newest first."""
+    found = [
+        Alert(a.account_id, a.threshold, a.spent_usd, a.budget_usd, a.created_at)
+        for a in rt.usage.alerts(month_of(now))
+    ]
+    found.sort(key=lambda a: (a.created_at, a.threshold, -a.account_id), reverse=True)
+    return found
+
+
 def report(
     rt: Runtime, by: Grouping, *, account_id: int | None, since: datetime, until: datetime
 ) -> list[UsageLine]:
@@ -135,10 +157,12 @@ def transcriptions(rt: Runtime, filters: Filters, limit: int) -> list[Transcript
 
 
 __all__ = [
+    "Alert",
     "Budget",
     "Filters",
     "UsageLine",
     "Window",
+    "alerts",
     "budgets",
     "depth",
     "report",

@@ -1,6 +1,7 @@
 """The console's session cookie and CSRF tokens: pure, no request in sight.
 
-A session is an itsdangerous-signed, timestamped payload ``{"a": ADMIN_BINDING, "c": CSRF}``:
+A session is an itsdangerous-signed, timestamped payload
+``{"a": ADMIN_BINDING, "c": CSRF, "s": SESSION_ID}``:
 
 - signed with a key derived (HKDF, :meth:`adapter.secrets.Keyring.derive_key`) from the first
   encryption key under :data:`KEY_LABEL`, so rotating the keys signs everyone out and the cookie
@@ -9,7 +10,10 @@ A session is an itsdangerous-signed, timestamped payload ``{"a": ADMIN_BINDING, 
 - bound to the admin token by ``ADMIN_BINDING``, an HMAC of the token under the derived key: a
   changed ``TRANSCRIBER_ADMIN_TOKEN`` invalidates every session, and the cookie (readable by its
   holder, only signed) holds neither the token nor a hash that could be guessed offline;
-- carrying the synchronizer CSRF token that every state-changing form must send back.
+- carrying the synchronizer CSRF token that every state-changing form must send back;
+- naming itself with a random session id, so that signing out can end it on the server
+  (``adapter.store.sessions``: the id is refused until the cookie would have expired). A
+  cookie without one (issued before session ids) is not a session.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -30,11 +35,18 @@ MAX_AGE_SECONDS = 12 * 3600
 MAX_COOKIE_CHARS = 1024
 
 
+#: the longest session id read from a cookie (the store's column holds 64)
+MAX_SID_CHARS = 64
+
+
 @dataclass(frozen=True)
 class Session:
-    """A signed-in operator: only the CSRF token their forms must carry."""
+    """A signed-in operator: the CSRF token their forms must carry, the session's id, and
+    when its cookie expires."""
 
     csrf: str
+    sid: str
+    expires_at: datetime
 
 
 class SessionSigner:
@@ -52,10 +64,11 @@ class SessionSigner:
         return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), self._token)
 
     def issue(self) -> tuple[str, Session]:
-        """A new session and its cookie value (with a fresh CSRF token)."""
-        session = Session(csrf=secrets.token_urlsafe(32))
-        value = self._serializer.dumps({"a": self._binding, "c": session.csrf})
-        return str(value), session
+        """A new session and its cookie value (with a fresh CSRF token and session id)."""
+        csrf, sid = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        value = str(self._serializer.dumps({"a": self._binding, "c": csrf, "s": sid}))
+        _, signed_at = self._serializer.loads(value, return_timestamp=True)
+        return value, Session(csrf, sid, signed_at + timedelta(seconds=self.max_age))
 
     def read(self, cookie: str | None) -> Session | None:
         """The session of a cookie value, or None: absent, tampered, expired, or signed for
@@ -63,17 +76,21 @@ class SessionSigner:
         if not cookie or len(cookie) > MAX_COOKIE_CHARS:
             return None
         try:
-            data = self._serializer.loads(cookie, max_age=self.max_age)
+            data, signed_at = self._serializer.loads(
+                cookie, max_age=self.max_age, return_timestamp=True
+            )
         except BadSignature:  # SignatureExpired is one too
             return None
         if not isinstance(data, dict):
             return None
-        binding, csrf = data.get("a"), data.get("c")
+        binding, csrf, sid = data.get("a"), data.get("c"), data.get("s")
         if not isinstance(binding, str) or not isinstance(csrf, str) or not csrf:
+            return None
+        if not isinstance(sid, str) or not sid or len(sid) > MAX_SID_CHARS:
             return None
         if not hmac.compare_digest(binding.encode(), self._binding.encode()):
             return None
-        return Session(csrf=csrf)
+        return Session(csrf, sid, signed_at + timedelta(seconds=self.max_age))
 
 
 def csrf_matches(session: Session, given: str | None) -> bool:
@@ -88,6 +105,7 @@ __all__ = [
     "COOKIE_PATH",
     "KEY_LABEL",
     "MAX_AGE_SECONDS",
+    "MAX_SID_CHARS",
     "Session",
     "SessionSigner",
     "csrf_matches",

@@ -1,8 +1,10 @@
 """Transcriptions: the filtered, searchable, paged list; one transcription; retries.
 
 Filters come from the query string and are checked here: a bad value is named on the page
-(400), never passed on, never a 500. Retries are POSTs (``auth.action``: CSRF checked) that
-answer with a redirect (303), so a reload does not retry twice.
+(400), never passed on, never a 500. Dates are days (``YYYY-MM-DD``) from :data:`FIRST_DAY`
+to :data:`LAST_DAY`: far enough inside ``date.min`` and ``date.max`` that the day after
+``until`` and any time zone still make a datetime. Retries are POSTs (``auth.action``: CSRF
+checked) that answer with a redirect (303), so a reload does not retry twice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ RETRYABLE = (State.failed.value, State.skipped.value)
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 #: the filter fields of the list, in the order of the form
 FIELDS = ("account", "state", "source", "language", "since", "until", "q")
+#: the days a date filter may name
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+#: what the bulk retry says: ``bulk`` some were queued again, ``bulk_none`` none had failed
+BULK_NOTICES = ("bulk", "bulk_none")
 
 
 def positive_id(value: str | None) -> int | None:
@@ -42,12 +49,22 @@ def positive_id(value: str | None) -> int | None:
 
 
 def _day(value: str) -> date | None:
+    """A day from ``YYYY-MM-DD`` between :data:`FIRST_DAY` and :data:`LAST_DAY`, or None."""
     if len(value) != 10 or not value.isascii():
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
+def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """[since, until] as the datetimes [since 00:00 UTC, the day after until 00:00 UTC);
+    OverflowError past the calendar's ends."""
+    start = datetime.combine(since, time(), UTC) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(), UTC) if until else None
+    return start, end
 
 
 def parse_filters(query: Mapping[str, str]) -> tuple[Filters, dict[str, str], list[str]]:
@@ -67,12 +84,18 @@ def parse_filters(query: Mapping[str, str]) -> tuple[Filters, dict[str, str], li
     language = shown["language"].lower() or None
     if language is not None and not _LANGUAGE.match(language):
         errors.append("Language must be a two-letter code such as en or es.")
+    span = f"a date (YYYY-MM-DD) from {FIRST_DAY} to {LAST_DAY}"
     since = _day(shown["since"]) if shown["since"] else None
     if shown["since"] and since is None:
-        errors.append("From must be a date (YYYY-MM-DD).")
+        errors.append(f"From must be {span}.")
     until = _day(shown["until"]) if shown["until"] else None
     if shown["until"] and until is None:
-        errors.append("Until must be a date (YYYY-MM-DD).")
+        errors.append(f"Until must be {span}.")
+    try:
+        start, end = _bounds(since, until)
+    except OverflowError:  # unreachable inside FIRST_DAY..LAST_DAY; never a 500 if not
+        start = end = None
+        errors.append(f"Dates must be from {FIRST_DAY} to {LAST_DAY}.")
     raw_q = (query.get("q") or "").strip()
     if len(raw_q) > MAX_QUERY_CHARS:
         errors.append(f"Search must be at most {MAX_QUERY_CHARS} characters.")
@@ -85,9 +108,8 @@ def parse_filters(query: Mapping[str, str]) -> tuple[Filters, dict[str, str], li
         state=state,
         source=source,
         language=language,
-        since=datetime.combine(since, time(), UTC) if since else None,
-        # the whole of the last day
-        until=datetime.combine(until + timedelta(days=1), time(), UTC) if until else None,
+        since=start,
+        until=end,  # the whole of the last day
         q=raw_q or None,
         before_id=before_id,
     )
@@ -111,7 +133,6 @@ async def list_page(ctx: Ctx) -> Response:
         "older": None,
         "paged": filters.before_id is not None,
         "notice": ctx.request.query_params.get("notice"),
-        "count": positive_id(ctx.request.query_params.get("count")) or 0,
         "account_ids": [],
         "retryable": RETRYABLE,
     }
@@ -173,8 +194,9 @@ async def retry_failed(ctx: Ctx) -> Response:
     done = await to_thread.run_sync(
         lambda: retry_many(ctx.rt, account_id=account_id, state=State.failed.value)
     )
-    query = {"notice": "bulk", "count": len(done)}
-    return RedirectResponse(f"/console/transcriptions?{urlencode(query)}", 303)
+    # the number is not put in the URL: a link could then show any number
+    notice = BULK_NOTICES[0] if done else BULK_NOTICES[1]
+    return RedirectResponse(f"/console/transcriptions?notice={notice}", 303)
 
 
 __all__ = ["detail_page", "list_page", "parse_filters", "positive_id", "retry", "retry_failed"]
