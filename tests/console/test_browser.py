@@ -28,6 +28,7 @@ from adapter import accounts as acc
 from adapter import usage
 from adapter.runtime import Runtime
 from adapter.store import Transcription, utcnow
+from adapter.usage.budget import month_of
 from adapter.web.app import create_app
 from tests.console import seed
 from tests.helpers import ADMIN, sqlite_only
@@ -112,7 +113,7 @@ TEXTS = [
 
 def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
     """Two accounts, two weeks of delivered voice notes, a failed one and a queued one;
-    account 3 near its budget (a warning banner)."""
+    account 3 near its budget (a warning banner, and its alert in the month's alerts)."""
     seed.add_accounts(rt)
     invoice = 0
     attachment = 100
@@ -135,6 +136,7 @@ def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
     acc.update_account(
         rt.accounts, rt.keyring, 3, acc.parse_changes({"monthly_budget_usd": budget})
     )
+    rt.usage.record_alert(3, month_of(utcnow()), 80, spent_usd=spent, budget_usd=budget)
     return invoice, failed
 
 
@@ -189,6 +191,8 @@ def test_an_operator_signs_in_searches_reads_and_retries(
     sign_in(page, shop.base_url)
     expect(page.locator("#count-failed")).to_have_text("1")
     expect(page.get_by_text("Budget warning")).to_be_visible()
+    expect(page.locator("#alerts tbody tr")).to_have_count(1)
+    expect(page.locator("#alerts")).to_contain_text("80 %: warning")
     shoot(page, screenshots, "overview")
 
     page.get_by_role("link", name="Transcriptions", exact=True).click()
