@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.store import AccountScan, State, Transcription, utcnow
-from adapter.store.usage import SPENT
 from adapter.usage.budget import budget_status, month_of
 from adapter.usage.prices import Prices
 from adapter.usage.report import USD_DIGITS
@@ -35,11 +34,9 @@ def progress(row: Transcription) -> dict[str, Any]:
 
 
 def cost_usd(row: Transcription, prices: Prices) -> float:
-    """What the row's transcript cost at today's prices (0 until it has one: failed and
-    skipped ones are not counted, like in usage reports)."""
-    if row.state not in SPENT or not row.billed_seconds:
-        return 0.0
-    return round(prices.cost(row.engine, row.model, row.billed_seconds), USD_DIGITS)
+    """What the engine was paid for the row's audio so far, at today's prices (as usage
+    reports count it: chunk by chunk, a failed transcription's finished chunks included)."""
+    return round(prices.cost(row.engine, row.model, row.spent_seconds), USD_DIGITS)
 
 
 def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
@@ -75,11 +72,14 @@ def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
     }
 
 
-def budget_view(budget_usd: float | None, spent_usd: float) -> dict[str, Any]:
-    """An account's month against its budget (``level``: none, ok, warning, exhausted)."""
+def budget_view(
+    budget_usd: float | None, spent_usd: float, now: datetime | None = None
+) -> dict[str, Any]:
+    """An account's month (that of ``now``) against its budget (``level``: none, ok, warning,
+    exhausted)."""
     status = budget_status(budget_usd, spent_usd)
     return {
-        "month": month_of(utcnow()),
+        "month": month_of(now or utcnow()),
         "monthly_budget_usd": status.budget_usd,
         "spent_usd": round(status.spent_usd, USD_DIGITS),
         "percent": None if status.fraction is None else round(status.fraction * 100, 1),

@@ -57,24 +57,32 @@ def reconcile_grace(interval: float) -> float:
     return min(30.0, interval / 4) if interval > 0 else 30.0
 
 
+#: the years a WHEN may name: every database holds them (Python's reach 1 to 9999)
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
 def parse_when(text: str, now: datetime) -> datetime:
     """``--since``/``--until``: ISO 8601 (a date is midnight UTC; no zone is UTC) or a
-    duration before ``now``; ``ValueError`` with a message naming both forms."""
+    duration before ``now``, from 1970 to 9998; ``ValueError`` with a message naming both
+    forms."""
     value = text.strip()
     match = _DURATION.fullmatch(value.lower())
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2)]
         try:
-            return now - timedelta(**{unit: amount})
+            moment = now - timedelta(**{unit: amount})
         except OverflowError:
             raise ValueError(f"{text!r} reaches back before the year 1") from None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither an ISO 8601 date or time (2026-11-01, 2026-11-01T08:00Z) "
-            "nor a duration (30d, 12h, 45m, 90s, 2w)"
-        ) from None
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is neither an ISO 8601 date or time (2026-11-01, 2026-11-01T08:00Z) "
+                "nor a duration (30d, 12h, 45m, 90s, 2w)"
+            ) from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

@@ -3,6 +3,7 @@
 - ``ledger``: transcriptions and their chunks: intake, claims, every state change, queries;
 - ``accounts``: helpdesk account rows;
 - ``usage``: usage grouped per key, engine and model; webhook-to-note timings; budget alerts;
+- ``sessions``: console sessions ended by signing out;
 - ``search``: full-text search over transcripts (PostgreSQL text search, SQLite FTS5);
 - ``scans``: the reconciler's and backfill's watermarks, leases and scanned conversations;
 - ``states``: the states and the allowed moves between them, as data;
@@ -12,6 +13,7 @@
 
 from adapter.store.accounts import AccountExists, AccountMissing, AccountStore, WebhookSecrets
 from adapter.store.db import (
+    UNAVAILABLE,
     StoreUnavailable,
     dispose_engines,
     get_engine,
@@ -39,6 +41,7 @@ from adapter.store.models import (
     utcnow,
 )
 from adapter.store.scans import Covered, ScanLease, ScanStore
+from adapter.store.sessions import SessionStore
 from adapter.store.states import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -54,6 +57,7 @@ __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
     "TRANSITIONS",
+    "UNAVAILABLE",
     "Account",
     "AccountExists",
     "AccountMissing",
@@ -76,6 +80,7 @@ __all__ = [
     "PlannedChunk",
     "ScanLease",
     "ScanStore",
+    "SessionStore",
     "Source",
     "State",
     "StoreUnavailable",

@@ -38,6 +38,11 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or written: the caller answers 503 or retries later."""
 
 
+#: what means "the database does not answer" (a 503 and a retry), and nothing else: a bug in
+#: a statement stays a bug (the app's 500 handler), not a fake outage
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, StoreUnavailable)
+
+
 class DatabaseNotReady(ConfigError):
     """The database a command opens is missing, does not answer, or has an old schema: one
     line that names it (never a password) and says what to do."""

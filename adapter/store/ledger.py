@@ -545,6 +545,7 @@ class Ledger:
                 error=None,
             ):
                 return None
+            _add_spent(conn, claim)
             done, total = _count_done(conn, claim.transcription_id)
         return total is not None and done >= total
 
@@ -780,6 +781,10 @@ class Ledger:
             row.state = target.value
             if target is State.queued:
                 row.attempts = 0
+            if not row.spent_seconds:
+                # nothing was paid for it yet: it is made now, so usage and the budget count
+                # it in this month (when it was received stays in ``received_at``)
+                row.created_at = utcnow()
             row.delivery_attempts = 0
             row.error = None
             row.reason = None
@@ -928,6 +933,17 @@ def _count_done(conn: Connection, transcription_id: int) -> tuple[int, int | Non
     )
     total = conn.execute(select(T.c.chunks_total).where(T.c.id == transcription_id)).scalar()
     return int(done), None if total is None else int(total)
+
+
+def _add_spent(conn: Connection, claim: ChunkClaim) -> None:
+    """The engine was paid for the chunk: add its billed seconds to what the transcription
+    spent (kept through failures and retries: usage and budgets count it)."""
+    billed = select(C.c.billed_seconds).where(C.c.id == claim.chunk_id).scalar_subquery()
+    conn.execute(
+        update(T)
+        .where(T.c.id == claim.transcription_id)
+        .values(spent_seconds=T.c.spent_seconds + func.coalesce(billed, 0.0))
+    )
 
 
 def _drop_chunk_audio(conn: Connection, transcription_id: int) -> None:

@@ -2,8 +2,12 @@
 budget alerts said this month.
 
 Usage counts a transcription in the window of its ``created_at`` (when it was received or
-found), UTC. Seconds are those of transcriptions that produced a transcript (``transcribed``
-or ``delivered``); failed and skipped ones are counted, not their seconds. Money is not summed
+found, or retried when nothing had been paid for it yet), UTC. Billed seconds are what the
+engine was sent and paid for (``spent_seconds``, chunk by chunk: a transcription that failed
+after some chunks counts those); audio seconds are those of recordings that produced a
+transcript; failed and skipped ones are counted too. Audio the reconciler found already
+answered by our note (reason ``noted``) was not made by this database: it is left out. Money
+is not summed
 here: rows come out per (key, engine, model) and ``adapter.usage`` prices them, so that a
 change of ``TRANSCRIBER_PRICES`` restates every figure. The queries use the indexes on
 (``account_id``, ``created_at``) and on ``created_at`` (bench/usage.py: one account's month
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import Table, and_, case, func, select
+from sqlalchemy import Table, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -31,8 +35,8 @@ A: Table = BudgetAlert.__table__  # type: ignore[attr-defined]
 
 Grouping = Literal["day", "month", "account", "inbox", "channel", "language", "model"]
 GROUPINGS: tuple[str, ...] = get_args(Grouping)
-#: states whose seconds were sent to the engine and produced a transcript
-SPENT = (State.transcribed.value, State.delivered.value)
+#: audio the reconciler found with our note already posted: not made here, not counted
+NOTED = "noted"
 
 
 def grouping(text: str) -> Grouping:
@@ -118,15 +122,15 @@ class UsageStore:
     ) -> list[UsageCell]:
         """The window's transcriptions grouped by ``by``, then engine and model."""
         key = _key(self.engine, by).label("key")
-        spent = T.c.state.in_(SPENT)
+        made = T.c.text.is_not(None)
         stmt = (
             select(
                 key,
                 T.c.engine,
                 T.c.model,
                 func.count().label("n"),
-                func.sum(case((spent, func.coalesce(T.c.audio_seconds, 0.0)), else_=0.0)),
-                func.sum(case((spent, func.coalesce(T.c.billed_seconds, 0.0)), else_=0.0)),
+                func.sum(case((made, func.coalesce(T.c.audio_seconds, 0.0)), else_=0.0)),
+                func.sum(T.c.spent_seconds),
                 func.sum(case((T.c.state == State.failed.value, 1), else_=0)),
                 func.sum(case((T.c.state == State.skipped.value, 1), else_=0)),
             )
@@ -151,17 +155,16 @@ class UsageStore:
     def committed(
         self, account_id: int, since: datetime, *, besides: int | None = None
     ) -> list[tuple[str | None, str | None, float]]:
-        """Seconds per (engine, model) the account's engine was sent since ``since``, or is
-        being sent (planned transcriptions in progress), other than transcription
+        """Seconds per (engine, model) the account's engine was paid for since ``since``, or
+        will be (the rest of planned transcriptions in progress), other than transcription
         ``besides``: what a budget has spent or promised."""
         planned = and_(T.c.state == State.transcribing.value, T.c.chunks_total.is_not(None))
+        left = func.coalesce(T.c.billed_seconds, 0.0) - T.c.spent_seconds
+        promised = case((and_(planned, left > 0), left), else_=0.0)
         stmt = (
-            select(T.c.engine, T.c.model, func.sum(func.coalesce(T.c.billed_seconds, 0.0)))
-            .where(
-                T.c.account_id == account_id,
-                T.c.created_at >= since,
-                T.c.state.in_(SPENT) | planned,
-            )
+            select(T.c.engine, T.c.model, func.sum(T.c.spent_seconds + promised))
+            .where(T.c.account_id == account_id, T.c.created_at >= since)
+            .where(or_(T.c.spent_seconds > 0, planned))
             .group_by(T.c.engine, T.c.model)
         )
         if besides is not None:
@@ -232,7 +235,7 @@ class UsageStore:
 
 __all__ = [
     "GROUPINGS",
-    "SPENT",
+    "NOTED",
     "Grouping",
     "Timings",
     "UsageCell",

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,7 +21,7 @@ from adapter import usage
 from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
 from adapter.scan.window import parse_when
-from adapter.store import Account, AccountScan, NotRetryable, State, StoreUnavailable, utcnow
+from adapter.store import UNAVAILABLE, Account, AccountScan, NotRetryable, State, utcnow
 from adapter.usage import GROUPINGS
 from adapter.views import budget_view, scan_view, transcription_view
 from adapter.web.body import BodyTooLarge, read_capped
@@ -31,6 +30,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
 MAX_QUERY = 500
+MAX_WHEN = 64
 STATES = {s.value for s in State}
 SOURCES = ("webhook", "reconcile", "backfill")
 
@@ -65,7 +65,7 @@ def guarded(handler: Callable[[Request, Runtime], Awaitable[Response]]) -> Handl
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except acc.AccountError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except (SQLAlchemyError, StoreUnavailable):
+        except UNAVAILABLE:
             return JSONResponse({"error": "database unavailable"}, status_code=503)
 
     return endpoint
@@ -96,12 +96,23 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 def _when(value: str | None, name: str) -> datetime | None:
+    """``since``/``until``: an ISO 8601 date or time, or a duration back from now."""
     if value is None or value == "":
         return None
+    if len(value) > MAX_WHEN:
+        raise ApiError(400, f"{name} must be at most {MAX_WHEN} characters")
     try:
-        return parse_when(value[:64], utcnow())
+        moment = parse_when(value, utcnow())
     except ValueError as exc:
         raise ApiError(400, f"{name}: {exc}") from None
+    return moment
+
+
+def _window(q: Any) -> tuple[datetime | None, datetime | None]:
+    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+    if since is not None and until is not None and since >= until:
+        raise ApiError(400, "since must be before until")
+    return since, until
 
 
 def _choice(value: str | None, name: str, allowed: Iterable[str]) -> str | None:
@@ -124,7 +135,7 @@ async def list_transcriptions(request: Request, rt: Runtime) -> Response:
         len(language) == 2 and language.isascii() and language.isalpha()
     ):
         raise ApiError(400, "language must be an ISO 639-1 code such as 'en'")
-    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+    since, until = _window(q)
     text = q.get("q") or None
     if text is not None and len(text) > MAX_QUERY:
         raise ApiError(400, f"q must be at most {MAX_QUERY} characters")
@@ -150,7 +161,7 @@ async def get_usage(request: Request, rt: Runtime) -> Response:
     q = request.query_params
     account_id = _int(q.get("account_id"), "account_id")
     by = usage.grouping(_choice(q.get("group_by"), "group_by", GROUPINGS) or "day")
-    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+    since, until = _window(q)
 
     def run() -> dict[str, Any]:
         found = usage.report(

@@ -17,7 +17,7 @@ from adapter import accounts as acc
 from adapter.jobs import budget
 from adapter.jobs.recovery import retry_many
 from adapter.store import State, utcnow
-from adapter.usage import month_to_date
+from adapter.usage import month_to_date, report
 from adapter.usage.budget import month_of
 from tests.helpers import OPENAI_KEY
 from tests.jobs.pipeline import Pipeline, transcription_calls
@@ -77,6 +77,22 @@ def test_a_long_recording_that_would_cross_the_budget_is_refused_before_spending
     [short] = pipeline.finished(pipeline.send(note))
     assert short.state == State.delivered
     assert transcription_calls(pipeline.openai) == 1
+
+
+def test_paid_audio_counts_when_its_note_cannot_be_posted(pipeline: Pipeline) -> None:
+    """Chatwoot down until delivery gives up: the row ends failed, but the engine was paid,
+    so usage shows the cost and the budget counts it (no second paid transcription either)."""
+    pipeline.reconfigure(max_attempts=2, delivery_max_attempts=2, retry_max_seconds=0.1)
+    rt = pipeline.runtime
+    pipeline.chatwoot.fail(503, times=10, path="/api/")
+    [row] = pipeline.finished(pipeline.send(voice_notes(pipeline, 1)[0]))
+    assert row.state == State.failed and row.text
+    assert row.spent_seconds == pytest.approx(row.billed_seconds or 0) and row.spent_seconds > 0
+    paid = row.spent_seconds / 60 * 0.006
+    assert month_to_date(rt.usage, rt.prices, 3) == pytest.approx(paid)
+    [cell] = report(rt.usage, rt.prices, by="account").rows
+    assert (cell.billed_seconds, cell.failed) == (pytest.approx(row.spent_seconds), 1)
+    assert cell.cost_usd == pytest.approx(paid)
 
 
 def test_crossing_80_percent_is_said_once_and_the_next_note_waits(

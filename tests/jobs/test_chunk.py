@@ -11,6 +11,7 @@ import pytest
 
 from adapter.helpdesk.notes import FAILURE_NOTE_HEADER
 from adapter.store import State
+from adapter.usage import report
 from tests.audio import gen
 from tests.helpers import OPENAI_KEY, sqlite_only
 from tests.jobs.pipeline import Pipeline
@@ -80,3 +81,27 @@ def test_long_audio_is_chunked_and_a_retry_never_resends_a_finished_chunk(
     for index in range(row.chunks_total):
         assert f"alpha{index}" in note["content"]
     assert "parts" in note["content"]
+
+
+def test_the_chunks_paid_for_stay_counted_when_a_later_one_fails(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """A long recording whose third engine call is refused ends failed; what the engine was
+    paid for the chunks that finished is its ``spent_seconds``, in usage and the budget."""
+    pipeline.reconfigure(chunk_seconds=20.0)
+    layout = gen.bursts(90.0, burst=4.0, gap=2.5, lead=1.0, freq=300.0)
+    recording = tmp_path / "call.mp3"
+    gen.write(recording, gen.pattern(layout, 22050), "mp3")
+    pipeline.openai.enqueue(Reply.success(), Reply.success(), Reply.invalid_key())
+    pipeline.chatwoot.add_conversation(321, channel="Channel::Email")
+    url = pipeline.chatwoot.add_blob("call.mp3", recording.read_bytes(), content_type="audio/mpeg")
+    row = pipeline.transcribe(fixture_payload("telegram_voice.json", attachment_urls={55123: url}))
+    assert row.state == State.failed and row.id is not None
+    done = pipeline.runtime.ledger.done_chunks(row.id)
+    assert len(done) >= 2
+    assert row.spent_seconds == pytest.approx(sum(c.billed_seconds for c in done))
+    assert 0 < row.spent_seconds < (row.billed_seconds or 0)
+    rt = pipeline.runtime
+    [cell] = report(rt.usage, rt.prices, by="account").rows
+    assert cell.billed_seconds == pytest.approx(row.spent_seconds)
+    assert cell.audio_seconds == 0  # no transcript was made of it

@@ -43,6 +43,9 @@ def add(engine: sa.Engine, /, **fields: Any) -> int:
         "source_url_enc": "enc",
     }
     values.update(fields)
+    if values.get("state") in ("transcribed", "delivered"):  # as the pipeline leaves them
+        values.setdefault("text", "a transcript")
+        values.setdefault("spent_seconds", values.get("billed_seconds") or 0.0)
     for name in ("received_at", "updated_at"):
         values.setdefault(name, values.get("created_at") or datetime.now(UTC))
     if "created_at" not in values:

@@ -39,6 +39,9 @@ def row(n: int, **values: Any) -> Transcription:
         "language": "en",
     }
     fields.update(values)
+    if fields["state"] == State.delivered.value:  # as the pipeline leaves it: paid, made
+        fields.setdefault("text", "a transcript")
+        fields.setdefault("spent_seconds", fields["billed_seconds"] or 0.0)
     return Transcription(**fields)
 
 
@@ -108,6 +111,11 @@ def test_list_filters(client: Any, runtime: Runtime) -> None:
         ("until=2026-13-01", "until:"),
         ("account_id=-1", "account_id must be a positive integer"),
         ("account_id=1e3", "account_id must be a positive integer"),
+        ("since=0001-01-01T00:00:00%2B05:00", "is not between 1970 and 9998"),
+        ("until=9999-12-31T23:00:00-05:00", "is not between 1970 and 9998"),
+        ("since=100000000d", "since:"),
+        ("since=2026-12-01&until=2026-11-01", "since must be before until"),
+        ("since=" + "1" * 65, "since must be at most 64 characters"),
     ],
 )
 def test_usage_refuses_malformed_parameters(client: Any, query: str, complaint: str) -> None:
@@ -125,6 +133,8 @@ def test_usage_refuses_malformed_parameters(client: Any, query: str, complaint: 
         "since=%00",
         "before_id=0",
         "q=" + "x" * 501,
+        "until=9999-12-31",
+        "since=0001-01-01T00:00:00%2B05:00",
         "state=done",
         "source=email",
     ],
