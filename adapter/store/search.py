@@ -4,9 +4,10 @@ Both indexes are made by migration 0005 and are not in the models. PostgreSQL's
 ``search_vector`` holds each transcript's words stemmed in its language (where PostgreSQL has a
 dictionary for it) and every word as it is; SQLite's ``transcriptions_fts`` holds the words
 folded to lower case without diacritics. A query is its words: a transcript matches when it
-holds all of them. SQLite takes them from ``search_terms`` (pure); PostgreSQL parses the
-query with the parser that read the transcripts (so "12.50" or "jane@example.com" stays one
-word there). On PostgreSQL a language filter also matches
+holds all of them. Each database reads the query with what read the transcripts: FTS5's
+tokenizer (``fts5_query`` quotes the pieces), PostgreSQL's parser (so "12.50" or
+"jane@example.com" stays one word there); ``search_terms`` (pure) says whether there is a
+word at all. On PostgreSQL a language filter also matches
 their stemmed forms in that language ("connecting" finds "connected").
 """
 
@@ -61,6 +62,18 @@ def search_terms(query: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
+def fts5_query(query: str) -> str:
+    """An FTS5 MATCH expression for ``query``: each whitespace-separated piece holding a word
+    character, as a quoted string (its quotes doubled), all of them required. FTS5 splits
+    each piece with the tokenizer that split the transcripts, so scripts whose words hold
+    combining marks (Devanagari, Arabic with vowel marks) are cut alike on both sides."""
+    pieces: list[str] = []
+    for piece in query.lower().split():
+        if _WORD.search(piece) and piece not in pieces:
+            pieces.append(piece[: MAX_TERM_LENGTH * 4])
+    return " ".join('"' + piece.replace('"', '""') + '"' for piece in pieces[:MAX_TERMS])
+
+
 def matching(engine: Engine, transcriptions: Table, query: str, language: str | None) -> Any:
     """A WHERE clause: the transcription's text holds every word of ``query``. No words: a
     clause nothing matches."""
@@ -71,20 +84,20 @@ def matching(engine: Engine, transcriptions: Table, query: str, language: str | 
     if engine.dialect.name == "postgresql":
         # PostgreSQL's own parser reads the text, as it read the transcripts: a decimal
         # number, an e-mail address or a host name stays one word on both sides
-        return _postgres(query[:MAX_QUERY_CHARS], language)
-    # FTS5: each word a quoted string (the words hold no quote), all of them required
-    phrase = " ".join(f'"{term}"' for term in terms)
+        return _postgres(transcriptions, query[:MAX_QUERY_CHARS], language)
+    phrase = fts5_query(query)
     rowids = select(_fts.c.rowid).where(text("transcriptions_fts MATCH :phrase"))
     return transcriptions.c.id.in_(rowids.params(phrase=phrase))
 
 
-def _postgres(words: str, language: str | None) -> Any:
+def _postgres(transcriptions: Table, words: str, language: str | None) -> Any:
     wanted: Any = func.plainto_tsquery(literal_column("'simple'::regconfig"), words)
     config = PG_CONFIGS.get(language or "")
     if config is not None:
         stemmed = func.plainto_tsquery(literal_column(f"'{config}'::regconfig"), words)
         wanted = wanted.op("||")(stemmed)
-    return literal_column("transcriptions.search_vector").op("@@")(wanted)
+    # the generated column is not in the models (migration 0005 makes it)
+    return literal_column(f"{transcriptions.name}.search_vector").op("@@")(wanted)
 
 
-__all__ = ["SEARCH_OBJECTS", "matching", "search_terms"]
+__all__ = ["SEARCH_OBJECTS", "fts5_query", "matching", "search_terms"]

@@ -5,9 +5,11 @@ combined with it."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from adapter.store import Ledger, Transcription, get_engine
-from adapter.store.search import MAX_TERM_LENGTH, MAX_TERMS, search_terms
+from adapter.store import Ledger, Transcription, get_engine, migrations
+from adapter.store.search import (
+    MAX_TERM_LENGTH,
+    MAX_TERMS,
+    PG_CONFIGS,
+    fts5_query,
+    search_terms,
+)
 
 postgres_only = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -338,3 +346,33 @@ def test_q_with_account_state_source_and_dates(ledger: Ledger) -> None:
     assert found(ledger, "refund", before_id=c, limit=1) == [b]
     assert found(ledger, "money", since=T0) == [e]
     assert found(ledger, "money", account_id=4) == []
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("text", "q"),
+    [
+        ("أريد أن أعرف بِكُم هذا", "بِكُم"),
+        ("Write to jane@example.com today", "jane@example.com"),
+    ],
+)
+def test_sqlite_reads_the_query_as_it_read_the_transcripts(
+    ledger: Ledger, text: str, q: str
+) -> None:
+    row = add(ledger, text)
+    add(ledger, "some other words")
+    assert found(ledger, q) == [row]
+
+
+def test_fts5_query_quotes_every_piece() -> None:
+    assert fts5_query('Parcel "damaged" parcel -x') == '"parcel" """damaged""" "-x"'
+    assert fts5_query("  ...!!! 📦 ") == ""
+
+
+def test_the_languages_searched_are_those_the_migration_indexed() -> None:
+    path = Path(migrations.__file__).parent / "versions" / "0005_usage_budgets_search.py"
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._CONFIGS == PG_CONFIGS
