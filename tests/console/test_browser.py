@@ -41,9 +41,10 @@ pytestmark = sqlite_only
 T = Transcription.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    """One headless chromium for the session, its HOME a temporary directory (chromium writes
+    """One headless chromium for this module (Playwright's sync API keeps an event loop
+    running while it is open: tests after it that call ``asyncio.run`` need it closed), its HOME a temporary directory (chromium writes
     its crash reports and keys there; the tests write nowhere else)."""
     if not CHROMIUM.exists():
         pytest.fail(
