@@ -44,8 +44,9 @@ T = Transcription.__table__  # type: ignore[attr-defined]
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     """One headless chromium for this module (Playwright's sync API keeps an event loop
-    running while it is open: tests after it that call ``asyncio.run`` need it closed), its HOME a temporary directory (chromium writes
-    its crash reports and keys there; the tests write nowhere else)."""
+    running while it is open: later tests that call ``asyncio.run`` need it closed), its
+    HOME a temporary directory (chromium writes its crash reports and keys there; the tests
+    write nowhere else)."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the console's browser tests need Debian's chromium "
