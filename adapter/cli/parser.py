@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _work_commands(commands)
     _scan_commands(commands)
     _usage_command(commands)
+    _connect_commands(commands)
     return parser
 
 
@@ -406,6 +407,95 @@ def _usage_command(commands: Commands) -> None:
         'one JSON object {"by", "rows": [{"key", "transcriptions", "audio_seconds", '
         '"billed_seconds", "cost_usd", "failed", "skipped"}], "totals": {…}} (with '
         '--project: {"month", "accounts": […], "totals"})',
+    )
+
+
+def _connect_commands(commands: Commands) -> None:
+    """``accounts connect`` (an action of the ``accounts`` group) and ``doctor``."""
+    accounts = commands.choices["accounts"]
+    actions = next(
+        action for action in accounts._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    a = _command(
+        actions,
+        "connect",
+        "connect:cmd_connect",
+        "Connect a Chatwoot account in one command, with an administrator's access token.",
+        'Creates or reuses the agent bot "Transcriber", creates or updates the account webhook '
+        "at PUBLIC_URL/webhooks/chatwoot/N (message_created, message_updated, "
+        "conversation_updated) and the conversation attribute transcript_language, then stores "
+        "the bot's token, the webhook's secret and the user token, encrypted, adding or updating "
+        "the account. Running it again changes nothing. Needs Chatwoot 4.11.2 or newer (signed "
+        "webhooks). Never prints a token or secret.",
+    )
+    a.add_argument(
+        "--account-id",
+        type=positive_int,
+        required=True,
+        metavar="N",
+        help="the Chatwoot account id, the N in /app/accounts/N (required)",
+    )
+    account_options(a, adding=False)
+    for action in a._actions:
+        if action.dest == "chatwoot_url":
+            action.required = True
+            action.help = (
+                "base URL of the Chatwoot instance, e.g. https://chat.example.com (required)"
+            )
+        elif action.dest == "user_token":
+            action.required = True
+            action.help = (
+                "the access token of an administrator of the account (Profile settings → Access "
+                "token), or - (standard input) or @FILE; it sets the account up and is stored, "
+                "encrypted, to read conversations (reconciler, backfill) (required)"
+            )
+        elif action.dest == "api_token":
+            action.help = (
+                "not given here: connect stores the agent bot's token Chatwoot answers with "
+                '(default: the token of the bot "Transcriber")'
+            )
+        elif action.dest == "webhook_secret":
+            action.help = (
+                "not given here: connect stores the secret Chatwoot made for the webhook "
+                "(default: the webhook's secret)"
+            )
+    a.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the base URL at which Chatwoot reaches this service; the webhook goes to "
+        "URL/webhooks/chatwoot/N (default: TRANSCRIBER_PUBLIC_URL)",
+    )
+    a.add_argument(
+        "--inbox-id",
+        type=positive_int,
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also connect the bot to this inbox; repeat for several. Chatwoot starts the new "
+        "conversations of an inbox with a bot as pending, not open (default: no inbox)",
+    )
+    a.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read Chatwoot and print what would be done; write nothing (default: do it)",
+    )
+    p = _command(
+        commands,
+        "doctor",
+        "doctor:cmd_doctor",
+        "Check the installation: one line per check, ok or FAIL with the fix.",
+        "Database and schema, broker, encryption keys, each account's engine and key (without "
+        "spending anything), Chatwoot, each token, the webhook at the public URL, and the public "
+        "URL reaching this service. Writes nothing anywhere. Exit 1 when a check fails.",
+    )
+    p.add_argument(
+        "--account-id",
+        type=positive_int,
+        metavar="N",
+        help="only this account's checks, besides the service's (default: every enabled account)",
+    )
+    json_option(
+        p, 'one JSON object {"ok", "checks": [{"name", "status", "account_id", "detail", "fix"}]}'
     )
 
 

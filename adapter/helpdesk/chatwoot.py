@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import ssl
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -269,6 +270,47 @@ class ChatwootClient:
             conversation_id=conversation_id,
         )
 
+    # -- any other call (``adapter.helpdesk.admin``): the answer whatever its status ---------
+
+    def exchange(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        action: str,
+        what: str = "token",
+        json: Any = None,
+        params: Mapping[str, int | str] | None = None,
+    ) -> httpx.Response:
+        """One request with this client's pool, timeouts and size cap; the answer, its body
+        read, whatever its status (the caller maps it). ``token`` goes in ``api_access_token``
+        (``what`` names it in the error when it cannot be a header); a request with no token
+        (``""``) sends none. Transport errors are mapped as for every call here; a TLS
+        failure says so, with the reason (``certificate verify failed: …``)."""
+        headers: dict[str, str] = {}
+        if token:
+            if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+                raise HelpdeskRejected(
+                    f"the {what} is empty or has characters an HTTP header cannot carry"
+                )
+            headers["api_access_token"] = token
+        where = origin(url)
+        with _mapped_transport_errors(action, where):
+            try:
+                request = self._client.build_request(
+                    method, url, json=json, params=params, headers=headers
+                )
+                return self._exchange(request, action)
+            except httpx.ConnectError as exc:
+                reason = _tls_reason(exc)
+                if reason is None:
+                    raise
+                raise HelpdeskUnavailable(
+                    f"TLS failed with {where} while {action}: {reason}; check the URL's host "
+                    "name and that its certificate is valid and trusted here"
+                ) from None
+
     # -- plumbing ---------------------------------------------------------------------------
 
     @classmethod
@@ -491,6 +533,20 @@ def _token_advice(status: int, said: str, account_id: int, conversation_id: int 
     if status == 403:
         return "the token's user or bot lacks the rights for this call"
     return "check the token (an agent bot's token must belong to this account)"
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    """The TLS library's reason when ``exc`` (or what caused it) is a TLS failure."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            reason = getattr(seen, "verify_message", None) or getattr(seen, "reason", None)
+            text = str(reason or seen)
+            return _CONTROL.sub(" ", text).strip()[:200] or type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _require_positive(name: str, value: object) -> None:

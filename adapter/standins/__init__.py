@@ -5,6 +5,7 @@ same ones, with stricter checks plugged in.
 """
 
 from adapter.standins.chatwoot import (
+    ADMIN_OPERATIONS,
     BOT_OPERATIONS,
     CONVERSATIONS_PAGE,
     CUSTOM_ATTRIBUTES_OP,
@@ -21,6 +22,7 @@ from adapter.standins.chatwoot import (
 )
 
 __all__ = [
+    "ADMIN_OPERATIONS",
     "BOT_OPERATIONS",
     "CONVERSATIONS_PAGE",
     "CUSTOM_ATTRIBUTES_OP",

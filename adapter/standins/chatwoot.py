@@ -119,6 +119,18 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
+from adapter.standins import chatwoot_admin as admin
+from adapter.standins.chatwoot_admin import (
+    ADMIN_OPERATIONS,
+    NO_BODY,
+    PROFILE_OP,
+    SIGNING_VERSION,
+    VERSION_OP,
+    AccountSettings,
+    profile_json,
+    version_tuple,
+)
+
 #: an API operation as the spec names it: (method, path template)
 Operation = tuple[str, str]
 
@@ -305,6 +317,9 @@ class ChatwootStandIn:
         user_token: str = "test-user-token",  # noqa: S107 - the stand-in's own, not a secret
         check: RequestCheck | None = None,
         keep_unknown_content_attributes: bool = False,
+        bot_name: str = "Transcriber",
+        version: str | None = "4.15.1",
+        signs_webhooks: bool | None = None,
     ) -> None:
         self.account_id = account_id
         self.api_token = api_token
@@ -324,6 +339,11 @@ class ChatwootStandIn:
         self._requests: list[RecordedRequest] = []
         self._next_message_id = 100_000
         self._next_attachment_id = 200_000
+        if signs_webhooks is None:
+            signs_webhooks = version is None or version_tuple(version) >= SIGNING_VERSION
+        self._settings = AccountSettings(account_id, version=version, signs_webhooks=signs_webhooks)
+        self._settings.add_bot(bot_name, token=api_token)
+        self._settings.inboxes[1] = "Inbox 1"
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -377,6 +397,64 @@ class ChatwootStandIn:
             user_id = len(self._users) + 1
             self._users[token] = _User(user_id, f"User {user_id}", role, frozenset(inbox_ids))
 
+    def revoke(self, token: str) -> None:
+        """Forget a user's or a bot's token, as regenerating it in Chatwoot does: it answers
+        401 "Invalid Access Token" from now on."""
+        with self._lock:
+            self._users.pop(token, None)
+            bot = self._settings.bot_for(token)
+            if bot is not None:
+                bot.token = secrets.token_urlsafe(18)
+
+    def add_inbox(self, inbox_id: int, name: str | None = None) -> None:
+        with self._lock:
+            self._settings.inboxes[inbox_id] = name or f"Inbox {inbox_id}"
+
+    def add_agent_bot(self, name: str, *, system: bool = False) -> dict[str, Any]:
+        """Another agent bot of the account (or a system bot); as the listing shows it."""
+        with self._lock:
+            bot = self._settings.add_bot(name, system=system)
+            return self._settings._bot_json(bot, True)
+
+    def add_webhook(
+        self, url: str, subscriptions: Iterable[str] = ("message_created",), name: str | None = None
+    ) -> dict[str, Any]:
+        """A webhook made in Chatwoot's settings; as the listing shows it (with its secret)."""
+        with self._lock:
+            status, answer = self._settings.handle(
+                admin.CREATE_WEBHOOK_OP,
+                [],
+                {"webhook": {"url": url, "name": name, "subscriptions": list(subscriptions)}},
+                {},
+                role="administrator",
+                sees=lambda _: True,
+            )
+        if status != 200:
+            raise ValueError(f"Chatwoot would refuse that webhook: {answer}")
+        return dict(answer["payload"]["webhook"])
+
+    def agent_bots(self) -> list[dict[str, Any]]:
+        """Every bot of the account, as an administrator's listing shows it (tokens too)."""
+        with self._lock:
+            return [self._settings._bot_json(b, True) for b in self._settings.bots.values()]
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The account's webhooks, with their ``secret`` (whatever the version answers)."""
+        with self._lock:
+            return [
+                {**self._settings._hook_json(h), "secret": h.secret}
+                for h in self._settings.hooks.values()
+            ]
+
+    def attribute_definitions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._settings._definition_json(d) for d in self._settings.definitions.values()]
+
+    def inbox_bot(self, inbox_id: int) -> int | None:
+        """The id of the bot connected to ``inbox_id``, if any."""
+        with self._lock:
+            return self._settings.inbox_bots.get(inbox_id)
+
     def add_conversation(
         self,
         conversation_id: int,
@@ -403,6 +481,7 @@ class ChatwootStandIn:
         with self._lock:
             self._forget(conversation_id)
             self._conversations[conversation_id] = conversation
+            self._settings.inboxes.setdefault(inbox_id, f"Inbox {inbox_id}")
             self._touch(conversation, at)
 
     def remove_conversation(self, conversation_id: int) -> None:
@@ -649,7 +728,8 @@ class ChatwootStandIn:
         if kind == "Contact":
             return {**copy.deepcopy(_CONTACT), "type": "contact"}
         if kind == "AgentBot":
-            return dict(_BOT)
+            bot = self._settings.bots.get(sender_id)
+            return dict(_BOT) if bot is None else {**_BOT, "id": bot.id, "name": bot.name}
         name = next((u.name for u in self._users.values() if u.id == sender_id), "User")
         return {
             "id": sender_id,
@@ -828,7 +908,7 @@ class ChatwootStandIn:
         """(status, JSON answer, violations, operation) for an /api/ request."""
         op = self._operation(method, path)
         if op is None:
-            return 404, {"error": "Not Found"}, [], None
+            return self._handle_admin(method, path, query, headers, raw)
         operation = f"{op[0]} {op[1]}"
         parts = path.strip("/").split("/")
         ids = parts[3:4] if op == LIST_CONVERSATIONS_OP else [parts[3], parts[5]]
@@ -842,9 +922,10 @@ class ChatwootStandIn:
             return 422, {"error": "; ".join(violations)}, violations, operation
 
         # Api::BaseController, then Accounts::BaseController, then the controller's own
-        token = headers.get("api_access_token")
-        user = self._users.get(token or "")
-        if token != self.api_token and user is None:
+        token = headers.get("api_access_token") or ""
+        user = self._users.get(token)
+        bot = None if user is not None else self._settings.bot_for(token)
+        if bot is None and user is None:
             return 401, {"error": "Invalid Access Token"}, [], operation
         if user is None and op not in BOT_OPERATIONS:
             return (
@@ -869,7 +950,9 @@ class ChatwootStandIn:
             if op == LIST_MESSAGES_OP:
                 return 200, self._message_list(conversation, params), [], operation
             if op == MESSAGES_OP:
-                sender = ("AgentBot", 1) if user is None else ("User", user.id)
+                sender = (
+                    ("User", user.id) if user is not None else ("AgentBot", bot.id if bot else 1)
+                )
                 message = self._create_message(conversation, body, sender)
                 return 200, self._message_json(message), [], operation
             conversation.custom_attributes = dict(body["custom_attributes"])  # replaced
@@ -879,6 +962,58 @@ class ChatwootStandIn:
                 [],
                 operation,
             )
+
+    def _handle_admin(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], raw: bytes
+    ) -> tuple[int, Any, list[str], str | None]:
+        """The account's settings, the profile and the version (``chatwoot_admin``): the
+        token, bots, the account, then the operation's own rules."""
+        op = AccountSettings.operation(method, path)
+        if op is None:
+            return 404, {"error": "Not Found"}, [], None
+        operation = f"{op[0]} {op[1]}"
+        if op == VERSION_OP:
+            with self._lock:
+                status, answer = self._settings.version_answer()
+            return status, answer, [], operation
+        parts = path.strip("/").split("/")
+        ids = [int(part) for part in parts[3:] if _DIGITS.fullmatch(part)]
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        violations = []
+        if op == admin.DEFINITIONS_OP:
+            unknown = sorted(set(params) - {"attribute_model"})
+            violations += [
+                f"{operation}: the stand-in does not implement the query parameter {n!r}"
+                for n in unknown
+            ]
+        body, body_violations = self._checked(op, headers, raw)
+        violations += body_violations
+        if violations:
+            return 422, {"error": "; ".join(violations)}, violations, operation
+        token = headers.get("api_access_token") or ""
+        with self._lock:
+            user = self._users.get(token)
+            if user is None and self._settings.bot_for(token) is None:
+                return 401, {"error": "Invalid Access Token"}, [], operation
+            if user is None:
+                denied = {"error": "Access to this endpoint is not authorized for bots"}
+                return 401, denied, [], operation
+            if op == PROFILE_OP:
+                answer = profile_json(
+                    user_id=user.id,
+                    name=user.name,
+                    role=user.role,
+                    token=token,
+                    account_id=self.account_id,
+                )
+                return 200, answer, [], operation
+            if ids[0] != self.account_id:
+                denied = {"error": "You are not authorized to access this account"}
+                return 401, denied, [], operation
+            status, answer = self._settings.handle(
+                op, ids[1:], body, params, role=user.role, sees=user.sees
+            )
+            return status, answer, [], operation
 
     def _create_message(
         self, conversation: _Conversation, body: Mapping[str, Any], sender: tuple[str, int]
@@ -918,7 +1053,7 @@ class ChatwootStandIn:
                 violations.append(f"{operation}: body is not valid JSON")
         if self.check is not None and not violations:
             violations.extend(self.check(op, body))
-        if violations or op[0] != "POST":
+        if violations or op[0] not in ("POST", "PATCH"):
             return body, violations
         if not isinstance(body, dict):
             violations.append(f"{operation}: the request body must be a JSON object")
@@ -1043,14 +1178,14 @@ class _Handler(BaseHTTPRequestHandler):
             owner._release.wait(fault.hang)
             fault = None
         if fault is not None and fault.status is not None:
-            op = owner._operation(method, path)
+            op = owner._operation(method, path) or AccountSettings.operation(method, path)
             operation = None if op is None else f"{op[0]} {op[1]}"
             reply = _fault_reply(fault.status, fault.retry_after)
-        elif path.startswith("/api/"):
+        elif path.startswith("/api/") or path.rstrip("/") == "/api":
             status, answer, violations, operation = owner._handle_api(
                 method, path, query, headers, raw
             )
-            reply = _json_reply(status, answer)
+            reply = _Reply(status, {}, b"") if answer is NO_BODY else _json_reply(status, answer)
         elif path.startswith("/rails/active_storage/blobs/redirect/") and method == "GET":
             reply = self._redirect_blob(path)
         elif path.startswith("/storage/") and method == "GET":
@@ -1138,6 +1273,7 @@ def _ascii_name(name: str) -> str:
 
 
 __all__ = [
+    "ADMIN_OPERATIONS",
     "BOT_OPERATIONS",
     "CONVERSATIONS_PAGE",
     "CUSTOM_ATTRIBUTES_OP",

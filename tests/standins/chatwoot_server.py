@@ -11,9 +11,14 @@ module plugs into it a check built from Chatwoot's published OpenAPI spec
   does not declare (the spec has no ``additionalProperties: false``, so a typo such as
   ``"privat"`` would otherwise pass).
 - ``SpecCheck(swagger_path=…, strict=True)``: that check, for ``ChatwootStandIn(check=…)``.
+- The account's settings (``adapter.standins.chatwoot_admin.ADMIN_OPERATIONS``: agent bots,
+  webhooks, custom attribute definitions, inbox bots, the profile) are checked the same way; a
+  body wrapped under the key Rails' ParamsWrapper uses (``{"webhook": {...}}``) is checked as
+  the flat body the spec documents.
 - ``spec_violations(operation, body, response_status=None)`` checks any body against the spec
   (any of ``OPERATIONS``: ``MESSAGES_OP``, ``SHOW_OP``, ``CUSTOM_ATTRIBUTES_OP``,
-  ``LIST_CONVERSATIONS_OP``, ``LIST_MESSAGES_OP``): the request schema, or with
+  ``LIST_CONVERSATIONS_OP``, ``LIST_MESSAGES_OP``, or of ``ADMIN_OPERATIONS``): the request
+  schema, or with
   ``response_status`` the response schema. The stand-in's answers are checked against the
   response schemas in ``test_chatwoot.py``, not on every request (a listing of thousands of
   conversations stays cheap to serve).
@@ -40,6 +45,7 @@ from referencing.jsonschema import DRAFT202012
 
 from adapter import standins
 from adapter.standins import (
+    ADMIN_OPERATIONS,
     CUSTOM_ATTRIBUTES_OP,
     LIST_CONVERSATIONS_OP,
     LIST_MESSAGES_OP,
@@ -49,6 +55,7 @@ from adapter.standins import (
     Operation,
     RecordedRequest,
 )
+from adapter.standins.chatwoot_admin import WRAPPED
 from tests.fixtures import CHATWOOT
 
 SWAGGER_PATH = CHATWOOT / "swagger.json"
@@ -117,10 +124,17 @@ class SpecCheck:
     def __init__(self, swagger_path: Path = SWAGGER_PATH, *, strict: bool = True) -> None:
         self.strict = strict
         self._book = _schema_book(swagger_path)
-        self._validators = {op: self._book.request_validator(*op) for op in OPERATIONS}
+        self._validators = {
+            op: self._book.request_validator(*op) for op in (*OPERATIONS, *ADMIN_OPERATIONS)
+        }
 
     def __call__(self, operation: Operation, body: Any) -> list[str]:
         name = f"{operation[0]} {operation[1]}"
+        wrapper = WRAPPED.get(operation)
+        if wrapper is not None and isinstance(body, dict) and set(body) == {wrapper}:
+            # Rails' ParamsWrapper makes a flat body and {wrapper: body} the same params; the
+            # spec documents the flat one, Chatwoot's dashboard sends the wrapped one
+            body = body[wrapper]
         if body is None:
             required = self._book.requires_body(*operation)
             return [f"{name}: the request body is required"] if required else []
