@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -176,7 +177,7 @@ def check_broker(rt: Runtime) -> Check:
             "`serve` and `worker` processes need Redis",
         )
     url = rt.settings.redis_url.get_secret_value()
-    where = url.split("@")[-1].split("/")[0] if "://" in url else "Redis"
+    where = urlsplit(url).path if url.startswith("unix://") else origin(url)
     client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
     try:
         client.ping()

@@ -11,7 +11,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import dramatiq
 import pytest
@@ -19,16 +18,19 @@ from starlette.testclient import TestClient
 
 from adapter.runtime import Runtime
 from adapter.store import AccountStore, get_engine
+from tests.cli.connecting import (
+    ADMIN_TOKEN,
+    AGENT_TOKEN,
+    PUBLIC,
+    SUBSCRIPTIONS,
+    connect,
+    token_file,
+    writes,
+)
 from tests.cli.helpers import Call, Result, one_line_failure
 from tests.helpers import OPENAI_KEY, OpenAIStandIn, drain
 from tests.jobs.pipeline import EN1, telegram
 from tests.standins.chatwoot_server import ChatwootStandIn, webhook_headers
-
-PUBLIC = "https://transcriber.example.test"
-ADMIN_TOKEN = "cw-admin-user-token-" + "a1" * 10
-AGENT_TOKEN = "cw-agent-user-token-" + "b2" * 10
-SUBSCRIPTIONS = ["message_created", "message_updated", "conversation_updated"]
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @pytest.fixture
@@ -39,34 +41,6 @@ def chatwoot() -> Iterator[ChatwootStandIn]:
         server.add_user_token(AGENT_TOKEN, role="agent", inbox_ids=[1])
         server.add_inbox(5, "WhatsApp")
         yield server
-
-
-def token_file(token: str) -> str:
-    """``@PATH`` of a file holding ``token`` (in the test's directory, the ``call``'s cwd): a
-    token given as an argument would add a warning line."""
-    path = Path(f"token-{abs(hash(token))}")
-    path.write_text(token + "\n", encoding="utf-8")
-    return f"@{path.resolve()}"
-
-
-def connect(chatwoot: ChatwootStandIn, *extra: str, token: str = ADMIN_TOKEN) -> list[str]:
-    return [
-        "accounts",
-        "connect",
-        "--chatwoot-url",
-        chatwoot.base_url,
-        "--account-id",
-        "3",
-        "--user-token",
-        token_file(token),
-        "--public-url",
-        PUBLIC,
-        *extra,
-    ]
-
-
-def writes(chatwoot: ChatwootStandIn) -> list[str]:
-    return [f"{r.method} {r.path}" for r in chatwoot.requests if r.method in WRITES]
 
 
 def secrets_of(chatwoot: ChatwootStandIn) -> list[str]:

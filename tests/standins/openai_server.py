@@ -1,7 +1,9 @@
 """A stand-in for OpenAI's speech-to-text endpoint: a real HTTP server on 127.0.0.1.
 
 It speaks ``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``response_format``,
-``language``, ``timestamp_granularities[]``) closely enough for the real ``openai`` SDK, checks
+``language``, ``timestamp_granularities[]``), and ``GET /v1/models`` (the free listing ``doctor``
+checks a key with: 401 for a missing or wrong key, else a few models; recorded with its path and
+no file), closely enough for the real ``openai`` SDK, checks
 what it receives as OpenAI does, records every request, and answers from a programmable queue.
 
     from tests.standins.openai_server import OpenAIStandIn, Reply
@@ -66,6 +68,9 @@ import pytest
 ACCEPTED_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm")
 MAX_BYTES = 26_214_400
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+#: ``GET /v1/models``: free, what ``doctor`` checks a key with
+MODELS_PATH = "/v1/models"
+MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 
 
 @dataclass(frozen=True)
@@ -469,7 +474,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._drain()
-        self._json(404, _error_body(f"Invalid URL (GET {self.path})", "invalid_request_error"))
+        if self.path.split("?", 1)[0] != MODELS_PATH:
+            self._json(404, _error_body(f"Invalid URL (GET {self.path})", "invalid_request_error"))
+            return
+        authorization = self.headers.get("Authorization")
+        self.standin._record(_listing(self.path, authorization))
+        key = authorization[7:] if authorization and authorization.startswith("Bearer ") else ""
+        if not key:
+            self._json(401, _error_body("You didn't provide an API key.", "invalid_request_error"))
+        elif self.standin.api_key is not None and key != self.standin.api_key:
+            message = f"Incorrect API key provided: {_masked(key)}."
+            self._json(401, _error_body(message, "invalid_request_error", code="invalid_api_key"))
+        else:
+            data = [
+                {"id": name, "object": "model", "created": 1677610602, "owned_by": "openai"}
+                for name in MODELS
+            ]
+            self._json(200, json.dumps({"object": "list", "data": data}).encode())
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != TRANSCRIPTIONS_PATH:
@@ -648,6 +669,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.readline(65537)  # the CRLF after the chunk
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+
+def _listing(path: str, authorization: str | None) -> RecordedRequest:
+    """The record of a ``GET /v1/models``: no file, no model."""
+    return RecordedRequest(
+        path=path.split("?", 1)[0],
+        authorization=authorization,
+        model=None,
+        filename=None,
+        file_content_type=None,
+        size=0,
+        head=b"",
+        sha256=None,
+        response_format=None,
+        language=None,
+        timestamp_granularities=(),
+    )
 
 
 def _verbose_body(text: str, language: str, duration: float) -> dict[str, object]:
