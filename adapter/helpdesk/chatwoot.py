@@ -12,6 +12,10 @@ The API token is passed to every call and sent as the ``api_access_token`` heade
 client never stores it, and no exception message contains it (messages show ids and the
 Chatwoot origin, never headers).
 
+``exchange`` sends any other call with the same pool, timeouts and size cap and hands back
+the answer whatever its status: ``adapter.helpdesk.admin`` (the account settings ``accounts
+connect`` and ``doctor`` use) maps those statuses itself. A TLS failure is named as such.
+
 Errors are mapped once, here, onto ``adapter.errors``:
 
 ==========================================  ==============================================

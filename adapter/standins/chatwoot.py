@@ -1,7 +1,8 @@
 """A stand-in Chatwoot: a real HTTP server on 127.0.0.1, for ``transcriber demo`` and the tests.
 
 It implements the five API calls the adapter makes (the three write-backs, and the two listings
-the reader pages through), ActiveStorage's attachment redirect, two kinds of token, and
+the reader pages through), the account settings ``accounts connect`` and ``doctor`` use,
+ActiveStorage's attachment redirect, users' and agent bots' tokens, and
 programmable faults. What it checks of a request is pluggable: ``check`` (a
 :class:`RequestCheck`) sees every API request body; a violation it reports is recorded and
 answered 422, so a test that forgets to look still fails on the 422. The tests plug in a check
@@ -26,7 +27,8 @@ Usage::
 API (everything else is private):
 
 - ``ChatwootStandIn(account_id=1, api_token="test-token", user_token="test-user-token",
-  check=None, keep_unknown_content_attributes=False)``; a context manager
+  check=None, keep_unknown_content_attributes=False, bot_name="Transcriber", version="4.15.1",
+  signs_webhooks=None)``; a context manager
   (``start()``/``stop()``).
 - ``base_url``, ``account_id``, ``api_token``, ``user_token``, ``port``.
 - Tokens: ``api_token`` is an agent bot's: it may read one conversation, set its custom
@@ -72,6 +74,16 @@ API (everything else is private):
   reported violations), ``notes(conversation_id)`` (the messages created through the API),
   ``messages(conversation_id)`` (all of them, oldest first), ``conversation(conversation_id)``
   (as ``GET …/conversations/{id}`` returns it).
+- The account's settings (``adapter.standins.chatwoot_admin``, where the rules are written
+  down): agent bots, webhooks, custom attribute definitions, inbox bots, ``GET
+  /api/v1/profile`` and ``GET /api`` (the version). ``api_token`` is the token of the
+  account's bot ``bot_name`` ("Transcriber"); ``version`` ("4.15.1", None: ``/api`` answers
+  404) decides whether webhooks have a ``secret`` (from 4.11.2), unless ``signs_webhooks``
+  says. ``add_inbox(inbox_id, name=None)``, ``add_agent_bot(name, *, system=False)``,
+  ``add_webhook(url, subscriptions, name=None)`` set the account up as an admin would;
+  ``agent_bots()``, ``webhooks()`` (secrets included), ``attribute_definitions()``,
+  ``inbox_bot(inbox_id)`` read it; ``revoke(token)`` regenerates a user's or bot's token (the
+  old one answers 401 "Invalid Access Token").
 - ``arrived``: a ``threading.Condition`` notified after every recorded request, so a caller
   waits for what it expects (``arrived.wait_for(predicate, timeout)``) instead of polling.
 - ``MESSAGES_OP``, ``SHOW_OP``, ``CUSTOM_ATTRIBUTES_OP``, ``LIST_CONVERSATIONS_OP``,
