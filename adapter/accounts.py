@@ -5,6 +5,7 @@ Shared by the CLI and the admin API so both apply the same rules.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 from openai.types import AudioModel
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from adapter.controls import Controls, controls_of, parse_languages
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
 from adapter.secrets import Keyring
@@ -23,6 +25,8 @@ from adapter.store import Account, AccountExists, AccountMissing, AccountStore, 
 
 _LANG = re.compile(r"^[a-z]{2}$")
 MAX_ACCOUNT_ID = 2**53
+#: inboxes one account may name in ``inboxes`` or ``inbox_languages``
+MAX_INBOXES = 1000
 
 
 class AccountError(TranscriberError):
@@ -69,6 +73,14 @@ class AccountChanges(BaseModel):
     failure_notes: bool | None = None
     #: USD a calendar month (UTC) the engine may cost; 0: no budget
     monthly_budget_usd: float | None = Field(None, ge=0, le=1_000_000_000, allow_inf_nan=False)
+    #: only these inboxes' audio (``"all"``: every inbox)
+    inboxes: list[int] | Literal["all"] | None = None
+    #: shorter audio is skipped (reason ``too_short``); 0: no minimum
+    min_seconds: float | None = Field(None, ge=0, le=86_400, allow_inf_nan=False)
+    #: ``auto``, or ``on_demand``: only conversations labelled ``transcribe``
+    mode: Literal["auto", "on_demand"] | None = None
+    #: a language hint per inbox, merged into the stored ones (null or "": remove it)
+    inbox_languages: dict[int, str | None] | None = None
     enabled: bool | None = None
     #: update only: forget the previous webhook secret kept during a rotation
     drop_previous_secret: bool = False
@@ -96,6 +108,39 @@ class AccountChanges(BaseModel):
         if isinstance(value, bool):  # JSON true is not one dollar
             raise ValueError("must be an amount of USD, 0 for no budget")
         return value
+
+    @field_validator("inboxes")
+    @classmethod
+    def _inboxes(cls, value: list[int] | str | None) -> list[int] | str | None:
+        if isinstance(value, list):
+            if not value or len(value) > MAX_INBOXES:
+                raise ValueError(f"must list 1 to {MAX_INBOXES} inbox ids, or be 'all'")
+            if any(isinstance(i, bool) or not 0 < i < MAX_ACCOUNT_ID for i in value):
+                raise ValueError("inbox ids must be positive integers")
+            return sorted(set(value))
+        return value
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value: object) -> object:
+        return value.strip().lower().replace("-", "_") if isinstance(value, str) else value
+
+    @field_validator("inbox_languages")
+    @classmethod
+    def _inbox_languages(cls, value: dict[int, str | None] | None) -> dict[int, str | None] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_INBOXES:
+            raise ValueError(f"at most {MAX_INBOXES} inboxes")
+        checked: dict[int, str | None] = {}
+        for inbox, language in value.items():
+            if not 0 < inbox < MAX_ACCOUNT_ID:
+                raise ValueError("inbox ids must be positive integers")
+            code = (language or "").strip().lower()
+            if code and not _LANG.match(code):
+                raise ValueError("each language must be an ISO 639-1 code such as 'es'")
+            checked[inbox] = code or None
+        return checked
 
     @field_validator("base_url")
     @classmethod
@@ -179,8 +224,11 @@ def create_account(
         remove_silence=True if changes.remove_silence is None else changes.remove_silence,
         failure_notes=True if changes.failure_notes is None else changes.failure_notes,
         monthly_budget_usd=changes.monthly_budget_usd or None,
+        min_seconds=changes.min_seconds or 0.0,
+        mode=changes.mode or "auto",
         enabled=True if changes.enabled is None else changes.enabled,
     )
+    _apply_controls(changes, account)
     try:
         return store.add(account)
     except AccountExists:
@@ -200,6 +248,8 @@ _PLAIN_FIELDS = (
     "remove_silence",
     "failure_notes",
     "monthly_budget_usd",
+    "min_seconds",
+    "mode",
     "enabled",
 )
 
@@ -228,8 +278,32 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
             account.user_token_enc = None
         if changes.user_token is not None:
             account.user_token_enc = keyring.encrypt(changes.user_token.get_secret_value())
+        _apply_controls(changes, account)
 
     return edit
+
+
+def _apply_controls(changes: AccountChanges, account: Account) -> None:
+    """The inboxes and the per-inbox languages, as stored (the plain controls are fields)."""
+    if changes.inboxes is not None:
+        all_inboxes = changes.inboxes == "all"
+        account.inbox_ids = None if all_inboxes else ",".join(map(str, changes.inboxes))
+    if changes.inbox_languages is not None:
+        merged = {**parse_languages(account.inbox_languages)}
+        for inbox, language in changes.inbox_languages.items():
+            if language is None:
+                merged.pop(inbox, None)
+            else:
+                merged[inbox] = language
+        ordered = {str(k): merged[k] for k in sorted(merged)}
+        account.inbox_languages = json.dumps(ordered) if ordered else None
+
+
+def controls(account: Account) -> Controls:
+    """What the account asks to be transcribed (``adapter.controls``)."""
+    return controls_of(
+        account.inbox_ids, account.mode, account.min_seconds, account.inbox_languages
+    )
 
 
 def _change(store: AccountStore, account_id: int, edit: Callable[[Account], None]) -> Account:
@@ -370,9 +444,12 @@ class EngineSettings:
     model_dir: Path | None
 
 
-def engine_settings(account: Account, keyring: Keyring, settings: Settings) -> EngineSettings:
-    """The account's engine, key and endpoint; :class:`NoKey` for an openai account without
-    a key of its own or in ``OPENAI_API_KEY``."""
+def engine_settings(
+    account: Account, keyring: Keyring, settings: Settings, *, inbox_id: int | None = None
+) -> EngineSettings:
+    """The account's engine, key and endpoint, with the language hint of audio from
+    ``inbox_id``; :class:`NoKey` for an openai account without a key of its own or in
+    ``OPENAI_API_KEY``."""
     kind: Literal["openai", "local"] = (
         "openai" if effective_engine(account, settings) == "openai" else "local"
     )
@@ -383,9 +460,8 @@ def engine_settings(account: Account, keyring: Keyring, settings: Settings) -> E
         if api_key is None:
             raise NoKey("no OpenAI key: set the account's --openai-api-key or OPENAI_API_KEY")
         base_url = base_url or settings.openai_base_url
-    return EngineSettings(
-        kind, api_key, base_url, account.model, account.language, settings.model_dir
-    )
+    language = controls(account).language_for(inbox_id, account.language)
+    return EngineSettings(kind, api_key, base_url, account.model, language, settings.model_dir)
 
 
 def account_view(account: Account, settings: Settings) -> dict[str, Any]:
@@ -402,11 +478,21 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "remove_silence": account.remove_silence,
         "failure_notes": account.failure_notes,
         "monthly_budget_usd": account.monthly_budget_usd or None,
+        **_controls_view(controls(account)),
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
         "user_token": account.user_token_enc is not None,
         "created_at": account.created_at.isoformat(),
         "updated_at": account.updated_at.isoformat(),
+    }
+
+
+def _controls_view(wanted: Controls) -> dict[str, Any]:
+    return {
+        "inboxes": "all" if wanted.inboxes is None else sorted(wanted.inboxes),
+        "min_seconds": wanted.min_seconds,
+        "mode": wanted.mode,
+        "inbox_languages": {str(k): v for k, v in sorted(wanted.inbox_languages.items())},
     }
 
 
@@ -427,6 +513,7 @@ __all__ = [
     "OpenAIKey",
     "account_view",
     "check_model",
+    "controls",
     "create_account",
     "delete_account",
     "effective_engine",

@@ -37,6 +37,8 @@ class Queue(Protocol):
 
     def failure_note(self, transcription_id: int, *, delay_ms: int | None = None) -> None: ...
 
+    def on_demand(self, account_id: int, conversation_id: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class Runtime:

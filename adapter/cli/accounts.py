@@ -34,6 +34,9 @@ _FIELDS = (
     "remove_silence",
     "failure_notes",
     "monthly_budget_usd",
+    "inboxes",
+    "min_seconds",
+    "mode",
 )
 #: flags of ``accounts update`` that go to the account only when set
 _FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
@@ -49,12 +52,15 @@ def changes(args: argparse.Namespace) -> acc.AccountChanges:
     for name in _FLAGS:
         if getattr(args, name, False):
             data[name] = True
+    if getattr(args, "inbox_language", None):
+        data["inbox_languages"] = dict(args.inbox_language)
     return acc.parse_changes(data, label=option)
 
 
 def option(field: str) -> str:
     """The option that sets an account field: ``chatwoot_url`` → ``--chatwoot-url``."""
-    return "--" + field.replace("_", "-")
+    name = field.split(".")[0]
+    return "--inbox-language" if name == "inbox_languages" else "--" + name.replace("_", "-")
 
 
 def cmd_add(args: argparse.Namespace) -> int:

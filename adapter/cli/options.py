@@ -53,6 +53,25 @@ def seconds(text: str) -> float:
     return value
 
 
+def inboxes(text: str) -> list[int] | str:
+    """``--inboxes``: ``all``, or comma-separated inbox ids."""
+    if text.strip().lower() == "all":
+        return "all"
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'all' nor inbox ids such as 5,7")
+    return [int(part) for part in parts]
+
+
+def inbox_language(text: str) -> tuple[int, str | None]:
+    """``--inbox-language 5=es`` (``5=``: remove inbox 5's hint)."""
+    inbox, sep, code = text.partition("=")
+    inbox = inbox.strip()
+    if not sep or not inbox.isascii() or not inbox.isdigit() or int(inbox) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not INBOX_ID=LANGUAGE, such as 5=es")
+    return int(inbox), code.strip() or None
+
+
 def usd(text: str) -> float:
     try:
         value = float(text)
@@ -145,6 +164,34 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         "…), where --model takes any name " + default("OPENAI_BASE_URL, else api.openai.com"),
     )
     engine_options(p, default=default)
+    p.add_argument(
+        "--inboxes",
+        type=inboxes,
+        metavar="ID,…|all",
+        help="transcribe only the audio of these Chatwoot inboxes (ids, comma-separated); the "
+        "rest is ignored " + default("all"),
+    )
+    p.add_argument(
+        "--min-seconds",
+        type=seconds,
+        metavar="S",
+        help="audio shorter than this is skipped (reason too_short) once measured, before "
+        "anything is spent; 0 for no minimum " + default("0"),
+    )
+    p.add_argument(
+        "--mode",
+        choices=("auto", "on-demand"),
+        help="auto: every voice note; on-demand: only the conversations an agent labels "
+        "`transcribe` (needs --user-token to read them) " + default("auto"),
+    )
+    p.add_argument(
+        "--inbox-language",
+        type=inbox_language,
+        action="append",
+        metavar="ID=CODE",
+        help="the language hint of one inbox's audio (ISO 639-1, over --language), e.g. 5=es; "
+        "repeat for several; ID= removes it " + default("none"),
+    )
     p.add_argument(
         "--monthly-budget-usd",
         type=usd,

@@ -22,7 +22,7 @@ from adapter.cli.work import runtime
 from adapter.errors import HelpdeskTokenRejected, HelpdeskUnavailable
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
-from adapter.scan.reconciler import AccountResult, reader_for, reconcile
+from adapter.scan.reconciler import AccountResult, reader_for, reconcile, target_of
 from adapter.scan.sift import Counts
 from adapter.scan.walk import Target, Walk, walk_for
 from adapter.scan.window import Window, parse_when, reconcile_grace
@@ -36,7 +36,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     with runtime() as rt:
         account, token = _readable_account(rt, args.account_id)
         window = _window(args.since, args.until)
-        target = Target(account.id, window, "backfill", tuple(args.inbox_id), args.dry_run)
+        try:
+            target = target_of(
+                account,
+                window,
+                "backfill",
+                inbox_ids=tuple(args.inbox_id),
+                dry_run=args.dry_run,
+            )
+        except ValueError as exc:
+            raise Failure(f"--inbox-id: {exc}") from None
         if not args.dry_run:
             _note_embedded(rt)
         counts = Counts()

@@ -7,6 +7,9 @@
     failure_note(transcription_id) the note telling agents a voice note was not transcribed, on
                                    the ``deliver`` queue (likewise posted by the step that ended
                                    the transcription, unless it must wait)
+    on_demand(account_id, conversation_id)
+                                   an on-demand account's conversation was labelled: read it and
+                                   queue its audio (on the ``transcribe`` queue)
 
 An ``Actors`` is declared on one broker and bound to the process's runtime when the process
 starts (``adapter.wiring.build_runtime``); it is also the runtime's ``Queue``. Retries: a step
@@ -26,6 +29,7 @@ import dramatiq
 from adapter.jobs import chunk as chunk_step
 from adapter.jobs.deliver import deliver as deliver_step
 from adapter.jobs.failure_note import post_failure_note
+from adapter.jobs.on_demand import read_conversation
 from adapter.jobs.step import StepResult
 from adapter.jobs.transcribe import transcribe as transcribe_step
 from adapter.observability import log_context
@@ -57,12 +61,15 @@ class Actors:
         self.failure_note_actor = self._declare(
             broker, "failure_note", self._failure_note, DELIVER_TIME_LIMIT_MS, queue="deliver"
         )
+        self.on_demand_actor = self._declare(
+            broker, "on_demand", self._on_demand, DELIVER_TIME_LIMIT_MS, queue="transcribe"
+        )
 
     @staticmethod
     def _declare(
         broker: dramatiq.Broker,
         name: str,
-        fn: Callable[[int], None],
+        fn: Callable[..., None],
         time_limit: int,
         *,
         queue: str | None = None,
@@ -104,6 +111,10 @@ class Actors:
     def _failure_note(self, transcription_id: int) -> None:
         with log_context(transcription_id=transcription_id, step="failure_note"):
             self._follow(post_failure_note(self.runtime, transcription_id))
+
+    def _on_demand(self, account_id: int, conversation_id: int) -> None:
+        with log_context(account_id=account_id, step="on_demand"):
+            read_conversation(self.runtime, account_id, conversation_id)
 
     def _follow(self, result: StepResult) -> None:
         """Retry this message, or run right here (no queue hop) what the step asks for next:
@@ -149,6 +160,13 @@ class Actors:
 
     def failure_note(self, transcription_id: int, *, delay_ms: int | None = None) -> None:
         self.failure_note_actor.send_with_options(args=(transcription_id,), delay=delay_ms)
+
+    def on_demand(self, account_id: int, conversation_id: int) -> None:
+        """Never raises: a label whose message is lost is read by the reconciler later."""
+        try:
+            self.on_demand_actor.send(account_id, conversation_id)
+        except Exception:
+            log.exception("could not enqueue reading conversation %s", conversation_id)
 
 
 __all__ = ["Actors"]

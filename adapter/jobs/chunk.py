@@ -111,7 +111,7 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
     account = rt.accounts.get(work.account_id)
     if account is None or not account.enabled:
         raise AccountDisabled("the account was removed or disabled")
-    settings = engine_settings(account, rt.keyring, rt.settings)
+    settings = engine_settings(account, rt.keyring, rt.settings, inbox_id=work.inbox_id)
     engine = build(settings)
     audio = rt.ledger.chunk_audio(claim.chunk_id)
     if audio is None:

@@ -7,9 +7,9 @@ a short voice note needs no second queue hop. The claim's lease is renewed while
 fetched and shaped (``adapter.jobs.lease``), and given back with the plan; whoever runs a chunk
 holds it again. A planned transcription sent again (the recovery sweep) is only dispatched: its
 lost chunks are sent again, or it is assembled when all are done.
-Nothing to transcribe (account disabled, no key, too large, not audio, over the monthly budget:
-checked before the download and again once the audio's length is known, before any engine call)
-ends it ``skipped``; a
+Nothing to transcribe (account disabled, no key, too large, not audio, shorter than the account's
+``--min-seconds``, over the monthly budget: checked before the download and again once the
+audio's length is known, before any engine call) ends it ``skipped``; a
 failed or skipped end owes the agents a failure note when they should know (``StepResult``).
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
-from adapter.accounts import engine_settings
-from adapter.errors import AccountDisabled
+from adapter.accounts import controls, engine_settings
+from adapter.errors import AccountDisabled, TooShort
 from adapter.helpdesk import url_is_private
 from adapter.helpdesk.download import download
 from adapter.helpdesk.notes import owes_failure_note
@@ -101,7 +101,7 @@ def dispatch(
 def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     """Download the attachment and cut it into chunks the account's engine takes."""
     row, account = _load(rt, claim.transcription_id)
-    settings = engine_settings(account, rt.keyring, rt.settings)  # NoKey
+    settings = engine_settings(account, rt.keyring, rt.settings, inbox_id=row.inbox_id)  # NoKey
     engine = chunk_step.build(settings)
     model = getattr(engine, "model", None)
     spend = partial(budget.admit, rt, account, row.id or 0, engine=settings.kind, model=model)
@@ -111,6 +111,11 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     prepared = shape(
         source, workdir / "chunks", engine, rt.chunks, remove_silence=account.remove_silence
     )
+    if controls(account).too_short(prepared.audio_seconds):
+        raise TooShort(
+            f"the audio lasts {prepared.audio_seconds:.1f} s, under the account's minimum "
+            f"of {account.min_seconds:g} s (--min-seconds)"
+        )
     spend(billed_seconds=prepared.billed_seconds)  # OverBudget: this audio would pass it
     metrics.incr(Metric.AUDIO_SECONDS, round(prepared.audio_seconds))
     metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(prepared.billed_seconds))

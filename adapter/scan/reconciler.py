@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import partial
 
+from adapter.accounts import controls
 from adapter.errors import HelpdeskTokenRejected, TranscriberError
 from adapter.helpdesk.reader import ChatwootReader, Pacer
 from adapter.jobs.lease import heartbeat
@@ -34,7 +35,7 @@ from adapter.runtime import Runtime
 from adapter.scan.sift import Counts
 from adapter.scan.walk import Target, walk_for
 from adapter.scan.window import Window, reconcile_grace, reconcile_window
-from adapter.store import Account, ScanLease, utcnow
+from adapter.store import Account, ScanLease, Source, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,36 @@ def reader_for(rt: Runtime, account: Account, token: str) -> ChatwootReader:
         account_id=account.id,
         token=token,
         pacer=Pacer(rt.settings.chatwoot_requests_per_second),
+    )
+
+
+def target_of(
+    account: Account,
+    window: Window,
+    source: Source,
+    *,
+    inbox_ids: tuple[int, ...] = (),
+    dry_run: bool = False,
+) -> Target:
+    """A scan of ``account`` by its own rules (``adapter.controls``): only its inboxes (of
+    ``inbox_ids``, those), only labelled conversations when it is on demand. ``ValueError``
+    when none of ``inbox_ids`` is the account's."""
+    wanted = controls(account)
+    if wanted.inboxes is not None:
+        asked = set(inbox_ids) & wanted.inboxes if inbox_ids else wanted.inboxes
+        if not asked:
+            raise ValueError(
+                f"account {account.id} transcribes only inbox(es) "
+                f"{', '.join(map(str, sorted(wanted.inboxes)))} (--inboxes)"
+            )
+        inbox_ids = tuple(sorted(asked))
+    return Target(
+        account.id,
+        window,
+        source,
+        inbox_ids=inbox_ids,
+        dry_run=dry_run,
+        labelled_only=wanted.on_demand,
     )
 
 
@@ -117,7 +148,7 @@ def _scan(
             account.user_token_enc or "", what=f"account {account.id} user_token"
         )
         walk = walk_for(rt, reader_for(rt, account, token), detached=detached)
-        walk.run(Target(account.id, window, "reconcile"), counts)
+        walk.run(target_of(account, window, "reconcile"), counts)
     except Exception as exc:
         return _failed(rt, account, lease, window, counts, exc)
     rt.scans.finish(

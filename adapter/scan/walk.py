@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from adapter.controls import labelled
 from adapter.errors import HelpdeskNotFound, HelpdeskRejected, HelpdeskTokenRejected
 from adapter.helpdesk.reader import ChatwootReader, ListedConversation
 from adapter.runtime import Queue, Runtime
@@ -43,13 +44,16 @@ _CLOCK_MARGIN = 60
 
 @dataclass(frozen=True)
 class Target:
-    """What to scan: an account, a window, which inboxes (none: all), what to call it."""
+    """What to scan: an account, a window, which inboxes (none: all), what to call it;
+    ``labelled_only``: an on-demand account, whose conversations are read only once labelled
+    ``transcribe`` (``adapter.controls``)."""
 
     account_id: int
     window: Window
     source: Source
     inbox_ids: tuple[int, ...] = ()
     dry_run: bool = False
+    labelled_only: bool = False
 
 
 class Walk:
@@ -104,6 +108,8 @@ class Walk:
         )
 
     def _conversation(self, target: Target, conversation: ListedConversation) -> Counts:
+        if target.labelled_only and not labelled(conversation.raw):
+            return Counts(conversations=1)  # not asked for (yet): read once it is labelled
         passed = self._passed(target, conversation)
         if passed is not None:
             return passed

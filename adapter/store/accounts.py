@@ -32,12 +32,15 @@ SECRET_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class WebhookSecrets:
-    """What the receiver needs of an account: whether it takes webhooks, and its secrets."""
+    """What the receiver needs of an account: whether it takes webhooks, its secrets, and
+    what it asks to be transcribed (the columns ``adapter.controls.controls_of`` reads)."""
 
     account_id: int
     enabled: bool
     secret_enc: str
     previous_enc: str | None
+    inbox_ids: str | None = None
+    mode: str = "auto"
 
 
 class AccountExists(Exception):
@@ -49,7 +52,12 @@ class AccountMissing(Exception):
 
 
 _WEBHOOK_SECRETS = select(
-    A.c.id, A.c.enabled, A.c.webhook_secret_enc, A.c.webhook_secret_previous_enc
+    A.c.id,
+    A.c.enabled,
+    A.c.webhook_secret_enc,
+    A.c.webhook_secret_previous_enc,
+    A.c.inbox_ids,
+    A.c.mode,
 ).where(A.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -106,7 +114,10 @@ class AccountStore:
 
         def read(conn: Connection) -> dict[int, WebhookSecrets]:
             rows = conn.execute(_WEBHOOK_SECRETS, {"ids": ids})
-            return {int(r[0]): WebhookSecrets(int(r[0]), bool(r[1]), r[2], r[3]) for r in rows}
+            return {
+                int(r[0]): WebhookSecrets(int(r[0]), bool(r[1]), r[2], r[3], r[4], str(r[5]))
+                for r in rows
+            }
 
         return in_transaction(self.engine, read)
 

@@ -54,7 +54,7 @@ from channels.base import AudioAttachment, Decision
 
 MAX_DELIVERY_KEY = 128
 #: how a transcription was found
-Source = Literal["webhook", "reconcile", "backfill"]
+Source = Literal["webhook", "reconcile", "backfill", "on_demand"]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 TRANSCRIPTIONS: Table = Transcription.__table__  # type: ignore[attr-defined]
 
@@ -260,7 +260,11 @@ def record_batch(
         if dkey not in delivery_ids:
             results[index] = IntakeResult("duplicate", seen_before.get(dkey, ()), ())
         elif not _wants_transcription(d.decision):
-            results[index] = IntakeResult("ignored", (), ())
+            # accepted without a message: a conversation to read (an on-demand label)
+            status: Literal["accepted", "ignored"] = (
+                "accepted" if d.decision.status == "accepted" else "ignored"
+            )
+            results[index] = IntakeResult(status, (), ())
         else:
             plan.add(index, d, encrypt)
     if plan.wanted:

@@ -72,6 +72,7 @@ class ChunkWork:
     transcription_id: int
     idx: int
     duration: float
+    inbox_id: int | None = None  # its language hint may be the inbox's
 
 
 @dataclass(frozen=True)
@@ -440,7 +441,9 @@ class Ledger:
         """What a chunk's message needs to know before it waits for a slot (not its audio);
         None when there is nothing left to do: the chunk is done or its transcription ended."""
         stmt = (
-            select(T.c.account_id, C.c.transcription_id, C.c.idx, C.c.duration_seconds)
+            select(
+                T.c.account_id, C.c.transcription_id, C.c.idx, C.c.duration_seconds, T.c.inbox_id
+            )
             .join(C, C.c.transcription_id == T.c.id)
             .where(
                 C.c.id == chunk_id,
@@ -452,7 +455,8 @@ class Ledger:
             row = conn.execute(stmt).first()
         if row is None:
             return None
-        return ChunkWork(chunk_id, int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+        inbox = None if row[4] is None else int(row[4])
+        return ChunkWork(chunk_id, int(row[0]), int(row[1]), int(row[2]), float(row[3]), inbox)
 
     def chunk_audio(self, chunk_id: int) -> tuple[bytes, str] | None:
         """The encoded audio of a chunk not done yet, and its file extension."""

@@ -39,6 +39,13 @@ class Account(SQLModel, table=True):
     failure_notes: bool = Field(default=True)
     #: USD a month the account's engine may cost (None: no budget); see ``adapter.usage.budget``
     monthly_budget_usd: float | None = None
+    #: what gets transcribed (``adapter.controls``): only these inboxes ("5,7"; None: all),
+    #: nothing shorter than ``min_seconds``, ``auto`` or ``on_demand`` (the label
+    #: ``transcribe``), and a language hint per inbox (JSON ``{"5": "es"}``)
+    inbox_ids: str | None = Field(default=None, sa_column=Column(Text))
+    min_seconds: float = Field(default=0.0)
+    mode: str = Field(default="auto", max_length=16)
+    inbox_languages: str | None = Field(default=None, sa_column=Column(Text))
     enabled: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

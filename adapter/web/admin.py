@@ -9,7 +9,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -21,7 +21,15 @@ from adapter import usage
 from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
 from adapter.scan.window import parse_when
-from adapter.store import UNAVAILABLE, Account, AccountScan, NotRetryable, State, utcnow
+from adapter.store import (
+    UNAVAILABLE,
+    Account,
+    AccountScan,
+    NotRetryable,
+    Source,
+    State,
+    utcnow,
+)
 from adapter.usage import GROUPINGS
 from adapter.views import budget_view, scan_view, transcription_view
 from adapter.web.body import BodyTooLarge, read_capped
@@ -32,7 +40,7 @@ MAX_LIMIT = 500
 MAX_QUERY = 500
 MAX_WHEN = 64
 STATES = {s.value for s in State}
-SOURCES = ("webhook", "reconcile", "backfill")
+SOURCES = get_args(Source)
 
 
 class ApiError(Exception):

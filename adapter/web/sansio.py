@@ -2,7 +2,8 @@
 
 ``parse_webhook(headers, body, secrets, now)`` is a pure function: no database, network or
 clock inside. It verifies the signature over the exact bytes (``adapter.web.signing``), parses
-the JSON only after that, and asks ``channels.decide`` which attachments to transcribe. It
+the JSON only after that, asks ``channels.decide`` which attachments to transcribe and
+``adapter.controls`` what the account wants of them (its inboxes, on-demand mode). It
 returns a :class:`Delivery` to record, or a :class:`Rejection` carrying the HTTP status::
 
     secrets None (unknown or disabled account) → 404
@@ -21,6 +22,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from adapter.controls import Controls, decide_for
 from adapter.observability.metrics import Metric
 from adapter.store.intake import MAX_DELIVERY_KEY, Delivery
 from adapter.web.signing import SignatureError, verify
@@ -44,6 +46,8 @@ UNKNOWN_ACCOUNT = Rejection(
     404, "unknown or disabled account", Metric.WEBHOOK_REJECTED_UNKNOWN_ACCOUNT
 )
 TOO_LARGE = Rejection(413, "body too large", Metric.WEBHOOK_REJECTED_TOO_LARGE)
+#: an account that narrows nothing: every inbox, automatic
+EVERYTHING = Controls()
 
 
 def delivery_key(header: str | None, body: bytes) -> str:
@@ -61,12 +65,14 @@ def parse_webhook(
     body: bytes,
     secrets: Sequence[bytes] | None,
     now: float,
+    wanted: Controls = EVERYTHING,
 ) -> Delivery | Rejection:
     """What to do with one webhook to ``account_id``. Never raises.
 
     ``headers`` is looked up with lower-case names (Starlette's headers are case-insensitive);
     ``secrets`` are the account's webhook secrets, None when the account is unknown or disabled;
-    ``now`` is the arrival time in Unix seconds.
+    ``now`` is the arrival time in Unix seconds; ``wanted`` what the account asks to be
+    transcribed (``adapter.controls``: its inboxes, on-demand mode).
     """
     if secrets is None:
         return UNKNOWN_ACCOUNT
@@ -87,7 +93,8 @@ def parse_webhook(
         return Rejection(400, "body is not JSON", Metric.WEBHOOK_REJECTED_BAD_JSON)
     if not isinstance(payload, dict):
         return Rejection(400, "body is not a JSON object", Metric.WEBHOOK_REJECTED_BAD_JSON)
-    return Delivery(account_id, delivery_key(headers.get(DELIVERY), body), decide(payload))
+    decision = decide_for(payload, decide(payload), wanted)
+    return Delivery(account_id, delivery_key(headers.get(DELIVERY), body), decision)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from adapter.controls import LABEL_REASON, controls_of
 from adapter.errors import SecretError
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
@@ -117,10 +118,12 @@ def process_batch(
         return [UNAVAILABLE for _ in webhooks]
     cache = cache or SecretCache()
     checked = [_check(rt, cache, accounts.get(w.account_id), w) for w in webhooks]
-    outcomes, new_ids = _record(rt, checked)
+    outcomes, new_ids, reads = _record(rt, checked)
     if new_ids:
         metrics.incr(Metric.TRANSCRIPTION_QUEUED, len(new_ids))
         rt.queue.transcribe_many(new_ids)
+    for account_id, conversation_id in reads:
+        rt.queue.on_demand(account_id, conversation_id)
     return outcomes
 
 
@@ -135,20 +138,27 @@ def _check(
     except SecretError as exc:
         log.error("%s", exc)
         return NO_SECRETS
-    parsed = parse_webhook(webhook.account_id, webhook.headers, webhook.body, secrets, webhook.now)
+    wanted = controls_of(account.inbox_ids, account.mode, None, None)
+    parsed = parse_webhook(
+        webhook.account_id, webhook.headers, webhook.body, secrets, webhook.now, wanted
+    )
     return _rejected(parsed) if isinstance(parsed, Rejection) else parsed
 
 
 Group = list[tuple[int, Delivery]]
 
 
-def _record(rt: Runtime, checked: list[Outcome | Delivery]) -> tuple[list[Outcome], list[int]]:
+def _record(
+    rt: Runtime, checked: list[Outcome | Delivery]
+) -> tuple[list[Outcome], list[int], list[tuple[int, int]]]:
     """Record the deliveries in one transaction; if that fails on something other than the
-    database being unavailable (one odd row, a bug), each alone, so only the bad one fails."""
+    database being unavailable (one odd row, a bug), each alone, so only the bad one fails.
+    The outcomes, the new transcriptions, and the (account, conversation) an on-demand label
+    asks to read."""
     deliveries: Group = [(i, d) for i, d in enumerate(checked) if isinstance(d, Delivery)]
     outcomes = [c if isinstance(c, Outcome) else FAILED for c in checked]
     if not deliveries:
-        return outcomes, []
+        return outcomes, [], []
     first = _try_record(rt, deliveries)
     if first is FAILED and len(deliveries) > 1:
         log.error("a batch of %d deliveries failed: recording them one by one", len(deliveries))
@@ -156,14 +166,19 @@ def _record(rt: Runtime, checked: list[Outcome | Delivery]) -> tuple[list[Outcom
     else:
         attempts = [(deliveries, first)]
     new_ids: list[int] = []
+    reads: list[tuple[int, int]] = []
     for group, result in attempts:
-        for position, (index, _) in enumerate(group):
+        for position, (index, delivery) in enumerate(group):
             if isinstance(result, Outcome):
                 outcomes[index] = result
-            else:
-                outcomes[index] = _recorded(result[position])
-                new_ids.extend(result[position].new_ids)
-    return outcomes, new_ids
+                continue
+            outcomes[index] = _recorded(result[position])
+            new_ids.extend(result[position].new_ids)
+            decision = delivery.decision
+            if decision.reason == LABEL_REASON and result[position].status == "accepted":
+                assert decision.conversation_id is not None
+                reads.append((delivery.account_id, decision.conversation_id))
+    return outcomes, new_ids, reads
 
 
 def _try_record(rt: Runtime, group: Group) -> list[IntakeResult] | Outcome:
