@@ -26,6 +26,7 @@ from adapter.cli import Failure
 from adapter.cli.accounts import changes as given_changes
 from adapter.cli.accounts import option
 from adapter.cli.context import Accounts, open_accounts
+from adapter.controls import parse_languages
 from adapter.errors import HelpdeskNotFound, HelpdeskRejected
 from adapter.helpdesk.admin import AgentBot, ChatwootAdmin, Webhook
 from adapter.helpdesk.chatwoot import ChatwootClient
@@ -201,6 +202,14 @@ def _stored_fields(
                 if encrypted
                 else None
             )
+        elif name == "inboxes":
+            ids = stored.inbox_ids
+            values[name] = "all" if ids is None else sorted(int(i) for i in ids.split(",") if i)
+        elif name == "inbox_languages":
+            # merged into the stored map on update: unchanged when each given one is there
+            have = parse_languages(stored.inbox_languages)
+            given = fields[name]
+            values[name] = given if all(have.get(k) == v for k, v in given.items()) else have
         else:
             values[name] = getattr(stored, name, None)
     return values

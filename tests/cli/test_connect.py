@@ -302,3 +302,17 @@ def test_the_connected_account_transcribes_with_the_bots_token(
     posted = [r for r in chatwoot.requests if r.method == "POST" and r.path.endswith("/messages")]
     assert {r.headers["api_access_token"] for r in posted} == {bot["access_token"]}
     assert chatwoot.violations == []
+
+
+def test_a_second_connect_with_controls_changes_nothing(
+    call: Call, chatwoot: ChatwootStandIn, database_url: str, fernet_key: str
+) -> None:
+    controls = ["--inboxes", "1,5", "--min-seconds", "2", "--mode", "on-demand"]
+    controls += ["--inbox-language", "5=es", "--language", "en", "--engine", "local"]
+    first = call(connect(chatwoot, *controls))
+    assert first.returncode == 0, first.stderr
+    before = stored(database_url, fernet_key)
+    again = call(connect(chatwoot, *controls))
+    assert again.returncode == 0, again.stderr
+    assert "account 3 unchanged" in again.stdout
+    assert stored(database_url, fernet_key) == before
