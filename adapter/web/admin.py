@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapter import accounts as acc
-from adapter import usage
+from adapter import doctor, usage
 from adapter.jobs.recovery import retry_one
 from adapter.runtime import Runtime
 from adapter.scan.window import parse_when
@@ -281,6 +281,19 @@ async def delete_account(request: Request, rt: Runtime) -> Response:
     return Response(status_code=204)
 
 
+async def account_doctor(request: Request, rt: Runtime) -> Response:
+    """``transcriber doctor --account-id N`` as JSON: 200 whether the checks pass or not (the
+    answer's ``ok`` says). It only reads: nothing is written into a conversation and nothing is
+    spent at the engine (``adapter.doctor``). Its network checks take up to 10 s each, so they
+    run in a worker thread."""
+    aid = _int(request.path_params["account_id"], "account_id")
+    assert aid is not None
+    if await to_thread.run_sync(lambda: rt.accounts.get(aid)) is None:
+        raise ApiError(404, "account not found")
+    checks = await to_thread.run_sync(lambda: doctor.run_checks(rt, aid))
+    return JSONResponse(doctor.report(checks))
+
+
 def routes() -> list[Route]:
     return [
         Route("/api/v1/transcriptions", guarded(list_transcriptions), methods=["GET"]),
@@ -292,6 +305,7 @@ def routes() -> list[Route]:
         Route("/api/v1/accounts/{account_id}", guarded(get_account), methods=["GET"]),
         Route("/api/v1/accounts/{account_id}", guarded(patch_account), methods=["PATCH"]),
         Route("/api/v1/accounts/{account_id}", guarded(delete_account), methods=["DELETE"]),
+        Route("/api/v1/accounts/{account_id}/doctor", guarded(account_doctor), methods=["GET"]),
     ]
 
 
