@@ -4,95 +4,40 @@ transcription, and the answer holds no secret."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from adapter import accounts as acc
-from adapter.connect import webhook_url
 from adapter.runtime import Runtime
-from tests.cli.connecting import ADMIN_TOKEN, SUBSCRIPTIONS, writes
-from tests.helpers import ADMIN, OPENAI_KEY, OpenAIStandIn, reconfigure, sqlite_only
-from tests.standins.chatwoot_server import ChatwootStandIn
+from tests.console.connected import (
+    ADMIN_TOKEN,
+    BOT_TOKEN,
+    NAMES,
+    Connected,
+    connect_account,
+    healthz,
+    stand_in_chatwoot,
+)
+from tests.helpers import ADMIN, OpenAIStandIn, reconfigure, sqlite_only
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
-BOT_TOKEN = "cw-bot-token-" + "d4" * 10
-NAMES = [
-    "database",
-    "broker",
-    "encryption keys",
-    "engine",
-    "chatwoot",
-    "API token",
-    "user token",
-    "webhook",
-    "public URL",
-]
-
-
-class _Health(BaseHTTPRequestHandler):
-    """This service's ``/healthz`` as the public URL reaches it."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-
-@pytest.fixture
-def public_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass(frozen=True)
-class Connected:
-    chatwoot: ChatwootStandIn
-    openai: OpenAIStandIn
-    secrets: tuple[str, ...]
 
 
 @pytest.fixture
 def connected(
-    runtime: Runtime,
-    client: TestClient,
-    openai_server: OpenAIStandIn,
-    public_url: str,
+    runtime: Runtime, client: TestClient, openai_server: OpenAIStandIn
 ) -> Iterator[Connected]:
-    """Account 3 as ``accounts connect`` leaves it: the bot's token, the webhook at the public
-    URL with its secret, an administrator's user token, on the OpenAI stand-in."""
-    with ChatwootStandIn(account_id=3, api_token=BOT_TOKEN, user_token=ADMIN_TOKEN) as chatwoot:
+    """Account 3 connected to the stand-ins; after the test, Chatwoot saw no write and OpenAI
+    no transcription."""
+    with healthz() as public_url, stand_in_chatwoot() as chatwoot:
         rt = reconfigure(runtime, client, public_url=public_url)
-        hook = chatwoot.add_webhook(webhook_url(public_url, 3), SUBSCRIPTIONS, "Transcriber")
-        changes = {
-            "chatwoot_url": chatwoot.base_url,
-            "api_token": BOT_TOKEN,
-            "webhook_secret": hook["secret"],
-            "user_token": ADMIN_TOKEN,
-            "engine": "openai",
-            "model": "whisper-1",
-            "openai_api_key": OPENAI_KEY,
-            "base_url": openai_server.base_url,
-        }
-        acc.create_account(rt.accounts, rt.keyring, 3, acc.parse_changes(changes))
-        before = len(writes(chatwoot))
-        yield Connected(
-            chatwoot, openai_server, (BOT_TOKEN, ADMIN_TOKEN, OPENAI_KEY, hook["secret"])
-        )
-        assert writes(chatwoot)[before:] == []  # doctor wrote nothing into Chatwoot
-        assert {r.path for r in openai_server.requests} <= {"/v1/models"}  # nothing transcribed
+        found = connect_account(rt, chatwoot, openai_server)
+        before = len(found.writes())
+        yield found
+        assert found.writes()[before:] == []
+        assert not found.transcribed()
 
 
 def doctor(client: TestClient, account_id: int = 3) -> Any:
@@ -149,7 +94,7 @@ def test_unknown_account_bad_id_and_auth(client: TestClient, connected: Connecte
     wrong = {"Authorization": "Bearer nope"}
     assert client.get("/api/v1/accounts/3/doctor", headers=wrong).status_code == 401
     assert client.post("/api/v1/accounts/3/doctor", headers=AUTH).status_code == 405
-    assert [r.path for r in connected.chatwoot.requests] == []  # nothing was checked
+    assert connected.chatwoot.requests == []  # nothing was checked
 
 
 @sqlite_only

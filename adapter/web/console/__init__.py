@@ -3,7 +3,8 @@
 - ``session``: the signed session cookie and CSRF tokens (pure);
 - ``auth``: sign-in, sign-out, and the wrappers every route goes through (404 when the admin
   API is off, sign-in, CSRF, the 503 page);
-- ``overview``, ``usage``, ``transcriptions``, ``accounts``: one module per page;
+- ``overview``, ``usage``, ``transcriptions``, ``accounts``, ``doctor`` (an account's checks):
+  one module per page;
 - ``reads``: what the pages read from the runtime; ``charts``: series to SVG (pure);
 - ``render``: templates (``templates/``) to responses; ``static/``: the stylesheet and the
   one script, served from the package (no CDN: it works offline).
@@ -18,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from adapter.runtime import Runtime
-from adapter.web.console import accounts, overview, transcriptions, usage
+from adapter.web.console import accounts, doctor, overview, transcriptions, usage
 from adapter.web.console.auth import action, not_found, page, sign_in, sign_in_page, sign_out
 from adapter.web.console.auth import signer_for as _signer_for
 
@@ -71,6 +72,8 @@ def routes() -> list[Route]:
             action(accounts.set_enabled),
             methods=["POST"],
         ),
+        Route("/console/accounts/{account_id}/doctor", page(doctor.doctor_page), methods=["GET"]),
+        Route("/console/accounts/{account_id}/doctor", action(doctor.run), methods=["POST"]),
         Route("/console/sign-in", sign_in_page, methods=["GET"]),
         Route("/console/sign-in", sign_in, methods=["POST"]),
         Route("/console/sign-out", sign_out, methods=["POST"]),

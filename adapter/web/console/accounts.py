@@ -4,12 +4,21 @@ The form goes through the same rules as the admin API and the CLI (``adapter.acc
 ``parse_changes``, ``check_model``, ``update_account``). Secrets are write-only: their inputs
 are always empty, a filled one replaces the stored secret, an empty one leaves it; the page
 says only whether one is stored, never the secret nor its ciphertext.
+
+The controls of what gets transcribed (``adapter.controls``) are text in the form, read here
+(:func:`inboxes_from_text`, :func:`languages_from_text`, pure) and then checked by
+``parse_changes`` like the API's JSON. In that part of the form an empty field means no
+restriction: every inbox, no minimum length, no language per inbox. The languages field is
+the whole list: what it says when saved is what is stored (a pair deleted from it, or written
+``5=`` with no language, is removed).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 from starlette.responses import RedirectResponse, Response
@@ -26,13 +35,98 @@ CHECKBOXES = ("remove_silence", "failure_notes")
 SECRET_FIELDS = ("api_token", "webhook_secret", "openai_api_key", "user_token")
 CLEARABLE = ("clear_openai_api_key", "clear_user_token")
 BUDGET = "monthly_budget_usd"
+#: the controls of what gets transcribed (text or a select; never secret)
+CONTROL_FIELDS = ("inboxes", "min_seconds", "mode", "inbox_languages")
+MODES = {"auto": "Automatic: every voice note", "on_demand": "On demand: labelled conversations"}
+#: how the form names its fields in an error (the others by their JSON names)
+LABELS = {
+    "inboxes": "Inboxes",
+    "min_seconds": "Minimum length (seconds)",
+    "mode": "Mode",
+    "inbox_languages": "Language per inbox",
+    BUDGET: "Monthly budget (USD)",
+}
+#: how many characters of a bad piece an error shows back
+_SHOWN = 24
+_SEPARATORS = re.compile(r"[,\s]+")
+_AROUND_EQUALS = re.compile(r"\s*=\s*")
 #: the enable/disable form's only values
 ENABLED_CHOICES = {"true": True, "false": False}
+
+
+def _piece(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+def _id(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 16 else None
+
+
+def inboxes_from_text(text: str) -> list[int] | Literal["all"]:
+    """The inboxes field: ``all`` (or empty), or inbox ids separated by commas or spaces."""
+    text = text.strip()
+    if not text or text.lower() == "all":
+        return "all"
+    ids: list[int] = []
+    for part in _SEPARATORS.split(text):
+        if not part:
+            continue
+        number = _id(part)
+        if number is None:
+            raise acc.AccountError(
+                f"{LABELS['inboxes']}: write all, or inbox ids separated by commas such as "
+                f"5, 7 ({_piece(part)!r} is not an inbox id)",
+                status=422,
+            )
+        ids.append(number)
+    return ids
+
+
+def languages_from_text(text: str, stored: Mapping[int, str]) -> dict[int, str | None]:
+    """The language-per-inbox field (``5=es, 7=fr``) as the changes that make the stored
+    hints (``stored``) what it says: each pair set, a pair with no language (``5=``) or one
+    no longer written removed (``None``). An empty field removes every hint."""
+    typed: dict[int, str | None] = {}
+    for part in _SEPARATORS.split(_AROUND_EQUALS.sub("=", text.strip())):
+        if not part:
+            continue
+        inbox, equals, code = part.partition("=")
+        number = _id(inbox)
+        if not equals or number is None or "=" in code:
+            raise acc.AccountError(
+                f"{LABELS['inbox_languages']}: write inbox=language pairs separated by commas, "
+                f"such as 5=es, 7=fr ({_piece(part)!r} is not one)",
+                status=422,
+            )
+        if number in typed:
+            raise acc.AccountError(
+                f"{LABELS['inbox_languages']}: inbox {number} is given twice", status=422
+            )
+        typed[number] = code or None
+    return {**{inbox: None for inbox in stored}, **typed}
+
+
+def _label(name: str) -> str:
+    """A field of an error from ``parse_changes`` as the form names it."""
+    return LABELS.get(name.partition(".")[0], name)
+
+
+def _controls_values(account: Account) -> dict[str, str]:
+    wanted = acc.controls(account)
+    return {
+        "inboxes": "all" if wanted.inboxes is None else ", ".join(map(str, sorted(wanted.inboxes))),
+        "min_seconds": f"{wanted.min_seconds:g}" if wanted.min_seconds else "",
+        "mode": wanted.mode,
+        "inbox_languages": ", ".join(
+            f"{inbox}={code}" for inbox, code in sorted(wanted.inbox_languages.items())
+        ),
+    }
 
 
 def _form_values(account: Account) -> dict[str, Any]:
     budget = account.monthly_budget_usd
     return {
+        **_controls_values(account),
         "chatwoot_url": account.chatwoot_url,
         "engine": account.engine or "",
         "model": account.model or "",
@@ -44,9 +138,10 @@ def _form_values(account: Account) -> dict[str, Any]:
     }
 
 
-def changes_from_form(form: dict[str, str]) -> dict[str, Any]:
-    """The admin-API-shaped changes a submitted form asks for: empty fields leave values as
-    they are (a budget left empty means none)."""
+def changes_from_form(form: dict[str, str], current: Account) -> dict[str, Any]:
+    """The admin-API-shaped changes a submitted form asks for, over the ``current`` account:
+    empty fields leave values as they are (a budget left empty means none; in the controls,
+    empty means no restriction). A field absent from the form changes nothing."""
     data: dict[str, Any] = {}
     for name in TEXT_FIELDS:
         value = form.get(name, "").strip()
@@ -66,6 +161,15 @@ def changes_from_form(form: dict[str, str]) -> dict[str, Any]:
     if BUDGET in form:
         text = form[BUDGET].strip()
         data[BUDGET] = text or 0
+    if "inboxes" in form:
+        data["inboxes"] = inboxes_from_text(form["inboxes"])
+    if "min_seconds" in form:
+        data["min_seconds"] = form["min_seconds"].strip() or 0
+    if form.get("mode"):
+        data["mode"] = form["mode"]
+    if "inbox_languages" in form:
+        stored = acc.controls(current).inbox_languages
+        data["inbox_languages"] = languages_from_text(form["inbox_languages"], stored)
     return data
 
 
@@ -97,7 +201,8 @@ async def _render_form(
 ) -> Response:
     values = _form_values(account)
     if submitted:  # show back what was typed, except secrets (never rendered)
-        values.update({k: v for k, v in submitted.items() if k in TEXT_FIELDS or k == BUDGET})
+        shown = (*TEXT_FIELDS, BUDGET, *CONTROL_FIELDS)
+        values.update({k: v for k, v in submitted.items() if k in shown})
     view = acc.account_view(account, ctx.rt.settings)
     return ctx.page(
         "account.html",
@@ -105,6 +210,7 @@ async def _render_form(
             "title": f"Account {account.id}",
             "a": view,
             "form": values,
+            "modes": MODES,
             "error": error,
             "warning": acc.key_warning(account, ctx.rt.settings),
             "notice": ctx.request.query_params.get("notice"),
@@ -127,7 +233,7 @@ async def save(ctx: Ctx) -> Response:
     if aid is None or current is None:
         return not_found()
     try:
-        changes = acc.parse_changes(changes_from_form(ctx.form))
+        changes = acc.parse_changes(changes_from_form(ctx.form, current), label=_label)
         acc.check_model(changes, current, ctx.rt.settings)
         await to_thread.run_sync(
             lambda: acc.update_account(ctx.rt.accounts, ctx.rt.keyring, aid, changes)
@@ -158,4 +264,12 @@ async def set_enabled(ctx: Ctx) -> Response:
     return RedirectResponse(f"/console/accounts/{aid}?notice={notice}", 303)
 
 
-__all__ = ["account_page", "changes_from_form", "list_page", "save", "set_enabled"]
+__all__ = [
+    "account_page",
+    "changes_from_form",
+    "inboxes_from_text",
+    "languages_from_text",
+    "list_page",
+    "save",
+    "set_enabled",
+]
