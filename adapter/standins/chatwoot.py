@@ -264,6 +264,8 @@ class _Conversation:
     created_at: float
     last_activity_at: float
     uuid: str
+    #: label names, as Chatwoot's ``labels`` shows them
+    labels: list[str] = field(default_factory=list)
     #: every message as Chatwoot stores it, in ``created_at`` (then id) order; ``order`` holds
     #: their (created_at, id) keys, index for index
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -476,6 +478,7 @@ class ChatwootStandIn:
         inbox_id: int = 1,
         last_activity_at: float | None = None,
         status: str = "open",
+        labels: Iterable[str] = (),
     ) -> None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
@@ -489,12 +492,18 @@ class ChatwootStandIn:
             created_at=at,
             last_activity_at=at,
             uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"conversation/{conversation_id}")),
+            labels=list(labels),
         )
         with self._lock:
             self._forget(conversation_id)
             self._conversations[conversation_id] = conversation
             self._settings.inboxes.setdefault(inbox_id, f"Inbox {inbox_id}")
             self._touch(conversation, at)
+
+    def label(self, conversation_id: int, *labels: str) -> None:
+        """Set a conversation's labels, as an agent does (its last activity does not move)."""
+        with self._lock:
+            self._conversations[conversation_id].labels = list(labels)
 
     def remove_conversation(self, conversation_id: int) -> None:
         """Delete a conversation, as an administrator can: its calls answer 404 from now on."""
@@ -818,7 +827,7 @@ class ChatwootStandIn:
             "contact_last_seen_at": created,
             "custom_attributes": copy.deepcopy(conversation.custom_attributes),
             "inbox_id": conversation.inbox_id,
-            "labels": [],
+            "labels": list(conversation.labels),
             "muted": False,
             "snoozed_until": None,
             "status": conversation.status,
@@ -887,7 +896,7 @@ class ChatwootStandIn:
             chosen = messages[-MESSAGES_PAGE:]
         return {
             "meta": {
-                "labels": [],
+                "labels": list(conversation.labels),
                 "additional_attributes": {},
                 "contact": {**copy.deepcopy(_CONTACT), "type": "contact"},
                 "agent_last_seen_at": _iso(conversation.created_at),

@@ -16,13 +16,13 @@ from adapter import accounts as acc
 from adapter.helpdesk.notes import format_note
 from adapter.helpdesk.reader import ChatwootReader, Pacer
 from adapter.runtime import Runtime
-from adapter.scan.reconciler import reconcile
+from adapter.scan.reconciler import reconcile, target_of
 from adapter.scan.sift import Counts
 from adapter.scan.walk import Target, Walk, walk_for
 from adapter.scan.window import Window
 from adapter.store import utcnow
 from adapter.web.webhooks import process_batch
-from tests.helpers import SECRET
+from tests.helpers import SECRET, transcriptions
 from tests.standins.chatwoot_server import ChatwootStandIn
 from tests.web.payloads import VOICE_NOTE, webhook
 
@@ -333,3 +333,44 @@ def test_a_disabled_account_is_not_reconciled_and_its_watermark_follows_the_cloc
     (result,) = reconcile(runtime)
     assert result.window is not None and result.window.since < scan.watermark
     assert result.counts.queued == 0  # refused on purpose, not a lost webhook
+
+
+def test_the_reconciler_reads_only_the_accounts_inboxes(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot, inboxes=[2])
+    conversation_with_audio(chatwoot, 10, time.time() - 5, inbox_id=1)
+    conversation_with_audio(chatwoot, 11, time.time() - 5, inbox_id=2)
+    (result,) = reconcile(runtime)
+    assert (result.status, result.counts.queued) == ("ok", 1)
+    assert [r.conversation_id for r in transcriptions(runtime)] == [11]
+
+
+def test_an_on_demand_account_is_reconciled_only_where_labelled(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot, mode="on_demand")
+    conversation_with_audio(chatwoot, 10, time.time() - 5)
+    conversation_with_audio(chatwoot, 11, time.time() - 5)
+    chatwoot.label(11, "vip", "transcribe")
+    (result,) = reconcile(runtime)
+    assert (result.status, result.counts.queued) == ("ok", 1)
+    found = transcriptions(runtime)
+    assert [(r.conversation_id, r.source) for r in found] == [(11, "reconcile")]
+    # labelled later, without new activity: the next pass reads it (it was never covered)
+    chatwoot.label(10, "transcribe")
+    (again,) = reconcile(runtime)
+    assert again.counts.queued == 1
+    assert sorted(r.conversation_id for r in transcriptions(runtime)) == [10, 11]
+
+
+def test_backfill_refuses_an_inbox_the_account_does_not_transcribe(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot, inboxes=[2])
+    account = runtime.accounts.get(ACCOUNT)
+    assert account is not None
+    with pytest.raises(ValueError, match=r"transcribes only inbox\(es\) 2 \(--inboxes\)"):
+        target_of(account, window(1), "backfill", inbox_ids=(1,))
+    assert target_of(account, window(1), "backfill").inbox_ids == (2,)
+    assert target_of(account, window(1), "backfill", inbox_ids=(1, 2)).inbox_ids == (2,)

@@ -382,20 +382,18 @@ class OpenAIStandIn:
             self.arrived.notify_all()
 
     @contextlib.contextmanager
-    def _flight(self) -> Iterator[list[RecordedRequest]]:
-        """Count one transcription request in flight; the handler appends what it recorded."""
-        recorded: list[RecordedRequest] = []
-        started = self.clock()
+    def _flight(self) -> Iterator[_FlightLog]:
+        """Count one transcription request in flight; the handler appends what it recorded and
+        lands it (``land``) just before its answer goes out, so that a client sending its next
+        request at once never finds this one still in flight."""
+        flight = _FlightLog(self, self.clock())
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
-            yield recorded
+            yield flight
         finally:
-            ended = self.clock()
-            with self._lock:
-                self._in_flight -= 1
-                self.flights.append(Flight(started, ended, recorded[0] if recorded else None))
+            flight.land()
 
     def _answer_delay(self, request: RecordedRequest) -> float:
         """The slow-server mode's wait before a default success."""
@@ -462,12 +460,35 @@ def _parse_multipart(body: bytes, content_type: str) -> list[_Part]:
     return parts
 
 
+class _FlightLog:
+    """One transcription request being answered (see ``OpenAIStandIn._flight``)."""
+
+    def __init__(self, standin: OpenAIStandIn, started: float) -> None:
+        self.standin = standin
+        self.started = started
+        self.recorded: list[RecordedRequest] = []
+        self.landed = False
+
+    def land(self) -> None:
+        """The answer is about to go out: the request is no longer in flight (once)."""
+        if self.landed:
+            return
+        self.landed = True
+        ended = self.standin.clock()
+        with self.standin._lock:
+            self.standin._in_flight -= 1
+            request = self.recorded[0] if self.recorded else None
+            self.standin.flights.append(Flight(self.started, ended, request))
+
+
 class _Handler(BaseHTTPRequestHandler):
     # header and body go out as separate writes: without this, each answer on a kept-alive
     # connection waits ~40 ms for a delayed ACK (Nagle), which distorts timings
     disable_nagle_algorithm = True
     standin: OpenAIStandIn
     protocol_version = "HTTP/1.1"
+    #: the transcription request being answered, if any
+    _flight_log: _FlightLog | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: tests read ``requests`` instead
@@ -499,10 +520,11 @@ class _Handler(BaseHTTPRequestHandler):
                     404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error")
                 )
             return
-        with self.standin._flight() as recorded:
+        with self.standin._flight() as flight:
+            self._flight_log = flight
             body = self._read_body()
             if body is not None:
-                recorded.append(self._transcription(body))
+                self._transcription(body)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None (and the connection closed) when it cannot be read."""
@@ -543,6 +565,8 @@ class _Handler(BaseHTTPRequestHandler):
             audio_seconds=audio_seconds(upload.data) if upload is not None and slow else None,
         )
         self.standin._record(recorded)
+        if self._flight_log is not None:
+            self._flight_log.recorded.append(recorded)
         refusal = self._check(recorded, authorization, upload)
         if refusal is None and slow and recorded.audio_seconds is None:
             refusal = Reply.error(
@@ -615,6 +639,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif body is None:
             status, body, content_type = self._success(request)
+        if self._flight_log is not None:
+            self._flight_log.land()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
