@@ -46,6 +46,29 @@ class Settings(BaseSettings):
     statsd_host: str | None = Field(None, validation_alias="STATSD_HOST")
     statsd_port: int = Field(8125, validation_alias="STATSD_PORT")
     statsd_prefix: str = Field("transcriber", validation_alias="STATSD_PREFIX")
+    #: the whole time one attachment's download may take, however slowly the bytes come
+    download_deadline_seconds: float = Field(
+        300.0, gt=0, validation_alias="TRANSCRIBER_DOWNLOAD_DEADLINE_SECONDS"
+    )
+    #: storage hosts on a private network the downloader may fetch from besides Chatwoot's own
+    #: origin (a MinIO or S3 endpoint that Chatwoot's signed URLs redirect to), as origins
+    #: ``http://minio.internal:9000``, comma-separated
+    storage_hosts: str | None = Field(None, validation_alias="TRANSCRIBER_STORAGE_HOSTS")
+    #: the receiver: how long a client may take to send a request's headers and body, how long
+    #: an idle kept-alive connection is kept, how many connections are served at once
+    http_request_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_HTTP_REQUEST_TIMEOUT_SECONDS")
+    )
+    http_keep_alive_seconds: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_HTTP_KEEP_ALIVE_SECONDS")
+    )
+    http_max_connections: int = Field(
+        1000, ge=1, validation_alias=AliasChoices("TRANSCRIBER_HTTP_MAX_CONNECTIONS")
+    )
+    #: audio attachments one message may queue (Chatwoot allows 15 per message)
+    max_attachments: int = Field(
+        15, ge=1, le=1000, validation_alias=AliasChoices("TRANSCRIBER_MAX_ATTACHMENTS")
+    )
     #: the base URL at which Chatwoot reaches this service (``accounts connect``, ``doctor``)
     public_url: str | None = Field(None, validation_alias="TRANSCRIBER_PUBLIC_URL")
     #: USD per audio minute by model, merged over ``adapter.usage.prices.BUILT_IN``
