@@ -46,6 +46,7 @@ def test_unsigned_pages_lead_to_the_sign_in_form(client: TestClient) -> None:
         "/console/usage",
         "/console/transcriptions?q=x",
         "/console/accounts/3",
+        "/console/accounts/3/doctor",
         "/console/transcriptions/1",
     ]:
         answer = client.get(path, follow_redirects=False)
@@ -229,6 +230,7 @@ def test_the_console_is_off_without_an_admin_token(client: TestClient, runtime: 
         "/console/static/console.css",
         "/console/transcriptions/1",
         "/console/accounts/3",
+        "/console/accounts/3/doctor",
         "/console/nothing",
     ]:
         assert client.get(path, follow_redirects=False).status_code == 404, path
@@ -239,6 +241,7 @@ def test_the_console_is_off_without_an_admin_token(client: TestClient, runtime: 
         "/console/transcriptions/retry-failed",
         "/console/accounts/3",
         "/console/accounts/3/enabled",
+        "/console/accounts/3/doctor",
     ]:
         assert client.post(path, data={"token": ADMIN}).status_code == 404, path
 
@@ -333,6 +336,8 @@ def _posts(seeded: Seeded) -> list[tuple[str, dict[str, str]]]:
             {"chatwoot_url": "https://changed.example.test", "api_token": "cw-api-SEEKRIT-changed"},
         ),
         ("/console/accounts/3/enabled", {"enabled": "false"}),
+        ("/console/accounts/3", {"inboxes": "5", "mode": "on_demand", "min_seconds": "9"}),
+        ("/console/accounts/3/doctor", {}),
         ("/console/sign-out", {}),
     ]
 
@@ -346,6 +351,9 @@ def _snapshot(runtime: Runtime, seeded: Seeded) -> tuple[Any, ...]:
         account.chatwoot_url,
         account.api_token_enc,
         account.enabled,
+        account.inbox_ids,
+        account.mode,
+        account.min_seconds,
     )
 
 
@@ -507,6 +515,7 @@ def test_no_page_cookie_or_log_holds_a_secret(
         *PAGES,
         "/console/accounts/3",
         "/console/accounts/7",
+        "/console/accounts/3/doctor",
         *(
             f"/console/transcriptions/{t}"
             for t in (seeded.hello, seeded.failed, seeded.bonjour, seeded.queued)
