@@ -1,12 +1,20 @@
-"""Encryption of stored secrets with a MultiFernet keyring.
+"""Encryption of stored secrets, each bound to where it is stored.
 
 ``TRANSCRIBER_ENCRYPTION_KEYS`` holds comma-separated Fernet keys: the first encrypts, all
 decrypt, so a new key is put first, ``transcriber keys rotate`` re-encrypts every stored value
-and the old key can then be dropped. Outside production, when the variable is unset, a key is
-generated once into a file beside the SQLite database (with a warning) by the commands that
-create a database (``migrate``, ``up``: :func:`ensure_dev_key`); every other command reads
-that file and refuses, naming it, when it is missing. Production refuses to start without
-the variable.
+and the old key can then be dropped.
+
+A stored secret is **sealed**: AES-256-GCM under a key derived (HKDF-SHA256) from each Fernet
+key, with its *label* — the account and field it belongs to, ``account:3:api_token`` — as the
+associated data. A ciphertext copied into another row or field does not open there
+(:meth:`Keyring.unseal` fails as for a wrong key). Sealed values read ``v2.`` + base64url(nonce ‖
+ciphertext); values written before (plain Fernet tokens, bound to nothing) are re-sealed by
+``transcriber migrate`` and refused afterwards.
+
+Outside production, when the variable is unset, a key is generated once into a file beside the
+SQLite database (with a warning) by the commands that create a database (``migrate``, ``up``:
+:func:`ensure_dev_key`); every other command reads that file and refuses, naming it, when it is
+missing. Production refuses to start without the variable.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -37,6 +47,16 @@ FERNET_KEY_HINT = (
 )
 
 
+#: the prefix of a sealed value (a Fernet token starts ``gAAAAA``)
+SEALED = "v2."
+_NONCE_BYTES = 12
+_SEAL_INFO = b"helpdesk-transcriber sealed secrets v2"
+
+
+def is_sealed(token: str) -> bool:
+    return token.startswith(SEALED)
+
+
 def _register(value: str) -> None:
     """Tell the log/Sentry scrubber about a secret value seen at run time."""
     register_secret(value)
@@ -50,6 +70,8 @@ class Keyring:
     key_count: int
     #: the first key's 32 bytes, only for :meth:`derive_key`
     _first_key: bytes = field(default=b"", repr=False)
+    #: one AES-GCM cipher per key, the first seals
+    _sealers: tuple[AESGCM, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         return f"Keyring(keys={self.key_count})"
@@ -67,8 +89,11 @@ class Keyring:
                 raise ConfigError(f"{which} is not a valid Fernet key: {FERNET_KEY_HINT}") from exc
         if not fernets:
             raise ConfigError(f"{source} holds no key: {FERNET_KEY_HINT}")
-        first = base64.urlsafe_b64decode(keys[0].strip().encode())
-        return cls(MultiFernet(fernets), len(fernets), first)
+        raw = [base64.urlsafe_b64decode(key.strip().encode()) for key in keys]
+        sealers = tuple(
+            AESGCM(HKDF(SHA256(), 32, salt=None, info=_SEAL_INFO).derive(key)) for key in raw
+        )
+        return cls(MultiFernet(fernets), len(fernets), raw[0], sealers)
 
     def derive_key(self, label: str, length: int = 32) -> bytes:
         """A key for another purpose (the console's session cookie), derived by HKDF-SHA256
@@ -77,6 +102,53 @@ class Keyring:
         if not self._first_key:
             raise ConfigError("this keyring holds no key to derive from")
         return HKDF(SHA256(), length, salt=None, info=label.encode()).derive(self._first_key)
+
+    def seal(self, value: str, *, label: str, register: bool = True) -> str:
+        """Encrypt ``value`` bound to ``label`` (where it is stored: ``account:3:api_token``);
+        ``register`` tells the log scrubber about it (secrets, not URLs)."""
+        if register:
+            _register(value)
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._sealers[0].encrypt(nonce, value.encode(), label.encode())
+        return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def unseal(self, token: str, *, label: str, what: str, register: bool = True) -> str:
+        """The value :meth:`seal` bound to ``label``; ``what`` names it in errors. A value
+        sealed for another label, or with a key no longer configured, or not sealed at all
+        (written before secrets were bound: ``transcriber migrate`` re-seals them) raises
+        :class:`SecretError`."""
+        if not is_sealed(token):
+            raise SecretError(
+                f"{what} is stored in the old, unbound format: run `transcriber migrate` "
+                "(it re-seals every stored secret)"
+            )
+        try:
+            blob = base64.urlsafe_b64decode(token[len(SEALED) :].encode())
+        except (ValueError, TypeError):
+            blob = b""
+        nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
+        for sealer in self._sealers:
+            try:
+                value = sealer.decrypt(nonce, sealed, label.encode()).decode()
+            except (InvalidTag, ValueError):
+                continue
+            if register:
+                _register(value)
+            return value
+        raise SecretError(
+            f"{what} cannot be decrypted: no key in TRANSCRIBER_ENCRYPTION_KEYS opens it for "
+            "this account and field (was a key removed before `transcriber keys rotate` ran, "
+            "or was the value copied from another row?)"
+        )
+
+    def reseal(self, token: str, *, label: str, what: str) -> str:
+        """``token`` sealed again with the first key (``keys rotate``); an old unbound Fernet
+        token is sealed to ``label`` (``migrate``)."""
+        if is_sealed(token):
+            value = self.unseal(token, label=label, what=what, register=False)
+        else:
+            value = self.decrypt(token, what=what, register=False)
+        return self.seal(value, label=label, register=False)
 
     def encrypt(self, value: str, *, register: bool = True) -> str:
         """Encrypt ``value``; ``register`` tells the log scrubber about it (secrets, not URLs)."""
@@ -163,4 +235,12 @@ def load_keyring(settings: Settings) -> Keyring:
     return Keyring.from_keys([key_text], source=f"the development key in {path}")
 
 
-__all__ = ["FERNET_KEY_HINT", "Keyring", "dev_key_path", "ensure_dev_key", "load_keyring"]
+__all__ = [
+    "FERNET_KEY_HINT",
+    "SEALED",
+    "Keyring",
+    "dev_key_path",
+    "ensure_dev_key",
+    "is_sealed",
+    "load_keyring",
+]
