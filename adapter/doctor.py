@@ -40,6 +40,8 @@ import redis
 
 from adapter import accounts as acc
 from adapter import connect
+from adapter.engines import weights
+from adapter.engines.factory import local_engine_available
 from adapter.errors import (
     ConfigError,
     HelpdeskNotFound,
@@ -363,9 +365,6 @@ def check_openai(api_key: str, base_url: str | None) -> Check:
 
 def check_local(model: str) -> Check:
     """The offline engine's modules and weights are installed (nothing is assembled)."""
-    from adapter.engines import weights
-    from adapter.engines.factory import local_engine_available
-
     if not local_engine_available():
         return _fail(
             "engine",
