@@ -2,7 +2,8 @@
 uvicorn server on 127.0.0.1 over a real runtime with seeded rows.
 
 It signs in through the form, searches a word, opens a transcript, retries a failure (and
-reads the row back from the database), and saves a screenshot of every page: into a temporary
+reads the row back from the database), sets an account's controls, runs an account's checks
+against the stand-in Chatwoot and OpenAI, and saves a screenshot of every page: into a temporary
 directory, or into ``$CONSOLE_SCREENSHOTS`` when set. The README's pictures are made so:
 ``CONSOLE_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/console/test_browser.py``.
 Without chromium the tests fail, saying how to install it: they never skip.
@@ -15,6 +16,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +33,9 @@ from adapter.store import Transcription, utcnow
 from adapter.usage.budget import month_of
 from adapter.web.app import create_app
 from tests.console import seed
-from tests.helpers import ADMIN, sqlite_only
+from tests.console.connected import BOT_TOKEN, NAMES, connect_account, stand_in_chatwoot
+from tests.helpers import ADMIN, OpenAIStandIn, reconfigure, sqlite_only
+from tests.standins.chatwoot_server import ChatwootStandIn
 
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1280, "height": 860}
@@ -136,28 +140,46 @@ def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
     spent = usage.month_to_date(rt.usage, rt.prices, 3)
     budget = round(max(spent, 0.01) / 0.85, 4)  # 85 %: the warning banner
     acc.update_account(
-        rt.accounts, rt.keyring, 3, acc.parse_changes({"monthly_budget_usd": budget})
+        rt.accounts,
+        rt.keyring,
+        3,
+        acc.parse_changes({"monthly_budget_usd": budget, "inbox_languages": {5: "es"}}),
     )
+    on_demand = {"mode": "on_demand", "inboxes": [2, 4], "min_seconds": 2}
+    acc.update_account(rt.accounts, rt.keyring, 7, acc.parse_changes(on_demand))
     rt.usage.record_alert(3, month_of(utcnow()), 80, spent_usd=spent, budget_usd=budget)
     return invoice, failed
+
+
+@contextmanager
+def serving(runtime: Runtime, *, public: bool = False) -> Iterator[tuple[str, Runtime]]:
+    """The app of ``runtime`` served by uvicorn on a free port of 127.0.0.1: its base URL,
+    and the runtime it serves (``public``: with that URL as ``TRANSCRIBER_PUBLIC_URL``, so
+    the doctor's public URL check reaches this very server)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # connections wait in the backlog until uvicorn accepts: no polling
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    if public:
+        runtime = reconfigure(runtime, public_url=base_url)
+    config = uvicorn.Config(create_app(runtime), log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield base_url, runtime
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 @pytest.fixture
 def shop(runtime: Runtime, tmp_path: Path) -> Iterator[Shop]:
     """The console of a seeded runtime, served by uvicorn on a free port of 127.0.0.1."""
     invoice, failed = seed_shop(runtime, tmp_path)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)  # connections wait in the backlog until uvicorn accepts: no polling
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(runtime), log_config=None, access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield Shop(f"http://127.0.0.1:{port}", runtime, invoice, failed)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(runtime) as (base_url, served):
+        yield Shop(base_url, served, invoice, failed)
 
 
 @pytest.fixture(scope="session")
@@ -242,14 +264,72 @@ def test_every_page_is_reachable_by_keyboard_and_pictured(
     secret = page.get_by_label("Chatwoot API token")
     expect(secret).to_have_attribute("type", "password")
     expect(secret).to_have_value("")
+    expect(page.get_by_label("Inboxes", exact=True)).to_have_value("all")
+    expect(page.get_by_label("Language per inbox")).to_have_value("5=es")
     page.get_by_label("Monthly budget (USD)").fill("5")
+    page.get_by_label("Minimum length (seconds)").fill("1.5")
+    page.get_by_label("Language per inbox").fill("5=es, 8=fr")
     page.get_by_role("button", name="Save account 3").click()
     expect(page.get_by_role("status").first).to_contain_text("Settings saved")
     account = shop.runtime.accounts.get(3)
     assert account is not None and account.monthly_budget_usd == 5
+    view = acc.account_view(account, shop.runtime.settings)
+    assert (view["min_seconds"], view["inbox_languages"]) == (1.5, {"5": "es", "8": "fr"})
+    page.get_by_label("Inboxes", exact=True).fill("5, x")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("alert")).to_contain_text("Inboxes: write all, or inbox ids")
+    page.get_by_label("Inboxes", exact=True).fill("all")
+    page.get_by_label("Mode", exact=True).select_option("on_demand")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("status").first).to_contain_text("Settings saved")
+    expect(page.get_by_label("Mode", exact=True)).to_have_value("on_demand")
     shoot(page, screenshots, "account")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/console/sign-in$"))
     page.goto(f"{shop.base_url}/console/accounts")
     expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+
+
+@dataclass(frozen=True)
+class Desk:
+    base_url: str
+    chatwoot: ChatwootStandIn
+
+
+@pytest.fixture
+def desk(runtime: Runtime, openai_server: OpenAIStandIn) -> Iterator[Desk]:
+    """Account 3 connected to the stand-in Chatwoot and OpenAI, its webhook at the public URL
+    of the console's own server (so every check of the doctor can pass)."""
+    with stand_in_chatwoot() as chatwoot, serving(runtime, public=True) as (base_url, served):
+        found = connect_account(served, chatwoot, openai_server)
+        yield Desk(base_url, chatwoot)
+        assert found.writes() == []  # the checks wrote nothing into Chatwoot
+        assert not found.transcribed()  # and spent nothing
+
+
+def test_an_operator_checks_an_account(page: Page, desk: Desk, screenshots: Path) -> None:
+    sign_in(page, desk.base_url)
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    page.get_by_role("link", name="Account 3").click()
+    page.get_by_role("link", name="Check account 3").click()
+    expect(page.get_by_role("heading", name="Check account 3", level=1)).to_be_visible()
+    expect(page.locator("table.checks")).to_have_count(0)  # opening the page runs nothing
+    assert desk.chatwoot.requests == []
+
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.get_by_role("status")).to_have_text("All checks passed.")
+    rows = page.locator("table.checks tbody tr")
+    expect(rows).to_have_count(len(NAMES))
+    for name in NAMES:
+        expect(rows.filter(has_text=name).first).to_contain_text("ok")
+
+    desk.chatwoot.revoke(BOT_TOKEN)  # the bot's token regenerated in Chatwoot
+    page.get_by_role("button", name="Run the checks again").click()
+    expect(page.get_by_role("alert")).to_contain_text("1 check failed")
+    failed = rows.filter(has_text="API token")
+    expect(failed).to_contain_text("FAIL")
+    expect(failed).to_contain_text("Chatwoot rejects the API token")
+    expect(failed).to_contain_text("transcriber accounts connect")
+    assert BOT_TOKEN not in page.content()
+    shoot(page, screenshots, "doctor")
