@@ -16,8 +16,8 @@ from adapter.web.console.charts import Point, bars, columns
 from adapter.web.console.session import (
     KEY_LABEL,
     MAX_AGE_SECONDS,
-    Session,
     SessionSigner,
+    SignedSession,
     csrf_matches,
 )
 from adapter.web.console.throttle import SignInThrottle
@@ -51,7 +51,7 @@ def test_tokens_compare_exactly() -> None:
     assert signer.token_matches("the-admin-token")
     for wrong in ("", "the-admin-toke", "the-admin-token ", "THE-ADMIN-TOKEN", "é"):
         assert not signer.token_matches(wrong)
-    session = Session("abc123", "sid", datetime.now(UTC) + timedelta(hours=1))
+    session = SignedSession("abc123", "sid", datetime.now(UTC) + timedelta(hours=1))
     assert csrf_matches(session, "abc123")
     for wrong in (None, "", "abc12", "abc1234", "ABC123", "abc123é"):
         assert not csrf_matches(session, wrong)

@@ -41,8 +41,8 @@ from adapter.web.console.session import (
     COOKIE_NAME,
     COOKIE_PATH,
     KEY_LABEL,
-    Session,
     SessionSigner,
+    SignedSession,
     csrf_matches,
 )
 from adapter.web.console.throttle import SignInThrottle
@@ -66,7 +66,7 @@ class Ctx:
 
     request: Request
     rt: Runtime
-    session: Session
+    session: SignedSession
     form: dict[str, str] = field(default_factory=dict)
 
     def page(self, template: str, values: dict[str, Any], *, status: int = 200) -> Response:
@@ -167,7 +167,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def live_session(request: Request, rt: Runtime, signer: SessionSigner) -> Session | None:
+async def live_session(
+    request: Request, rt: Runtime, signer: SessionSigner
+) -> SignedSession | None:
     """The request's session: its cookie signed by us, not expired, not signed out. Asks the
     database (raises what it raises when the database does not answer)."""
     session = signer.read(request.cookies.get(COOKIE_NAME))

@@ -40,7 +40,7 @@ MAX_SID_CHARS = 64
 
 
 @dataclass(frozen=True)
-class Session:
+class SignedSession:
     """A signed-in operator: the CSRF token their forms must carry, the session's id, and
     when its cookie expires."""
 
@@ -63,14 +63,14 @@ class SessionSigner:
         so not even the token's length leaks)."""
         return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), self._token)
 
-    def issue(self) -> tuple[str, Session]:
+    def issue(self) -> tuple[str, SignedSession]:
         """A new session and its cookie value (with a fresh CSRF token and session id)."""
         csrf, sid = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         value = str(self._serializer.dumps({"a": self._binding, "c": csrf, "s": sid}))
         _, signed_at = self._serializer.loads(value, return_timestamp=True)
-        return value, Session(csrf, sid, signed_at + timedelta(seconds=self.max_age))
+        return value, SignedSession(csrf, sid, signed_at + timedelta(seconds=self.max_age))
 
-    def read(self, cookie: str | None) -> Session | None:
+    def read(self, cookie: str | None) -> SignedSession | None:
         """The session of a cookie value, or None: absent, tampered, expired, or signed for
         another admin token or key."""
         if not cookie or len(cookie) > MAX_COOKIE_CHARS:
@@ -90,10 +90,10 @@ class SessionSigner:
             return None
         if not hmac.compare_digest(binding.encode(), self._binding.encode()):
             return None
-        return Session(csrf, sid, signed_at + timedelta(seconds=self.max_age))
+        return SignedSession(csrf, sid, signed_at + timedelta(seconds=self.max_age))
 
 
-def csrf_matches(session: Session, given: str | None) -> bool:
+def csrf_matches(session: SignedSession, given: str | None) -> bool:
     """Whether a form's CSRF field is the session's token, in constant time."""
     if not given or not given.isascii():
         return False
@@ -106,7 +106,7 @@ __all__ = [
     "KEY_LABEL",
     "MAX_AGE_SECONDS",
     "MAX_SID_CHARS",
-    "Session",
     "SessionSigner",
+    "SignedSession",
     "csrf_matches",
 ]
