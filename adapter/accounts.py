@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from adapter.controls import Controls, controls_of, parse_languages
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
+from adapter.helpdesk import host_refusal
 from adapter.secrets import Keyring
 from adapter.settings import Settings
 from adapter.store import Account, AccountExists, AccountMissing, AccountStore, Ledger
@@ -50,6 +51,14 @@ def _check_url(value: str | None, name: str) -> str | None:
         raise ValueError(f"{name} must not carry credentials")
     if parts.query or parts.fragment:
         raise ValueError(f"{name} must not have a query or fragment")
+    # judged as written, without DNS (a name that resolves to such an address is caught only
+    # where the downloader connects); the same rules as the downloader's "always refused"
+    refused = host_refusal(parts.hostname)
+    if refused is not None:
+        raise ValueError(
+            f"{name} must not point to {refused}: the account's tokens or keys would be sent "
+            "there (cloud metadata, link-local, multicast, 0.0.0.0 and :: are refused)"
+        )
     return value
 
 

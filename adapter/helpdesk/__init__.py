@@ -1,9 +1,13 @@
 """Chatwoot I/O: the API client, the attachment downloader and the note format.
 
-    from adapter.helpdesk import ChatwootClient, download, format_note, note_payload, url_is_private
+    from adapter.helpdesk import (
+        ChatwootClient, download, format_note, note_payload, private_origins,
+    )
 
-    private = url_is_private(account.chatwoot_url)     # a self-hosted Chatwoot on a LAN
-    result = download(attachment.url, path, max_bytes=..., allow_private=private)
+    # where a private address may be fetched from: a self-hosted Chatwoot on a LAN, MinIO
+    allowed = private_origins(account.chatwoot_url, settings.storage_hosts)
+    result = download(attachment.url, path, max_bytes=..., private_origins=allowed,
+                      deadline=settings.download_deadline_seconds)
     note = format_note(transcript.text, transcript.language, transcript.duration)
     client = ChatwootClient()                           # one per process, from the composition root
     client.post_note(url, account_id, conversation_id, token,
@@ -28,7 +32,13 @@ Every failure is one of ``adapter.errors``: ``HelpdeskUnavailable`` (transient),
 
 from __future__ import annotations
 
-from adapter.helpdesk._ssrf import url_is_private
+from adapter.helpdesk._ssrf import (
+    Origin,
+    host_refusal,
+    private_origins,
+    storage_origins,
+    url_is_private,
+)
 from adapter.helpdesk.chatwoot import TRANSCRIPT_LANGUAGE, ChatwootClient
 from adapter.helpdesk.download import DownloadResult, download
 from adapter.helpdesk.notes import (
@@ -47,11 +57,15 @@ __all__ = [
     "DownloadResult",
     "ListedConversation",
     "NotePayload",
+    "Origin",
     "Pacer",
     "download",
     "format_duration",
     "format_note",
+    "host_refusal",
     "language_name",
     "note_payload",
+    "private_origins",
+    "storage_origins",
     "url_is_private",
 ]

@@ -5,8 +5,10 @@ short-lived signed URL on the storage service (S3, GCS, Azure, or Chatwoot's own
 service). The download therefore:
 
 - follows redirects **by hand**, at most ``MAX_REDIRECTS`` hops, vetting every hop's host
-  (``_ssrf``: link-local and metadata always refused; loopback/private refused unless
-  ``allow_private``); http and https only;
+  (``_ssrf``: link-local and metadata always refused; a loopback/private address only when
+  the hop's origin, scheme, host and port, is one of ``private_origins``: the account's
+  Chatwoot origin and the configured storage hosts, see ``_ssrf.private_origins``); http
+  and https only;
 - connects to the **vetted IP address** itself, sending the name in ``Host`` and as the TLS
   server name (so certificates are checked against the name), which closes the DNS-rebinding
   window between the check and the connection; environment proxies are not used, since a
@@ -22,7 +24,10 @@ service). The download therefore:
   Chatwoot can send the webhook before the blob is uploaded (a 404 from the redirect
   endpoint), and a signed storage URL may expire between hops (a 403/404 from the storage
   host); starting over gets a fresh signature;
-- has connect/read timeouts and a total ``deadline``.
+- has connect/read timeouts and a total ``deadline`` on the whole transfer, redirects and
+  retries included, whatever the pace of the bytes: every socket operation (connect, TLS
+  handshake, each read of the headers and of the body, each write) waits at most the time
+  left (``_deadline``), and the clock is checked again for each piece of the body.
 
 Errors (``adapter.errors``): ``UnsafeURL`` (refused scheme or address), ``AudioTooLarge``,
 ``HelpdeskUnavailable`` (5xx, 408, 429 with ``retry_after``, timeouts, connection errors,
@@ -42,7 +47,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -51,7 +56,8 @@ from urllib.parse import unquote
 import httpx
 
 from adapter.errors import AudioTooLarge, HelpdeskRejected, HelpdeskUnavailable, UnsafeURL
-from adapter.helpdesk._ssrf import Resolver, Target, resolve_host, vet
+from adapter.helpdesk._deadline import Deadline, DeadlineTransport
+from adapter.helpdesk._ssrf import Origin, Resolver, Target, resolve_host, vet
 from adapter.httputil import USER_AGENT, origin, retry_after
 
 MAX_REDIRECTS = 5
@@ -64,6 +70,7 @@ DEFAULT_DEADLINE = 300.0
 NOT_FOUND_BACKOFF = 0.5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_FILENAME_LENGTH = 255
+DEADLINE_PASSED = "downloading the attachment took longer than its deadline"
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def download(
     dest: Path,
     *,
     max_bytes: int,
-    allow_private: bool,
+    private_origins: Collection[Origin] = frozenset(),
     timeout: float | httpx.Timeout = DOWNLOAD_TIMEOUT,
     deadline: float = DEFAULT_DEADLINE,
     not_found_retries: int = 3,
@@ -101,6 +108,9 @@ def download(
 ) -> DownloadResult:
     """Fetch ``url`` into ``dest`` (see the module docstring); the file is complete or absent.
 
+    ``private_origins``: where a private or loopback address may be fetched from (build it
+    with ``_ssrf.private_origins``); none by default. ``deadline``: seconds for everything.
+
     ``ssl_context`` defaults to the system/certifi CA bundle (``SSL_CERT_FILE`` and
     ``SSL_CERT_DIR`` are honoured, for a self-hosted Chatwoot behind a private CA).
     ``transport``, ``resolver``, ``sleep`` and ``clock`` are for tests.
@@ -108,18 +118,19 @@ def download(
     if max_bytes <= 0:
         raise ValueError("max_bytes must be positive")
     start = _parse(url)
+    limit = Deadline(expires=clock() + deadline, clock=clock)
     fetch = _Fetch(
         max_bytes=max_bytes,
-        allow_private=allow_private,
+        private_origins=frozenset(private_origins),
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         resolver=resolver,
-        clock=clock,
-        expires=clock() + deadline,
+        deadline=limit,
         not_found_retries=not_found_retries,
         not_found_backoff=not_found_backoff,
         sleep=sleep,
     )
-    with _part_file(dest) as sink, _client(transport, ssl_context) as client:
+    transport = transport or DeadlineTransport(limit, ssl_context or _ssl_context())
+    with _part_file(dest) as sink, _client(transport) as client:
         size, content_type, disposition = fetch.run(client, start, sink)
     return DownloadResult(
         path=dest,
@@ -144,11 +155,10 @@ def _part_file(dest: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def _client(transport: httpx.BaseTransport | None, context: ssl.SSLContext | None) -> httpx.Client:
+def _client(transport: httpx.BaseTransport) -> httpx.Client:
     """A fresh pool that follows no redirects and ignores proxies (see the module docstring)."""
     return httpx.Client(
         transport=transport,
-        verify=context or _ssl_context(),
         follow_redirects=False,
         trust_env=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -158,21 +168,29 @@ def _client(transport: httpx.BaseTransport | None, context: ssl.SSLContext | Non
 @dataclass
 class _Fetch:
     max_bytes: int
-    allow_private: bool
+    private_origins: frozenset[Origin]
     timeout: httpx.Timeout
     resolver: Resolver
-    clock: Callable[[], float]
-    expires: float
+    deadline: Deadline
     not_found_retries: int
     not_found_backoff: float
     sleep: Callable[[float], None]
 
     def check_deadline(self, extra: float = 0.0) -> float:
         """Seconds left before the deadline (after ``extra``); ``HelpdeskUnavailable`` if none."""
-        left = self.expires - self.clock() - extra
+        left = self.deadline.left() - extra
         if left <= 0:
-            raise HelpdeskUnavailable("downloading the attachment took longer than its deadline")
+            raise HelpdeskUnavailable(DEADLINE_PASSED)
         return left
+
+    def timed_out(self, doing: str, where: str, exc: httpx.TimeoutException) -> HelpdeskUnavailable:
+        """The error for a timeout: the deadline's when it has passed (the timeouts are cut
+        to the time left), else the network timeout's."""
+        if self.deadline.left() <= 0:
+            return HelpdeskUnavailable(DEADLINE_PASSED)
+        return HelpdeskUnavailable(
+            f"timed out {doing} the attachment from {where} ({type(exc).__name__})"
+        )
 
     def run(
         self, client: httpx.Client, url: httpx.URL, sink: IO[bytes]
@@ -220,7 +238,8 @@ class _Fetch:
         port = url.port or (443 if url.scheme == "https" else 80)
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        return vet(host, port, allow_private=self.allow_private, resolver=self.resolver)
+        allowed = Origin.of(url) in self.private_origins
+        return vet(host, port, allow_private=allowed, resolver=self.resolver)
 
     @contextlib.contextmanager
     def _open(
@@ -248,9 +267,7 @@ class _Fetch:
                 # a Location it cannot parse ends up here.
                 raise UnsafeURL(f"{where} redirected the attachment to an invalid URL") from None
             except httpx.TimeoutException as exc:
-                raise HelpdeskUnavailable(
-                    f"timed out fetching the attachment from {where} ({type(exc).__name__})"
-                ) from None
+                raise self.timed_out("fetching", where, exc) from None
             except httpx.HTTPError as exc:
                 raise HelpdeskUnavailable(
                     f"could not fetch the attachment from {where} ({type(exc).__name__})"
@@ -282,7 +299,7 @@ class _Fetch:
         sink.truncate()
         size = 0
         try:
-            for chunk in response.iter_bytes(CHUNK_BYTES):
+            for chunk in _pieces(response):
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise AudioTooLarge(
@@ -292,9 +309,7 @@ class _Fetch:
                 sink.write(chunk)
                 self.check_deadline()
         except httpx.TimeoutException as exc:
-            raise HelpdeskUnavailable(
-                f"timed out reading the attachment from {where} ({type(exc).__name__})"
-            ) from None
+            raise self.timed_out("reading", where, exc) from None
         except httpx.HTTPError as exc:
             raise HelpdeskUnavailable(
                 f"the download of the attachment from {where} broke off ({type(exc).__name__})"
@@ -303,6 +318,14 @@ class _Fetch:
         content_type = response.headers.get("content-type")
         media = content_type.split(";", 1)[0].strip().lower() if content_type else None
         return size, media or None, response.headers.get("content-disposition")
+
+
+def _pieces(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it arrives (each network read, decoded), in pieces of at most
+    ``CHUNK_BYTES``: the clock and the size are checked for each, however small."""
+    for piece in response.iter_bytes():
+        for start in range(0, len(piece), CHUNK_BYTES):
+            yield piece[start : start + CHUNK_BYTES]
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from adapter.accounts import controls, engine_settings
 from adapter.errors import AccountDisabled, TooShort
-from adapter.helpdesk import url_is_private
+from adapter.helpdesk import private_origins
 from adapter.helpdesk.download import download
 from adapter.helpdesk.notes import owes_failure_note
 from adapter.jobs import budget
@@ -165,7 +165,9 @@ def _download(rt: Runtime, row: Transcription, account: Account, workdir: Path) 
         url,
         source,
         max_bytes=rt.settings.max_audio_bytes,
-        allow_private=url_is_private(account.chatwoot_url),
+        # a private address only at Chatwoot's own origin and the operator's storage hosts
+        private_origins=private_origins(account.chatwoot_url, rt.settings.storage_hosts),
+        deadline=rt.settings.download_deadline_seconds,
     )
     return source
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
-import socketserver
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,65 +20,12 @@ from adapter.errors import (
     TranscriberError,
     UnsafeURL,
 )
-from adapter.helpdesk import DownloadResult, download
+from adapter.helpdesk import DownloadResult, Origin, download
+from tests.helpdesk.raw_server import RawServer, headers
 from tests.standins.chatwoot_server import ChatwootStandIn
 
 AUDIO = bytes(range(256)) * 400  # 102,400 bytes
 LIMIT = 1_000_000
-
-
-# --- a raw HTTP server for the misbehaving cases -------------------------------------------
-
-Route = Callable[[BinaryIO, threading.Event], None]
-
-
-class RawServer:
-    """Answers each path with hand-written bytes (lying headers, cut bodies, stalls)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        self.hits: list[str] = []
-        self.release = threading.Event()
-        owner = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                try:
-                    line = self.rfile.readline(65537).decode("latin-1")
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    path = line.split(" ")[1] if " " in line else "/"
-                    owner.hits.append(path)
-                    route = owner.routes.get(path.split("?")[0])
-                    if route is None:
-                        self.wfile.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                    else:
-                        route(self.wfile, owner.release)  # type: ignore[arg-type]
-                except OSError:
-                    pass
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -110,8 +56,9 @@ def no_sleep(seconds: float) -> None:
     pass
 
 
-def headers(status: str, *lines: str) -> bytes:
-    return ("HTTP/1.1 " + status + "\r\n" + "".join(f"{h}\r\n" for h in lines) + "\r\n").encode()
+def at(url: str) -> frozenset[Origin]:
+    """The origin of ``url`` as the one place a private address may be fetched from."""
+    return frozenset({Origin.of(httpx.URL(url))})
 
 
 # --- the normal path: ActiveStorage redirect → storage -------------------------------------
@@ -119,7 +66,7 @@ def headers(status: str, *lines: str) -> bytes:
 
 def test_redirect_to_storage_then_bytes(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("voice nóte.ogg", AUDIO, content_type="audio/opus")
-    result = download(url, dest, max_bytes=LIMIT, allow_private=True)
+    result = download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert result == DownloadResult(dest, len(AUDIO), "audio/opus", "voice nóte.ogg")
     assert dest.read_bytes() == AUDIO
     assert leftovers(dest) == ["audio.bin"]
@@ -135,9 +82,9 @@ def test_existing_dest_is_replaced_only_on_success(chatwoot: ChatwootStandIn, de
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(500, path="/storage/")
     with pytest.raises(HelpdeskUnavailable):
-        download(url, dest, max_bytes=LIMIT, allow_private=True)
+        download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert dest.read_bytes() == b"old"
-    download(url, dest, max_bytes=LIMIT, allow_private=True)
+    download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert dest.read_bytes() == AUDIO
     assert leftovers(dest) == ["audio.bin"]
 
@@ -151,7 +98,7 @@ def test_a_chain_of_redirects(raw: RawServer, dest: Path) -> None:
     raw.routes["/final"] = lambda w, _: w.write(
         headers("200 OK", "Content-Type: audio/mpeg", f"Content-Length: {len(AUDIO)}") + AUDIO
     )
-    result = download(raw.url("/hop1"), dest, max_bytes=LIMIT, allow_private=True)
+    result = download(raw.url("/hop1"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")))
     assert (result.size, result.content_type, result.filename) == (len(AUDIO), "audio/mpeg", "hop1")
     assert raw.hits == ["/hop1", "/hop2", "/hop3", "/hop4", "/final"]
 
@@ -161,7 +108,9 @@ def test_relative_redirect(raw: RawServer, dest: Path) -> None:
         headers("307 Temporary Redirect", "Location: /b?sig=1", "Content-Length: 0")
     )
     raw.routes["/b"] = lambda w, _: w.write(headers("200 OK", "Content-Length: 3") + b"abc")
-    assert download(raw.url("/a"), dest, max_bytes=LIMIT, allow_private=True).size == 3
+    assert (
+        download(raw.url("/a"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/"))).size == 3
+    )
 
 
 def test_too_many_redirects(raw: RawServer, dest: Path) -> None:
@@ -169,7 +118,7 @@ def test_too_many_redirects(raw: RawServer, dest: Path) -> None:
         headers("302 Found", f"Location: {raw.url('/loop')}", "Content-Length: 0")
     )
     with pytest.raises(HelpdeskRejected, match="redirected more than 5"):
-        download(raw.url("/loop"), dest, max_bytes=LIMIT, allow_private=True)
+        download(raw.url("/loop"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")))
     assert len(raw.hits) == 6
     assert leftovers(dest) == []
 
@@ -177,7 +126,7 @@ def test_too_many_redirects(raw: RawServer, dest: Path) -> None:
 def test_redirect_without_location(raw: RawServer, dest: Path) -> None:
     raw.routes["/a"] = lambda w, _: w.write(headers("302 Found", "Content-Length: 0"))
     with pytest.raises(HelpdeskRejected, match="without a Location"):
-        download(raw.url("/a"), dest, max_bytes=LIMIT, allow_private=True)
+        download(raw.url("/a"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")))
 
 
 # --- Chatwoot's upload race ----------------------------------------------------------------
@@ -187,7 +136,7 @@ def test_404_then_200(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(404, times=2, path="/rails/")
     pauses: list[float] = []
-    result = download(url, dest, max_bytes=LIMIT, allow_private=True, sleep=pauses.append)
+    result = download(url, dest, max_bytes=LIMIT, private_origins=at(url), sleep=pauses.append)
     assert result.size == len(AUDIO)
     assert pauses == [0.5, 1.0]
 
@@ -197,7 +146,7 @@ def test_404_for_good(chatwoot: ChatwootStandIn, dest: Path) -> None:
     chatwoot.fail(404, times=10, path="/rails/")
     with pytest.raises(HelpdeskRejected) as caught:
         download(
-            url, dest, max_bytes=LIMIT, allow_private=True, sleep=no_sleep, not_found_retries=3
+            url, dest, max_bytes=LIMIT, private_origins=at(url), sleep=no_sleep, not_found_retries=3
         )
     assert "not found (404)" in str(caught.value)
     assert "after 4 attempts" in str(caught.value)
@@ -208,7 +157,7 @@ def test_404_for_good(chatwoot: ChatwootStandIn, dest: Path) -> None:
 def test_storage_403_after_redirect_starts_over(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(403, path="/storage/")  # an expired signature
-    result = download(url, dest, max_bytes=LIMIT, allow_private=True, sleep=no_sleep)
+    result = download(url, dest, max_bytes=LIMIT, private_origins=at(url), sleep=no_sleep)
     assert result.size == len(AUDIO)
     assert [r.status for r in chatwoot.requests] == [302, 403, 302, 200]
 
@@ -217,7 +166,7 @@ def test_403_from_chatwoot_itself_is_rejected(chatwoot: ChatwootStandIn, dest: P
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(403, path="/rails/")
     with pytest.raises(HelpdeskRejected, match=r"refused the attachment URL \(403\)"):
-        download(url, dest, max_bytes=LIMIT, allow_private=True, sleep=no_sleep)
+        download(url, dest, max_bytes=LIMIT, private_origins=at(url), sleep=no_sleep)
     assert len(chatwoot.requests) == 1
 
 
@@ -227,13 +176,13 @@ def test_403_from_chatwoot_itself_is_rejected(chatwoot: ChatwootStandIn, dest: P
 def test_too_large_by_content_length(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
     with pytest.raises(AudioTooLarge, match=f"{len(AUDIO)} bytes"):
-        download(url, dest, max_bytes=len(AUDIO) - 1, allow_private=True)
+        download(url, dest, max_bytes=len(AUDIO) - 1, private_origins=at(url))
     assert leftovers(dest) == []
 
 
 def test_exactly_the_limit_is_fine(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
-    assert download(url, dest, max_bytes=len(AUDIO), allow_private=True).size == len(AUDIO)
+    assert download(url, dest, max_bytes=len(AUDIO), private_origins=at(url)).size == len(AUDIO)
 
 
 def test_too_large_by_stream_without_length(raw: RawServer, dest: Path) -> None:
@@ -246,7 +195,7 @@ def test_too_large_by_stream_without_length(raw: RawServer, dest: Path) -> None:
 
     raw.routes["/big"] = endless
     with pytest.raises(AudioTooLarge, match="more arrived"):
-        download(raw.url("/big"), dest, max_bytes=200_000, allow_private=True)
+        download(raw.url("/big"), dest, max_bytes=200_000, private_origins=at(raw.url("/")))
     assert leftovers(dest) == []
 
 
@@ -254,7 +203,7 @@ def test_content_length_understating_the_body(raw: RawServer, dest: Path) -> Non
     raw.routes["/liar"] = lambda w, _: w.write(
         headers("200 OK", "Content-Length: 10") + b"y" * 500_000
     )
-    result = download(raw.url("/liar"), dest, max_bytes=1000, allow_private=True)
+    result = download(raw.url("/liar"), dest, max_bytes=1000, private_origins=at(raw.url("/")))
     assert result.size == 10  # never more than the declared, under-the-limit length
 
 
@@ -264,7 +213,7 @@ def test_close_delimited_body_over_the_limit(raw: RawServer, dest: Path) -> None
 
     raw.routes["/close"] = close_delimited
     with pytest.raises(AudioTooLarge):
-        download(raw.url("/close"), dest, max_bytes=100_000, allow_private=True)
+        download(raw.url("/close"), dest, max_bytes=100_000, private_origins=at(raw.url("/")))
     assert leftovers(dest) == []
 
 
@@ -276,14 +225,16 @@ def test_body_cut_short_removes_the_partial_file(raw: RawServer, dest: Path) -> 
         headers("200 OK", "Content-Length: 100000") + b"a" * 70_000
     )
     with pytest.raises(HelpdeskUnavailable, match="broke off"):
-        download(raw.url("/cut"), dest, max_bytes=LIMIT, allow_private=True)
+        download(raw.url("/cut"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")))
     assert leftovers(dest) == []
 
 
 def test_slow_server_times_out(raw: RawServer, dest: Path) -> None:
     raw.routes["/slow"] = lambda w, release: release.wait(30)
     with pytest.raises(HelpdeskUnavailable, match="timed out"):
-        download(raw.url("/slow"), dest, max_bytes=LIMIT, allow_private=True, timeout=0.3)
+        download(
+            raw.url("/slow"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")), timeout=0.3
+        )
     assert leftovers(dest) == []
 
 
@@ -295,7 +246,9 @@ def test_stall_in_the_middle_times_out(raw: RawServer, dest: Path) -> None:
 
     raw.routes["/stall"] = stall
     with pytest.raises(HelpdeskUnavailable, match="timed out reading"):
-        download(raw.url("/stall"), dest, max_bytes=LIMIT, allow_private=True, timeout=0.3)
+        download(
+            raw.url("/stall"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")), timeout=0.3
+        )
     assert leftovers(dest) == []
 
 
@@ -304,7 +257,12 @@ def test_connection_refused(dest: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(HelpdeskUnavailable, match="could not connect"):
-        download(f"http://127.0.0.1:{port}/a.ogg", dest, max_bytes=LIMIT, allow_private=True)
+        download(
+            f"http://127.0.0.1:{port}/a.ogg",
+            dest,
+            max_bytes=LIMIT,
+            private_origins=at(f"http://127.0.0.1:{port}"),
+        )
     assert leftovers(dest) == []
 
 
@@ -325,7 +283,7 @@ def test_status_mapping(
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(status, path="/rails/")
     with pytest.raises(error):
-        download(url, dest, max_bytes=LIMIT, allow_private=True)
+        download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert leftovers(dest) == []
 
 
@@ -333,7 +291,7 @@ def test_429_carries_retry_after(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
     chatwoot.fail(429, path="/storage/", retry_after=12)
     with pytest.raises(HelpdeskUnavailable) as caught:
-        download(url, dest, max_bytes=LIMIT, allow_private=True)
+        download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert caught.value.retry_after == 12
 
 
@@ -352,7 +310,6 @@ def test_deadline(dest: Path) -> None:
             "https://files.example.test/a.ogg",
             dest,
             max_bytes=LIMIT,
-            allow_private=False,
             deadline=30,
             clock=clock,
             transport=httpx.MockTransport(handler),
@@ -364,10 +321,10 @@ def test_deadline(dest: Path) -> None:
 # --- SSRF ----------------------------------------------------------------------------------
 
 
-def test_loopback_refused_without_allow_private(chatwoot: ChatwootStandIn, dest: Path) -> None:
+def test_loopback_refused_when_no_origin_is_allowed(chatwoot: ChatwootStandIn, dest: Path) -> None:
     url = chatwoot.add_blob("a.ogg", AUDIO)
     with pytest.raises(UnsafeURL, match="loopback"):
-        download(url, dest, max_bytes=LIMIT, allow_private=False)
+        download(url, dest, max_bytes=LIMIT)
     assert chatwoot.requests == []
     assert leftovers(dest) == []
 
@@ -387,9 +344,9 @@ def test_loopback_refused_without_allow_private(chatwoot: ChatwootStandIn, dest:
         "http://224.0.0.1/",
     ],
 )
-def test_always_refused_even_with_allow_private(url: str, dest: Path) -> None:
+def test_always_refused_even_at_an_allowed_origin(url: str, dest: Path) -> None:
     with pytest.raises(UnsafeURL):
-        download(url, dest, max_bytes=LIMIT, allow_private=True)
+        download(url, dest, max_bytes=LIMIT, private_origins=at(url))
     assert leftovers(dest) == []
 
 
@@ -410,7 +367,7 @@ def test_always_refused_even_with_allow_private(url: str, dest: Path) -> None:
 )
 def test_refused_urls(url: str, dest: Path) -> None:
     with pytest.raises(UnsafeURL):
-        download(url, dest, max_bytes=LIMIT, allow_private=True)
+        download(url, dest, max_bytes=LIMIT)
     assert leftovers(dest) == []
 
 
@@ -429,7 +386,7 @@ def test_redirect_to_a_refused_place(raw: RawServer, dest: Path, location: str) 
         headers("302 Found", f"Location: {location}", "Content-Length: 0")
     )
     with pytest.raises(UnsafeURL):
-        download(raw.url("/go"), dest, max_bytes=LIMIT, allow_private=True)
+        download(raw.url("/go"), dest, max_bytes=LIMIT, private_origins=at(raw.url("/")))
     assert raw.hits == ["/go"]
     assert leftovers(dest) == []
 
@@ -443,7 +400,6 @@ def test_redirect_to_loopback_refused_for_a_public_start(dest: Path) -> None:
             "https://chatwoot.example.test/rails/x/a.ogg",
             dest,
             max_bytes=LIMIT,
-            allow_private=False,
             transport=httpx.MockTransport(handler),
             resolver=lambda h, p: ["93.184.216.34"] if h != "127.0.0.1" else [h],
         )
@@ -468,7 +424,6 @@ def test_a_name_resolving_to_a_private_address_is_refused(addresses: list[str], 
             "https://files.example.test/a.ogg",
             dest,
             max_bytes=LIMIT,
-            allow_private=False,
             transport=httpx.MockTransport(lambda r: httpx.Response(200)),
             resolver=lambda h, p: addresses,
         )
@@ -483,7 +438,6 @@ def test_dns_failure_is_transient(dest: Path) -> None:
             "https://files.example.test/a.ogg",
             dest,
             max_bytes=LIMIT,
-            allow_private=False,
             resolver=resolver,
         )
 
@@ -518,7 +472,6 @@ def test_connects_to_the_vetted_address_with_the_name_in_host_and_sni(dest: Path
         "https://chatwoot.example.test/rails/blob/voice.ogg?disposition=inline",
         dest,
         max_bytes=LIMIT,
-        allow_private=False,
         transport=httpx.MockTransport(handler),
         resolver=resolver,
     )
@@ -558,7 +511,6 @@ def test_messages_never_show_the_signed_url(handler: Any, dest: Path) -> None:
             url,
             dest,
             max_bytes=LIMIT,
-            allow_private=False,
             sleep=no_sleep,
             transport=httpx.MockTransport(handler),
             resolver=lambda h, p: ["93.184.216.34"],
@@ -571,7 +523,7 @@ def test_messages_never_show_the_signed_url(handler: Any, dest: Path) -> None:
 
 def test_max_bytes_must_be_positive(dest: Path) -> None:
     with pytest.raises(ValueError):
-        download("https://x.example.test/a", dest, max_bytes=0, allow_private=False)
+        download("https://x.example.test/a", dest, max_bytes=0)
 
 
 # --- TLS: pinned address, certificate checked against the name -----------------------------
@@ -654,7 +606,7 @@ def test_https_to_the_pinned_address_checks_the_name(
         f"https://files.example.test:{port}/a.ogg",
         dest,
         max_bytes=LIMIT,
-        allow_private=True,
+        private_origins=at(f"https://files.example.test:{port}"),
         ssl_context=context,
         resolver=lambda host, p: ["127.0.0.1"],
     )
@@ -670,7 +622,7 @@ def test_https_certificate_for_another_name_fails(
             f"https://other.example.test:{port}/a.ogg",
             dest,
             max_bytes=LIMIT,
-            allow_private=True,
+            private_origins=at(f"https://other.example.test:{port}"),
             ssl_context=context,
             resolver=lambda host, p: ["127.0.0.1"],
         )
