@@ -19,6 +19,7 @@ from adapter.settings import Settings
 from adapter.store import migrate
 from adapter.store.db import check_location, describe
 from adapter.web.app import create_app, listen_socket
+from adapter.web.server import limits
 from adapter.wiring import build_runtime
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
             port=port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=30,
+            **limits(settings),
         )
     )
     previous = signal.getsignal(signal.SIGTERM)

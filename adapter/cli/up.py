@@ -15,6 +15,7 @@ from adapter.cli.context import check_redis, load_settings
 from adapter.single_box import run_up
 from adapter.store.db import open_database
 from adapter.web.app import listen_socket
+from adapter.web.server import limits
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -39,8 +40,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=30,
         proxy_headers=True,
+        **limits(settings),
     )
     return 0
 

@@ -47,7 +47,12 @@ def read_conversation(rt: Runtime, account_id: int, conversation_id: int) -> lis
         if not controls(account).wants_inbox(_inbox(conversation)):
             return []
         reader = reader_for(rt, account, token)
-        sifted = sift(reader.messages(conversation_id, since=0.0), conversation, until=_now())
+        sifted = sift(
+            reader.messages(conversation_id, since=0.0),
+            conversation,
+            until=_now(),
+            max_attachments=rt.settings.max_attachments,
+        )
         found = rt.ledger.record_found(
             account_id,
             sifted.audio,

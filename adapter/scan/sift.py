@@ -6,7 +6,9 @@ counted (the reconciler's next scan covers them). This service's own notes in th
 (``helpdesk.notes.note_reference``), whenever written, mark their audio as *known* and
 *noted*: a lost database or a reinstall never transcribes it again. An
 audio attachment Chatwoot lists without a usable ``data_url`` cannot be fetched: it is
-*skipped*, with a logged reason, and so is a message that is not what the API promises.
+*skipped*, with a logged reason, and so is a message that is not what the API promises. A
+message with more audio than ``max_attachments`` keeps its first ones (``adapter.caps``), as a
+webhook would.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from adapter.caps import cap_attachments
 from adapter.helpdesk.notes import NoteReference, header_filename, note_reference
 from channels import decide_listed
 from channels.base import AudioAttachment, Decision
@@ -66,9 +69,14 @@ class Sifted:
 
 
 def sift(
-    messages: Iterable[Mapping[str, Any]], conversation: Mapping[str, Any], *, until: float
+    messages: Iterable[Mapping[str, Any]],
+    conversation: Mapping[str, Any],
+    *,
+    until: float,
+    max_attachments: int | None = None,
 ) -> Sifted:
-    """Sift the messages of one conversation (those created after ``until`` are left out)."""
+    """Sift the messages of one conversation (those created after ``until`` are left out);
+    ``max_attachments``: how many audio attachments one message may queue (None: all)."""
     counts = Counts()
     decisions: list[Decision] = []
     notes: dict[int | None, list[NoteReference]] = defaultdict(list)
@@ -82,7 +90,7 @@ def sift(
         counts.messages += 1
         if reference is not None:
             continue
-        decision = decide_listed(message, conversation)
+        decision = cap_attachments(decide_listed(message, conversation), max_attachments)
         if decision.status == "accepted":
             decisions.append(decision)
             counts.audio += len(decision.attachments)

@@ -68,15 +68,18 @@ class Walk:
         queue: Queue | None,
         encrypt: Callable[[str], str],
         progress: Callable[[Counts], None] | None = None,
+        max_attachments: int | None = None,
     ) -> None:
         """``queue`` None: this process cannot reach the workers (a command without Redis);
-        what it records is left due for the next recovery sweep of a running service."""
+        what it records is left due for the next recovery sweep of a running service.
+        ``max_attachments``: how many audio attachments one message may queue (None: all)."""
         self.reader = reader
         self.ledger = ledger
         self.scans = scans
         self.queue = queue
         self.encrypt = encrypt
         self.progress = progress
+        self.max_attachments = max_attachments
 
     def run(self, target: Target, total: Counts | None = None) -> Counts:
         """Walk the window, adding to ``total`` as it goes (what was done before an error
@@ -118,6 +121,7 @@ class Walk:
                 self.reader.messages(conversation.id, since=target.window.since.timestamp()),
                 conversation.raw,
                 until=target.window.until.timestamp(),
+                max_attachments=self.max_attachments,
             )
         except HelpdeskTokenRejected:
             raise  # the token, not the conversation: the scan stops, its window stays
@@ -209,6 +213,7 @@ def walk_for(
         queue=None if detached else rt.queue,
         encrypt=partial(rt.keyring.encrypt, register=False),
         progress=progress,
+        max_attachments=rt.settings.max_attachments,
     )
 
 

@@ -75,6 +75,9 @@ def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starle
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
+    # a path with a slash too many (or too few) is 404, never a redirect: Starlette's would
+    # build its Location from the request's Host header, and a POST redirected is a webhook lost
+    app.router.redirect_slashes = False
     app.state.runtime = rt
     return app
 

@@ -9,7 +9,12 @@ returns a :class:`Delivery` to record, or a :class:`Rejection` carrying the HTTP
     secrets None (unknown or disabled account) → 404
     signature missing, malformed, wrong        → 401     timestamp outside ±300 s → 401
     body not JSON, or not a JSON object        → 400
-    otherwise                                   → a Delivery (recorded, then 202)
+    otherwise                                   → a Delivery (recorded, then 202), with at most
+                                                  ``max_attachments`` audio attachments
+
+``precheck(headers, now)`` is the part of that which needs no body (the signature headers'
+presence, form and timestamp): the endpoint asks it before reading the body, so that a request
+without a well-formed signature never holds the body's memory.
 
 The endpoint (``adapter.web.webhooks``) does the I/O around it: read the body under a cap,
 look up the account's secrets, record, enqueue, answer.
@@ -22,6 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from adapter.caps import cap_attachments
 from adapter.controls import Controls, decide_for
 from adapter.observability.metrics import Metric
 from adapter.store.intake import MAX_DELIVERY_KEY, Delivery
@@ -59,6 +65,29 @@ def delivery_key(header: str | None, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _unauthenticated(exc: SignatureError) -> Rejection:
+    metric = Metric.rejected("stale" if exc.reason == "stale" else "signature")
+    return Rejection(401, f"signature {exc.reason}", metric)
+
+
+def precheck(headers: Mapping[str, str], now: float) -> Rejection | None:
+    """401 when the signature headers are missing, malformed or stale; None when they are fit
+    to be checked against the body. No secret is needed, no body read."""
+    try:
+        # with no secret to try, well-formed fresh headers end in "mismatch": the same checks,
+        # in the same order, as the verification that follows once the body is read
+        verify(
+            (),
+            signature=headers.get(SIGNATURE),
+            timestamp=headers.get(TIMESTAMP),
+            body=b"",
+            now=now,
+        )
+    except SignatureError as exc:
+        return None if exc.reason == "mismatch" else _unauthenticated(exc)
+    return None  # pragma: no cover - verify raises without a secret
+
+
 def parse_webhook(
     account_id: int,
     headers: Mapping[str, str],
@@ -66,13 +95,15 @@ def parse_webhook(
     secrets: Sequence[bytes] | None,
     now: float,
     wanted: Controls = EVERYTHING,
+    max_attachments: int | None = None,
 ) -> Delivery | Rejection:
     """What to do with one webhook to ``account_id``. Never raises.
 
     ``headers`` is looked up with lower-case names (Starlette's headers are case-insensitive);
     ``secrets`` are the account's webhook secrets, None when the account is unknown or disabled;
     ``now`` is the arrival time in Unix seconds; ``wanted`` what the account asks to be
-    transcribed (``adapter.controls``: its inboxes, on-demand mode).
+    transcribed (``adapter.controls``: its inboxes, on-demand mode); ``max_attachments`` how
+    many audio attachments one message may queue (None: all).
     """
     if secrets is None:
         return UNKNOWN_ACCOUNT
@@ -85,15 +116,14 @@ def parse_webhook(
             now=now,
         )
     except SignatureError as exc:
-        metric = Metric.rejected("stale" if exc.reason == "stale" else "signature")
-        return Rejection(401, f"signature {exc.reason}", metric)
+        return _unauthenticated(exc)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         return Rejection(400, "body is not JSON", Metric.WEBHOOK_REJECTED_BAD_JSON)
     if not isinstance(payload, dict):
         return Rejection(400, "body is not a JSON object", Metric.WEBHOOK_REJECTED_BAD_JSON)
-    decision = decide_for(payload, decide(payload), wanted)
+    decision = cap_attachments(decide_for(payload, decide(payload), wanted), max_attachments)
     return Delivery(account_id, delivery_key(headers.get(DELIVERY), body), decision)
 
 
@@ -104,4 +134,5 @@ __all__ = [
     "Rejection",
     "delivery_key",
     "parse_webhook",
+    "precheck",
 ]

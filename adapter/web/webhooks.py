@@ -1,5 +1,11 @@
 """``POST /webhooks/chatwoot/{account_id}``: verify, record, enqueue, answer.
 
+Before the body is read, what needs no body is refused, cheapest first, with ``Connection:
+close`` (the unread body is never parsed): an account id that is not one (404), a declared
+``Content-Length`` over the limit (413), signature headers missing, malformed or stale (401,
+``sansio.precheck``), an account not known to be enabled (404, :class:`KnownAccounts`). So a
+client without a well-formed signature for an enabled account never holds a body's memory.
+
 The endpoint reads the body once under a size cap and hands it, with the headers and the
 arrival time, to the group-commit writer (``adapter.web.batcher``). The writer takes every
 webhook waiting at that moment and, in a worker thread: reads their accounts' secrets in one
@@ -18,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from anyio import to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -32,8 +39,8 @@ from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import Delivery, IntakeResult, StoreUnavailable, WebhookSecrets
 from adapter.web.batcher import Batcher
-from adapter.web.body import BodyTooLarge, read_capped
-from adapter.web.sansio import TOO_LARGE, UNKNOWN_ACCOUNT, Rejection, parse_webhook
+from adapter.web.body import BodyTooLarge, declared_too_large, read_capped
+from adapter.web.sansio import TOO_LARGE, UNKNOWN_ACCOUNT, Rejection, parse_webhook, precheck
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +110,57 @@ class SecretCache:
         return found
 
 
+class KnownAccounts:
+    """The accounts this process believes enabled, so that a webhook to any other is refused
+    before its body is read.
+
+    It only ever saves a query, never decides alone: an account in it may have been disabled
+    since (the batch reads every account again, answers 404 and forgets it); an account not in
+    it is looked up at once, one query by primary key, before the answer is 404, so a new or
+    re-enabled account is never refused. It holds enabled ids only: its size is the number
+    of enabled accounts, whatever ids are tried.
+    """
+
+    def __init__(self) -> None:
+        self._enabled: set[int] = set()
+
+    def seen(self, asked: Iterable[int], found: Mapping[int, WebhookSecrets]) -> None:
+        """What a read of the accounts ``asked`` for ``found`` (enabled or not, or absent)."""
+        for account_id in asked:
+            account = found.get(account_id)
+            if account is not None and account.enabled:
+                self._enabled.add(account_id)
+            else:
+                self._enabled.discard(account_id)
+
+    async def enabled(self, rt: Runtime, account_id: int) -> bool:
+        """Whether ``account_id`` is an enabled account (``StoreUnavailable``)."""
+        if account_id in self._enabled:
+            return True
+        found = await to_thread.run_sync(rt.accounts.webhook_secrets, [account_id])
+        self.seen([account_id], found)
+        return account_id in self._enabled
+
+
 def process_batch(
-    rt: Runtime, webhooks: Sequence[Webhook], cache: SecretCache | None = None
+    rt: Runtime,
+    webhooks: Sequence[Webhook],
+    cache: SecretCache | None = None,
+    known: KnownAccounts | None = None,
 ) -> list[Outcome]:
     """Verify and record ``webhooks``, then enqueue their new transcriptions.
 
     Blocking (the writer runs it in a worker thread); one outcome per webhook, in order; never
-    raises. The 202s are returned only after the commit and the enqueue.
+    raises. The 202s are returned only after the commit and the enqueue. ``known`` learns
+    which of the batch's accounts are enabled.
     """
     try:
         accounts = rt.accounts.webhook_secrets(w.account_id for w in webhooks)
     except StoreUnavailable as exc:
         log.error("%s: %d webhooks answered 503", exc, len(webhooks))
         return [UNAVAILABLE for _ in webhooks]
+    if known is not None:
+        known.seen((w.account_id for w in webhooks), accounts)
     cache = cache or SecretCache()
     checked = [_check(rt, cache, accounts.get(w.account_id), w) for w in webhooks]
     outcomes, new_ids, reads = _record(rt, checked)
@@ -140,7 +185,13 @@ def _check(
         return NO_SECRETS
     wanted = controls_of(account.inbox_ids, account.mode, None, None)
     parsed = parse_webhook(
-        webhook.account_id, webhook.headers, webhook.body, secrets, webhook.now, wanted
+        webhook.account_id,
+        webhook.headers,
+        webhook.body,
+        secrets,
+        webhook.now,
+        wanted,
+        max_attachments=rt.settings.max_attachments,
     )
     return _rejected(parsed) if isinstance(parsed, Rejection) else parsed
 
@@ -197,6 +248,7 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
     """The webhook endpoint; its work goes through one group-commit writer per runtime."""
     writer: tuple[Runtime, Batcher[Webhook, Outcome]] | None = None
     cache = SecretCache()
+    known = KnownAccounts()
 
     def batcher(rt: Runtime) -> Batcher[Webhook, Outcome]:
         nonlocal writer
@@ -205,23 +257,24 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
             # is checked and written on another connection. SQLite takes one writer at a time
             # anyway, and a second would fail its snapshot upgrade rather than wait.
             in_flight = 2 if rt.settings.database_url.startswith("postgresql") else 1
-            handle = partial(process_batch, rt, cache=cache)
+            handle = partial(process_batch, rt, cache=cache, known=known)
             writer = (rt, Batcher(handle, lambda _: FAILED, max_in_flight=in_flight))
         return writer[1]
 
     async def receive(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
         metrics.incr(Metric.WEBHOOK_RECEIVED)
-        raw_id = request.path_params.get("account_id", "")
-        if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id) < MAX_ACCOUNT_ID:
-            return _answer(_rejected(UNKNOWN_ACCOUNT))
+        arrived = clock()
+        early = await _before_the_body(rt, known, request, arrived)
+        if early is not None:
+            return _answer(early, close=True)
         try:
             body = await read_capped(request, rt.settings.max_webhook_bytes)
         except BodyTooLarge:
-            return _answer(_rejected(TOO_LARGE))
+            return _answer(_rejected(TOO_LARGE), close=True)
         except ClientDisconnect:
             return Response(status_code=400)
-        webhook = Webhook(int(raw_id), body, request.headers, clock())
+        webhook = Webhook(int(request.path_params["account_id"]), body, request.headers, arrived)
         try:
             outcome = await batcher(rt).submit(webhook)
         except Exception:
@@ -232,9 +285,40 @@ def make_endpoint(clock: Callable[[], float] = time.time) -> Callable[[Request],
     return receive
 
 
-def _answer(outcome: Outcome) -> Response:
+async def _before_the_body(
+    rt: Runtime, known: KnownAccounts, request: Request, now: float
+) -> Outcome | None:
+    """The answer to a webhook that can be refused before its body is read, cheapest check
+    first (module docstring); None: read the body."""
+    raw_id = request.path_params.get("account_id", "")
+    if not raw_id.isascii() or not raw_id.isdigit() or not 0 < int(raw_id) < MAX_ACCOUNT_ID:
+        return _rejected(UNKNOWN_ACCOUNT)
+    if declared_too_large(request, rt.settings.max_webhook_bytes):
+        return _rejected(TOO_LARGE)
+    unsigned = precheck(request.headers, now)
+    if unsigned is not None:
+        return _rejected(unsigned)
+    try:
+        enabled = await known.enabled(rt, int(raw_id))
+    except StoreUnavailable as exc:
+        log.error("%s: a webhook answered 503", exc)
+        return UNAVAILABLE
+    return None if enabled else _rejected(UNKNOWN_ACCOUNT)
+
+
+def _answer(outcome: Outcome, *, close: bool = False) -> Response:
+    """The outcome as JSON; ``close``: the body was not read, so the connection is closed
+    after the answer rather than parse what the client still sends."""
     metrics.incr(outcome.metric)
-    return JSONResponse(outcome.body, status_code=outcome.status)
+    headers = {"connection": "close"} if close else None
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
 
-__all__ = ["Outcome", "SecretCache", "Webhook", "make_endpoint", "process_batch"]
+__all__ = [
+    "KnownAccounts",
+    "Outcome",
+    "SecretCache",
+    "Webhook",
+    "make_endpoint",
+    "process_batch",
+]

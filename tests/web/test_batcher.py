@@ -296,10 +296,10 @@ def test_shutdown_answers_the_webhooks_waiting_for_their_batch(
     release = threading.Event()
     entered = threading.Event()
 
-    def held(rt: Runtime, batch: Sequence[Webhook], cache: Any = None) -> list[Outcome]:
+    def held(rt: Runtime, batch: Sequence[Webhook], **kwargs: Any) -> list[Outcome]:
         entered.set()
         assert release.wait(60)
-        return process_batch(rt, batch, cache)
+        return process_batch(rt, batch, **kwargs)
 
     class Counting:  # counts the webhooks the endpoint has begun to handle
         received = 0
