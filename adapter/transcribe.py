@@ -5,6 +5,11 @@ pieces as separate units of work: ``shape`` once per attempt, ``transcribe_chunk
 chunk (each its own Dramatiq message, in parallel across workers), ``assemble`` once when the
 ledger says the last chunk is done. Chunks are at most ``chunk_seconds`` long for every
 engine, and each engine call gets a timeout that follows its chunk's duration.
+
+``shape`` decodes customers' files, so it runs in a child process with memory, CPU and
+wall-clock limits (:mod:`adapter.audio.isolated`): a decoder that crashes or runs away ends
+that transcription with a named error, and the process that called it (under ``up``, the
+webhook receiver's) lives on.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from adapter.audio import AudioChunk, PreparedAudio, TimeMap, prepare, stitch
+from adapter.audio import AudioChunk, PreparedAudio, TimeMap, stitch
+from adapter.audio.isolated import DecodeBounds, prepare_isolated
 from adapter.engines.base import Engine, EngineLimits, Segment, Transcript
 
 
@@ -47,15 +53,24 @@ class FileTranscript:
 
 
 def shape(
-    src: Path, workdir: Path, engine: Engine, policy: ChunkPolicy, *, remove_silence: bool
+    src: Path,
+    workdir: Path,
+    engine: Engine,
+    policy: ChunkPolicy,
+    *,
+    remove_silence: bool,
+    bounds: DecodeBounds | None = None,
 ) -> PreparedAudio:
-    """Probe ``src`` and cut it into chunk files ``engine`` accepts (``BadAudio``, ``NotAudio``)."""
-    return prepare(
+    """Probe ``src`` and cut it into chunk files ``engine`` accepts (``BadAudio``, ``NotAudio``),
+    in a child process under ``bounds`` (a crash or a limit hit: ``BadAudio``; the wall-clock
+    limit or a child killed from outside: ``TransientError``)."""
+    return prepare_isolated(
         src,
         workdir,
         policy.limits(engine.limits),
         remove_silence=remove_silence,
         target_chunk_seconds=policy.chunk_seconds,
+        bounds=bounds,
     )
 
 
