@@ -17,6 +17,7 @@ from adapter import accounts as acc
 from adapter import usage
 from adapter.cli import Failure
 from adapter.cli.context import Accounts, open_accounts
+from adapter.cli.secrets import read_secrets
 from adapter.store import Account, Ledger
 from adapter.views import budget_view
 
@@ -43,7 +44,9 @@ _FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
 
 
 def changes(args: argparse.Namespace) -> acc.AccountChanges:
-    """The account options given on the command line, validated."""
+    """The account options given on the command line, validated; the secret options read
+    from their sources first (``adapter.cli.secrets``), unless they were."""
+    read_secrets(args)
     data: dict[str, Any] = {}
     for name in _FIELDS:
         value = getattr(args, name, None)
@@ -64,8 +67,8 @@ def option(field: str) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    opened = open_accounts()
     wanted = changes(args)
+    opened = open_accounts()
     acc.check_model(wanted, None, opened.settings)
     account = acc.create_account(opened.store, opened.keyring, args.account_id, wanted)
     print(f"account {account.id} added")
@@ -74,8 +77,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    opened = open_accounts()
     wanted = changes(args)
+    opened = open_accounts()
     acc.check_model(wanted, opened.store.get(args.account_id), opened.settings)
     account = acc.update_account(opened.store, opened.keyring, args.account_id, wanted)
     print(f"account {account.id} updated")

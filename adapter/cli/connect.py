@@ -15,9 +15,7 @@ without secrets, stops the command before it writes anything.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
-from pathlib import Path
 from typing import Any
 
 from adapter import accounts as acc
@@ -26,6 +24,7 @@ from adapter.cli import Failure
 from adapter.cli.accounts import changes as given_changes
 from adapter.cli.accounts import option
 from adapter.cli.context import Accounts, open_accounts
+from adapter.cli.secrets import read_secrets
 from adapter.controls import parse_languages
 from adapter.errors import HelpdeskNotFound, HelpdeskRejected
 from adapter.helpdesk.admin import AgentBot, ChatwootAdmin, Webhook
@@ -35,8 +34,6 @@ from adapter.store import Account
 
 #: options of ``accounts add`` that connect sets itself, from Chatwoot's answers
 _FROM_CHATWOOT = ("api_token", "webhook_secret")
-#: secret options connect reads (``-``: standard input, ``@PATH``: a file)
-_SECRETS = ("user_token", "openai_api_key")
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -46,11 +43,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
                 f"{option(name)} is not an option of accounts connect: it takes the bot's token "
                 "and the webhook's secret from Chatwoot"
             )
-    for name in _SECRETS:
-        value = getattr(args, name, None)
-        if value is not None:
-            setattr(args, name, _read_secret(value, option(name)))
-            register_secret(getattr(args, name))
+    read_secrets(args)  # --user-token, --openai-api-key: before anything is asked of Chatwoot
     opened = open_accounts()
     public_url = _public_url(args.public_url or opened.settings.public_url)
     wanted = given_changes(args)  # validates --chatwoot-url and the other options
@@ -251,26 +244,6 @@ def _public_url(value: str | None) -> str:
             "--public-url must be an http(s) base URL such as https://transcriber.example.com"
         )
     return value
-
-
-def _read_secret(value: str, name: str) -> str:
-    """``-``: standard input (a prompt without echo on a terminal); ``@PATH``: that file; one
-    trailing newline stripped. A plain value works, with a warning."""
-    if value == "-":
-        text = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.read()
-    elif value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise Failure(f"{name}: cannot read {value[1:]}: {exc.strerror}") from None
-    else:
-        print(
-            f"warning: {name} given as an argument shows in the process list; use {name} - "
-            f"(standard input) or {name} @FILE",
-            file=sys.stderr,
-        )
-        return value
-    return text[:-1] if text.endswith("\n") else text
 
 
 __all__ = ["cmd_connect"]

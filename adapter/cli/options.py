@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 #: ids travel through JSON and JavaScript: keep them exact there
 MAX_ID = 2**53
@@ -82,6 +85,96 @@ def usd(text: str) -> float:
     return value
 
 
+#: the forms a secret option takes, in its help (``adapter.cli.secrets`` reads them)
+SAFER_FORMS = (
+    "Give it as - (standard input; a prompt without echo on a terminal), @FILE (a file) or "
+    "env:NAME (an environment variable): as a plain argument it shows in the process list and "
+    "the shell's history, the least safe way"
+)
+#: the same, in the description of a command that takes secrets
+SECRETS_NOTE = (
+    "Each secret (a token, secret or key) is best given as - (standard input; a prompt without "
+    "echo on a terminal), @FILE or env:NAME: given as a plain argument it shows in the process "
+    "list and the shell's history, the least safe way (it works, with a warning)."
+)
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+Kind = Literal["stdin", "file", "env", "argument"]
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where the secret of ``option`` is read from: ``where`` is the file's path, the
+    variable's name, or (``argument``) the secret itself, which ``repr`` never shows."""
+
+    option: str
+    kind: Kind
+    where: str
+
+    def __repr__(self) -> str:
+        shown = "…" if self.kind == "argument" else self.where
+        return f"SecretSource({self.option}, {self.kind}, {shown!r})"
+
+    def describe(self) -> str:
+        """The source in words, for a message (never the secret)."""
+        if self.kind == "file":
+            return self.where
+        if self.kind == "env":
+            return f"the environment variable {self.where}"
+        if self.kind == "stdin":
+            return "standard input"
+        return "the argument"
+
+
+def parse_source(option: str, text: str) -> SecretSource:
+    """The source ``text`` names; ``ValueError`` (in words for the user) when it names none."""
+    if text == "-":
+        return SecretSource(option, "stdin", "")
+    if text.startswith("@"):
+        if not text[1:]:
+            raise ValueError("@ needs a file's path, as in @/run/secrets/token")
+        return SecretSource(option, "file", text[1:])
+    if text.startswith("env:"):
+        name = text[4:]
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                "env: needs an environment variable's name (letters, digits and _), as in "
+                "env:CHATWOOT_TOKEN"
+            )
+        return SecretSource(option, "env", name)
+    return SecretSource(option, "argument", text)
+
+
+class SecretOption(argparse.Action):
+    """Stores a :class:`SecretSource`; refuses a second ``-`` among the command's options."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        option = self.option_strings[0]
+        try:
+            source = parse_source(option, str(values))
+        except ValueError as exc:
+            parser.error(f"argument {option}: {exc}")
+        if source.kind == "stdin":
+            for other in vars(namespace).values():
+                if (
+                    isinstance(other, SecretSource)
+                    and other.kind == "stdin"
+                    and other.option != option
+                ):
+                    parser.error(
+                        f"argument {option}: standard input (-) is already read for "
+                        f"{other.option}; give one of them as @FILE or env:NAME"
+                    )
+        setattr(namespace, self.dest, source)
+
+
 def listen_options(p: argparse.ArgumentParser) -> None:
     """``--host`` and ``--port`` of the HTTP receiver."""
     p.add_argument(
@@ -131,30 +224,35 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     )
     p.add_argument(
         "--api-token",
+        action=SecretOption,
         metavar="TOKEN",
         required=adding,
         help="Chatwoot access token the notes are posted with (an agent bot's token is "
-        f"recommended); stored encrypted {required}",
+        f"recommended); stored encrypted. {SAFER_FORMS} {required}",
     )
     p.add_argument(
         "--webhook-secret",
+        action=SecretOption,
         metavar="SECRET",
         required=adding,
         help="the signing secret of the account's Chatwoot webhook; stored encrypted. A new one "
-        f"replaces the old, which keeps working until --drop-previous-secret {required}",
+        f"replaces the old, which keeps working until --drop-previous-secret. {SAFER_FORMS} "
+        f"{required}",
     )
     p.add_argument(
         "--openai-api-key",
+        action=SecretOption,
         metavar="KEY",
-        help="this account's own OpenAI key, stored encrypted "
+        help=f"this account's own OpenAI key, stored encrypted. {SAFER_FORMS} "
         + default("none, so OPENAI_API_KEY of the service"),
     )
     p.add_argument(
         "--user-token",
+        action=SecretOption,
         metavar="TOKEN",
         help="a Chatwoot user's access token, only to read conversations and messages (the "
         "reconciler and backfill; an agent bot's token cannot list them). An administrator's "
-        "sees every inbox, an agent's only theirs; stored encrypted "
+        f"sees every inbox, an agent's only theirs; stored encrypted. {SAFER_FORMS} "
         + default("none, so the account is not reconciled"),
     )
     p.add_argument(
@@ -253,6 +351,10 @@ __all__ = [
     "ENGINE_DEFAULT",
     "MAX_ID",
     "MODEL_DEFAULT",
+    "SAFER_FORMS",
+    "SECRETS_NOTE",
+    "SecretOption",
+    "SecretSource",
     "account_filter",
     "account_id_argument",
     "account_options",
@@ -260,6 +362,7 @@ __all__ = [
     "json_option",
     "listen_options",
     "on_off",
+    "parse_source",
     "port",
     "positive_int",
     "seconds",

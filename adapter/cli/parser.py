@@ -12,6 +12,8 @@ import argparse
 from typing import TypeAlias
 
 from adapter.cli.options import (
+    SAFER_FORMS,
+    SECRETS_NOTE,
     account_filter,
     account_id_argument,
     account_options,
@@ -143,7 +145,7 @@ def _worker_command(commands: Commands) -> None:
 
 def _account_commands(commands: Commands) -> None:
     actions = _group(commands, "accounts", "Manage helpdesk accounts.")
-    a = _command(actions, "add", "accounts:cmd_add", "Add an account.")
+    a = _command(actions, "add", "accounts:cmd_add", "Add an account.", SECRETS_NOTE)
     a.add_argument(
         "--account-id",
         type=positive_int,
@@ -191,7 +193,13 @@ def _account_commands(commands: Commands) -> None:
 
 
 def _update_command(actions: Commands) -> None:
-    a = _command(actions, "update", "accounts:cmd_update", "Change an account: only what is given.")
+    a = _command(
+        actions,
+        "update",
+        "accounts:cmd_update",
+        "Change an account: only what is given.",
+        SECRETS_NOTE,
+    )
     account_id_argument(a)
     account_options(a, adding=False)
     a.add_argument(
@@ -427,6 +435,7 @@ def _connect_commands(commands: Commands) -> None:
         "the bot's token, the webhook's secret and the user token, encrypted, adding or updating "
         "the account. Running it again changes nothing. Needs Chatwoot 4.11.2 or newer (signed "
         "webhooks). Never prints a token or secret.",
+        SECRETS_NOTE,
     )
     a.add_argument(
         "--account-id",
@@ -446,8 +455,8 @@ def _connect_commands(commands: Commands) -> None:
             action.required = True
             action.help = (
                 "the access token of an administrator of the account (Profile settings → Access "
-                "token), or - (standard input) or @FILE; it sets the account up and is stored, "
-                "encrypted, to read conversations (reconciler, backfill) (required)"
+                "token); it sets the account up and is stored, encrypted, to read conversations "
+                f"(reconciler, backfill). {SAFER_FORMS} (required)"
             )
         elif action.dest == "api_token":
             action.help = (

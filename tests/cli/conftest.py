@@ -9,7 +9,7 @@ import pytest
 
 from adapter.cli import main
 from adapter.settings import get_settings
-from tests.cli.helpers import PREFIXES, Call, Result
+from tests.cli.helpers import PREFIXES, SECRET_VARIABLES, Call, Result
 from tests.conftest import REPO
 
 
@@ -36,6 +36,7 @@ def cli_env(database_url: str, tmp_path: Path, fernet_key: str) -> dict[str, str
             "TRANSCRIBER_ENCRYPTION_KEYS": fernet_key,
             "TRANSCRIBER_WORK_DIR": str(tmp_path / "work"),
             "PYTHONPATH": str(REPO),
+            **SECRET_VARIABLES,
         }
     )
     return env
@@ -52,7 +53,7 @@ def call(
     a test changes it with ``monkeypatch`` between calls."""
     monkeypatch.chdir(tmp_path)
     for name, value in cli_env.items():
-        if name.startswith(PREFIXES):
+        if name.startswith(PREFIXES) or name in SECRET_VARIABLES:
             monkeypatch.setenv(name, value)
 
     def run_main(args: list[str]) -> Result:

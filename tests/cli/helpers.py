@@ -18,6 +18,13 @@ from adapter.store import Transcription, get_engine
 API_TOKEN = "cw-agent-bot-token-" + "q7" * 10
 WEBHOOK_SECRET = "whsec-" + "z9" * 12
 OPENAI_KEY = "sk-test-" + "k3" * 20
+#: the secrets above in the environment of every command the tests run, so that commands give
+#: them as env:NAME (a plain argument works too, with a warning on stderr: tests/cli/test_secrets)
+SECRET_VARIABLES = {
+    "TEST_API_TOKEN": API_TOKEN,
+    "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "TEST_OPENAI_KEY": OPENAI_KEY,
+}
 
 #: what the commands read from the environment: none of the developer's may leak in
 PREFIXES = ("TRANSCRIBER_", "OPENAI_", "SENTRY_", "STATSD_", "dramatiq_")
@@ -80,9 +87,9 @@ def adding(account_id: int, *extra: str) -> list[str]:
         "--chatwoot-url",
         "https://chatwoot.example.test",
         "--api-token",
-        API_TOKEN,
+        "env:TEST_API_TOKEN",
         "--webhook-secret",
-        WEBHOOK_SECRET,
+        "env:TEST_WEBHOOK_SECRET",
         *extra,
     ]
 

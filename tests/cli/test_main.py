@@ -28,9 +28,9 @@ def adding(account_id: str, url: str = "https://a.test", *extra: str) -> list[st
         "--chatwoot-url",
         url,
         "--api-token",
-        "t",
+        "env:TEST_API_TOKEN",
         "--webhook-secret",
-        "s",
+        "env:TEST_WEBHOOK_SECRET",
         *extra,
     ]
 
