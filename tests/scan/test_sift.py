@@ -183,3 +183,13 @@ JSON = st.recursive(
 def test_any_messages_sift_without_raising(messages: list[dict], conversation: dict) -> None:
     sifted = sift(messages, conversation, until=UNTIL)
     assert sifted.counts.messages <= len(messages)
+
+
+def test_a_message_gives_at_most_max_attachments(caplog: pytest.LogCaptureFixture) -> None:
+    many = message(10, *(audio(100 + n, f"v{n}.oga") for n in range(40)))
+    sifted = sift([many, message(11, audio(200))], CONVERSATION, until=UNTIL, max_attachments=15)
+    first, second = sifted.audio
+    assert [a.attachment_id for a in first.attachments] == list(range(100, 115))
+    assert [a.attachment_id for a in second.attachments] == [200]
+    assert sifted.counts == Counts(messages=2, audio=16)
+    assert "40 audio attachments" in caplog.text and "139" in caplog.text

@@ -374,3 +374,17 @@ def test_backfill_refuses_an_inbox_the_account_does_not_transcribe(
         target_of(account, window(1), "backfill", inbox_ids=(1,))
     assert target_of(account, window(1), "backfill").inbox_ids == (2,)
     assert target_of(account, window(1), "backfill", inbox_ids=(1, 2)).inbox_ids == (2,)
+
+
+def test_a_message_queues_at_most_max_attachments(
+    runtime: Runtime, chatwoot: ChatwootStandIn
+) -> None:
+    add_account(runtime, chatwoot)
+    chatwoot.add_conversation(
+        10, channel="Channel::Whatsapp", inbox_id=1, last_activity_at=NOW - 60
+    )
+    many = [voice(chatwoot, f"v{n}.oga") for n in range(20)]
+    chatwoot.add_message(10, attachments=many, created_at=NOW - 100)
+    counts = walk(runtime, chatwoot).run(Target(ACCOUNT, window(1), "backfill"))
+    assert (counts.audio, counts.queued) == (15, 15) == (runtime.settings.max_attachments,) * 2
+    assert len(attachment_ids(runtime)) == 15

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from adapter.observability import Metric
 from adapter.store import Delivery
-from adapter.web.sansio import Rejection, delivery_key, parse_webhook
+from adapter.web.sansio import Rejection, delivery_key, parse_webhook, precheck
 from adapter.web.signing import sign
 
 SECRET = b"whsec-core-0123456789"
@@ -171,3 +171,74 @@ def test_any_signed_json_object_is_a_delivery(payload: dict[str, Any]) -> None:
 def test_any_signed_bytes_are_a_delivery_or_400(body: bytes) -> None:
     result = parse(body, headers(body))
     assert isinstance(result, Delivery) or (isinstance(result, Rejection) and result.status == 400)
+
+
+# ─── before the body: the signature headers alone ────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("head", "reason"),
+    [
+        ({}, "missing"),
+        ({"x-chatwoot-timestamp": str(int(NOW))}, "missing"),
+        (
+            {"x-chatwoot-timestamp": "soon", "x-chatwoot-signature": "sha256=" + "0" * 64},
+            "malformed",
+        ),
+        (
+            {"x-chatwoot-timestamp": str(int(NOW)), "x-chatwoot-signature": "sha1=" + "0" * 40},
+            "malformed",
+        ),
+        (
+            {"x-chatwoot-timestamp": str(int(NOW)), "x-chatwoot-signature": "sha256=" + "g" * 64},
+            "malformed",
+        ),
+        (
+            {
+                "x-chatwoot-timestamp": str(int(NOW) - 301),
+                "x-chatwoot-signature": "sha256=" + "0" * 64,
+            },
+            "stale",
+        ),
+    ],
+)
+def test_precheck_refuses_unusable_signature_headers(head: dict[str, str], reason: str) -> None:
+    rejection = precheck(head, NOW)
+    assert rejection is not None
+    assert (rejection.status, rejection.message) == (401, f"signature {reason}")
+    assert rejection == parse(BODY, head)  # what the full check says once the body is read
+
+
+def test_precheck_passes_well_formed_fresh_headers_whatever_the_body() -> None:
+    assert precheck(headers(BODY), NOW) is None
+    assert precheck(headers(b"another body", secret=b"another secret"), NOW) is None
+
+
+# ─── at most max_attachments per message ─────────────────────────────────────────────────────
+
+
+def many_attachments(count: int) -> bytes:
+    payload = json.loads(BODY)
+    [first] = payload["attachments"]
+    payload["attachments"] = [{**first, "id": 1000 + n} for n in range(count)]
+    return json.dumps(payload).encode()
+
+
+def test_a_message_queues_at_most_max_attachments(caplog: pytest.LogCaptureFixture) -> None:
+    body = many_attachments(100)
+    result = parse_webhook(3, headers(body), body, (SECRET,), NOW, max_attachments=15)
+    assert isinstance(result, Delivery)
+    assert [a.attachment_id for a in result.decision.attachments] == list(range(1000, 1015))
+    assert "100 audio attachments" in caplog.text
+    assert "1015, 1016" in caplog.text and "1099" in caplog.text
+    uncapped = parse_webhook(3, headers(body), body, (SECRET,), NOW)
+    assert isinstance(uncapped, Delivery)
+    assert len(uncapped.decision.attachments) == 100
+
+
+def test_a_message_at_the_cap_is_untouched(caplog: pytest.LogCaptureFixture) -> None:
+    body = many_attachments(15)
+    result = parse_webhook(3, headers(body), body, (SECRET,), NOW, max_attachments=15)
+    assert isinstance(result, Delivery)
+    assert len(result.decision.attachments) == 15
+    assert caplog.text == ""

@@ -455,3 +455,19 @@ def test_database_down_fails_the_whole_batch_without_retrying_each(
     assert [o.status for o in outcomes] == [503] * 6
     assert calls == []  # no connection: nothing ran, and no one-by-one retries
     assert process_batch(runtime, [webhook(voice_note(1))])[0].status == 202
+
+
+# ─── at most TRANSCRIBER_MAX_ATTACHMENTS per message ─────────────────────────────────────────
+
+
+@sqlite_only
+def test_one_webhook_queues_at_most_max_attachments(
+    post: Post, runtime: Runtime, account: int
+) -> None:
+    payload = voice_note(1)
+    [first] = payload["attachments"]
+    payload["attachments"] = [{**first, "id": 5000 + n} for n in range(100)]
+    answer = post(payload)
+    assert answer.status_code == 202
+    assert len(answer.json()["transcriptions"]) == runtime.settings.max_attachments == 15
+    assert sorted(t.attachment_id for t in transcriptions(runtime)) == list(range(5000, 5015))
