@@ -1078,3 +1078,38 @@ def test_large_numbers_render_as_integers(render: Render, base_values: dict[str,
     worker = one(objs, "Deployment", f"{DEFAULT_PREFIX}-worker")["spec"]["template"]["spec"]
     assert "1000000" in worker["containers"][0]["args"]
     assert worker["terminationGracePeriodSeconds"] == 1_000_030
+
+
+def test_the_receivers_limits_reach_the_pods_and_mean_the_settings_defaults(
+    render: Render, base_values: dict[str, Any], default_objs: list[Manifest]
+) -> None:
+    """The client limits of `serve` (issue 14) and the attachments cap are in the ConfigMap every
+    pod reads; the chart's defaults are the service's, and a value given is the setting."""
+    limits = {
+        "TRANSCRIBER_HTTP_REQUEST_TIMEOUT_SECONDS": "http_request_timeout_seconds",
+        "TRANSCRIBER_HTTP_KEEP_ALIVE_SECONDS": "http_keep_alive_seconds",
+        "TRANSCRIBER_HTTP_MAX_CONNECTIONS": "http_max_connections",
+        "TRANSCRIBER_MAX_ATTACHMENTS": "max_attachments",
+    }
+    from adapter.settings import Settings
+
+    config = one(default_objs, "ConfigMap", DEFAULT_PREFIX)["data"]
+    for variable, field in limits.items():
+        default = Settings.model_fields[field].default
+        assert float(config[variable]) == default, variable
+    given = {
+        "config": {
+            "maxAttachments": 20,
+            "http": {"requestTimeoutSeconds": 2.5, "keepAliveSeconds": 75, "maxConnections": 300},
+        }
+    }
+    data = one(render(base_values, given), "ConfigMap", DEFAULT_PREFIX)["data"]
+    settings = Settings.model_validate(
+        {**{k: v for k, v in data.items() if k in limits}, "TRANSCRIBER_ENV": "test"}
+    )
+    assert (
+        settings.http_request_timeout_seconds,
+        settings.http_keep_alive_seconds,
+        settings.http_max_connections,
+        settings.max_attachments,
+    ) == (2.5, 75, 300, 20)

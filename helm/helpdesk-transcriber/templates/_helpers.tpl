@@ -166,6 +166,10 @@ TRANSCRIBER_MAX_WEBHOOK_BYTES: {{ .Values.config.maxWebhookBytes | int64 | toStr
 TRANSCRIBER_MAX_AUDIO_BYTES: {{ .Values.config.maxAudioBytes | int64 | toString | quote }}
 TRANSCRIBER_ACCOUNT_CONCURRENCY: {{ .Values.config.accountConcurrency | int64 | toString | quote }}
 TRANSCRIBER_MAX_ATTEMPTS: {{ .Values.config.maxAttempts | int64 | toString | quote }}
+TRANSCRIBER_MAX_ATTACHMENTS: {{ .Values.config.maxAttachments | int64 | toString | quote }}
+TRANSCRIBER_HTTP_REQUEST_TIMEOUT_SECONDS: {{ .Values.config.http.requestTimeoutSeconds | toString | quote }}
+TRANSCRIBER_HTTP_KEEP_ALIVE_SECONDS: {{ .Values.config.http.keepAliveSeconds | toString | quote }}
+TRANSCRIBER_HTTP_MAX_CONNECTIONS: {{ .Values.config.http.maxConnections | int64 | toString | quote }}
 TRANSCRIBER_RECONCILE_INTERVAL_SECONDS: {{ .Values.reconcile.intervalSeconds | int64 | toString | quote }}
 {{- with .Values.config.defaultEngine }}
 TRANSCRIBER_DEFAULT_ENGINE: {{ . | quote }}
