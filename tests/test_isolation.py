@@ -7,6 +7,7 @@ the limits are made small through ``DecodeBounds``."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapter.audio import PreparedAudio, prepare
@@ -21,9 +23,16 @@ from adapter.audio.isolated import DecodeBounds, DecoderPool, prepare_isolated, 
 from adapter.audio.isolated import Measured as Measured
 from adapter.engines.base import EngineLimits
 from adapter.errors import BadAudio, NotAudio, TranscriberError, TransientError
+from adapter.store import State
 from adapter.transcribe import ChunkPolicy, shape
 from tests.audio import gen
+from tests.conftest import REPO
 from tests.fixtures import AUDIO
+from tests.helpers import OpenAIStandIn, make_settings, signed_headers, wait_until
+from tests.jobs.pipeline import telegram, transcription_calls
+from tests.processes import Proc, add_account, env_for, processes, row
+from tests.standins.chatwoot_server import ChatwootStandIn
+from tests.test_single_box import free_port
 
 OPENAI = EngineLimits(max_bytes=25 * 1024 * 1024, max_seconds=1400.0)
 #: roomy limits for the tests that shrink one of them
@@ -320,3 +329,51 @@ def test_a_spare_that_died_is_replaced(tmp_path: Path) -> None:
         assert prepare_isolated(AUDIO / "en1.ogg", tmp_path, OPENAI, pool=pool).chunks
     finally:
         pool.close()
+
+
+# ─── under `transcriber up`: the receiver lives on ──────────────────────────────────────────
+
+#: put on the PYTHONPATH of a `transcriber up`: every interpreter it starts (the fork server
+#: included) loads it, so each decoding child dies of SIGSEGV as it starts on the audio
+_CRASHING_DECODER = """
+import os, signal
+from adapter.audio import isolated
+
+def _crash(self, measured):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+isolated.PrepareTask.__call__ = _crash
+"""
+
+
+@pytest.mark.slow
+def test_up_answers_webhooks_after_its_decoder_crashed(
+    tmp_path: Path, fernet_key: str, chatwoot: ChatwootStandIn, openai_server: OpenAIStandIn
+) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_CRASHING_DECODER)
+    settings = make_settings(f"sqlite:///{tmp_path / 'box.db'}", tmp_path, fernet_key)
+    add_account(settings, chatwoot, openai_server)
+    port = free_port()
+    env = env_for(settings, TRANSCRIBER_LOG_LEVEL="INFO", PYTHONPATH=f"{hook}:{REPO}")
+    url = f"http://127.0.0.1:{port}/webhooks/chatwoot/3"
+    body = json.dumps(telegram(chatwoot, (AUDIO / "en1.ogg").read_bytes())).encode()
+    with processes() as procs:
+        box = Proc(["up", "--port", str(port), "--threads", "2"], env, tmp_path / "up.log")
+        procs.append(box)
+        wait_until(lambda: "Uvicorn running on" in box.output(), 60, "`up`", on=box.printed)
+        first = httpx.post(url, content=body, headers=signed_headers(body, delivery="d-1"))
+        assert first.status_code == 202, first.text
+        [tid] = first.json()["transcriptions"]
+        wait_until(lambda: chatwoot.notes(321), 60, "the failure note", on=chatwoot.arrived)
+        ended = row(settings, tid)
+        assert (ended.state, ended.reason) == (State.failed, "bad_audio")
+        assert ended.error == "the audio decoder crashed on this file (SIGSEGV)"
+        # the process that crashed was the decoder's: the receiver still answers
+        assert box.popen.poll() is None
+        again = httpx.post(url, content=body, headers=signed_headers(body, delivery="d-2"))
+        assert again.status_code == 202, again.text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert box.term() == 0
+    assert transcription_calls(openai_server) == 0
