@@ -119,7 +119,7 @@ class SecretSource:
     def describe(self) -> str:
         """The source in words, for a message (never the secret)."""
         if self.kind == "file":
-            return self.where
+            return f"the file {self.where}"
         if self.kind == "env":
             return f"the environment variable {self.where}"
         if self.kind == "stdin":

@@ -82,7 +82,7 @@ def _read_file(source: SecretSource) -> bytes:
         with open(path, "rb") as file:  # a pipe (@<(…)) too: no size is known before reading
             data = file.read(MAX_SECRET_BYTES + 1)
     except IsADirectoryError:
-        raise Failure(f"{source.option}: {path} is a directory, not a file") from None
+        raise Failure(f"{source.option}: the path {path} is a directory, not a file") from None
     except OSError as exc:
         raise Failure(f"{source.option}: cannot read {path}: {exc.strerror}") from None
     _check_size(source, data)
