@@ -227,10 +227,10 @@ def vet(host: str, port: int, *, allow_private: bool, resolver: Resolver) -> Tar
 def url_is_private(url: str, *, resolver: Resolver = resolve_host) -> bool:
     """Whether ``url``'s host is on a private or loopback network (not globally routable).
 
-    The caller passes the answer as ``download(..., allow_private=...)`` for the account's own
-    Chatwoot URL: a self-hosted Chatwoot at ``http://10.0.0.5:3000`` serves its attachments
-    from there too. A host that does not resolve counts as public (downloads then stay
-    restricted). Link-local and metadata addresses never count as private here.
+    :func:`private_origins` asks it of the account's own Chatwoot URL: a self-hosted Chatwoot
+    at ``http://10.0.0.5:3000`` serves its attachments from there too, so that origin (and
+    only it) may then be private. A host that does not resolve counts as public (downloads
+    then stay restricted). Link-local and metadata addresses never count as private here.
     """
     try:
         parsed = urlsplit(url)

@@ -130,7 +130,7 @@ def download(
         sleep=sleep,
     )
     transport = transport or DeadlineTransport(limit, ssl_context or _ssl_context())
-    with _part_file(dest) as sink, _client(transport) as client:
+    with _part_file(dest) as sink, _client(transport, fetch.vet_location) as client:
         size, content_type, disposition = fetch.run(client, start, sink)
     return DownloadResult(
         path=dest,
@@ -155,10 +155,13 @@ def _part_file(dest: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def _client(transport: httpx.BaseTransport) -> httpx.Client:
+def _client(
+    transport: httpx.BaseTransport, on_response: Callable[[httpx.Response], None]
+) -> httpx.Client:
     """A fresh pool that follows no redirects and ignores proxies (see the module docstring)."""
     return httpx.Client(
         transport=transport,
+        event_hooks={"response": [on_response]},
         follow_redirects=False,
         trust_env=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -175,6 +178,15 @@ class _Fetch:
     not_found_retries: int
     not_found_backoff: float
     sleep: Callable[[float], None]
+    #: the hop being fetched, as named (its request goes to the vetted address)
+    current: httpx.URL | None = None
+
+    def vet_location(self, response: httpx.Response) -> None:
+        """A response hook: a redirect's ``Location`` is judged here first, since httpx
+        prepares the next request even when it does not follow it, and calls a Location it
+        cannot parse a protocol error (a transient failure) where it is an unsafe URL."""
+        if response.status_code in REDIRECT_STATUSES and self.current is not None:
+            _redirect_target(response, self.current)
 
     def check_deadline(self, extra: float = 0.0) -> float:
         """Seconds left before the deadline (after ``extra``); ``HelpdeskUnavailable`` if none."""
@@ -218,6 +230,7 @@ class _Fetch:
         current = url
         for hop in range(MAX_REDIRECTS + 1):
             target = self._vet(current)
+            self.current = current
             with self._open(client, current, target) as response:
                 status = response.status_code
                 where = origin(current)

@@ -20,19 +20,12 @@ from adapter.errors import (
     TranscriberError,
     UnsafeURL,
 )
-from adapter.helpdesk import DownloadResult, Origin, download
-from tests.helpdesk.raw_server import RawServer, headers
+from adapter.helpdesk import DownloadResult, download
+from tests.helpdesk.downloading import RawServer, at, headers, leftovers
 from tests.standins.chatwoot_server import ChatwootStandIn
 
 AUDIO = bytes(range(256)) * 400  # 102,400 bytes
 LIMIT = 1_000_000
-
-
-@pytest.fixture
-def raw() -> Iterator[RawServer]:
-    server = RawServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -41,24 +34,8 @@ def chatwoot() -> Iterator[ChatwootStandIn]:
         yield server
 
 
-@pytest.fixture
-def dest(tmp_path: Path) -> Path:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return folder / "audio.bin"
-
-
-def leftovers(dest: Path) -> list[str]:
-    return sorted(p.name for p in dest.parent.iterdir())
-
-
 def no_sleep(seconds: float) -> None:
     pass
-
-
-def at(url: str) -> frozenset[Origin]:
-    """The origin of ``url`` as the one place a private address may be fetched from."""
-    return frozenset({Origin.of(httpx.URL(url))})
 
 
 # --- the normal path: ActiveStorage redirect → storage -------------------------------------

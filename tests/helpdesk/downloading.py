@@ -1,12 +1,18 @@
-"""A raw HTTP server on 127.0.0.1 for the downloader's tests: each path answered with
-hand-written bytes (lying headers, cut bodies, stalls, trickles, redirects anywhere)."""
+"""For the downloader's tests: a raw HTTP server on 127.0.0.1 whose paths answer with
+hand-written bytes (lying headers, cut bodies, stalls, trickles, redirects anywhere), and
+small helpers (``at``: one origin allowed to be private; ``leftovers``)."""
 
 from __future__ import annotations
 
 import socketserver
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
+
+import httpx
+
+from adapter.helpdesk import Origin
 
 Route = Callable[[BinaryIO, threading.Event], None]
 
@@ -71,3 +77,12 @@ class RawServer:
 
 def headers(status: str, *lines: str) -> bytes:
     return ("HTTP/1.1 " + status + "\r\n" + "".join(f"{h}\r\n" for h in lines) + "\r\n").encode()
+
+
+def at(*urls: str) -> frozenset[Origin]:
+    """The origins of ``urls`` as the only places a private address may be fetched from."""
+    return frozenset(Origin.of(httpx.URL(url)) for url in urls)
+
+
+def leftovers(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.parent.iterdir())
