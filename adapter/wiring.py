@@ -11,6 +11,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.rate_limits import RateLimiterBackend
 
+from adapter.helpdesk import storage_origins
 from adapter.helpdesk.chatwoot import ChatwootClient
 from adapter.jobs.actors import Actors
 from adapter.jobs.backoff import Backoff
@@ -71,6 +72,7 @@ def build_runtime(
         init_sentry(settings, component=component)  # before the broker: it patches Broker
         init_metrics(settings)
     _register_settings_secrets(settings)
+    storage_origins(settings.storage_hosts)  # ConfigError now, not at each download
     keyring = load_keyring(settings)
     db = get_engine(settings.database_url)
     if broker is None:
