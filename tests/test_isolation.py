@@ -7,9 +7,11 @@ the limits are made small through ``DecodeBounds``."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +22,6 @@ import pytest
 
 from adapter.audio import PreparedAudio, prepare
 from adapter.audio.isolated import DecodeBounds, DecoderPool, prepare_isolated, run_isolated
-from adapter.audio.isolated import Measured as Measured
 from adapter.engines.base import EngineLimits
 from adapter.errors import BadAudio, NotAudio, TranscriberError, TransientError
 from adapter.store import State
@@ -29,6 +30,17 @@ from tests.audio import gen
 from tests.conftest import REPO
 from tests.fixtures import AUDIO
 from tests.helpers import OpenAIStandIn, make_settings, signed_headers, wait_until
+from tests.isolation_tasks import (
+    Abort,
+    EatMemory,
+    ExitsSilently,
+    Fails,
+    Hang,
+    KilledFromOutside,
+    RaisesBadAudio,
+    Segfault,
+    Spin,
+)
 from tests.jobs.pipeline import telegram, transcription_calls
 from tests.processes import Proc, add_account, env_for, processes, row
 from tests.standins.chatwoot_server import ChatwootStandIn
@@ -44,77 +56,6 @@ def pool() -> Iterator[DecoderPool]:
     made = DecoderPool()
     yield made
     made.close()
-
-
-# ─── tasks run in the child ─────────────────────────────────────────────────────────────────
-
-
-class Segfault:
-    def __call__(self, measured: Measured) -> None:
-        os.kill(os.getpid(), signal.SIGSEGV)
-
-
-class Abort:
-    def __call__(self, measured: Measured) -> None:
-        os.abort()
-
-
-class EatMemory:
-    def __call__(self, measured: Measured) -> None:
-        held = []
-        while True:
-            held.append(bytearray(8 * 1024 * 1024))
-
-
-class Spin:
-    """Burn CPU until ``seconds`` have been used, then answer (forever when None)."""
-
-    def __init__(self, seconds: float | None = None, audio_seconds: float | None = None):
-        self.seconds = seconds
-        self.audio_seconds = audio_seconds
-
-    def __call__(self, measured: Measured) -> str:
-        if self.audio_seconds is not None:
-            measured(self.audio_seconds)
-        while self.seconds is None or time.process_time() < self.seconds:
-            pass
-        return "spun"
-
-
-class Hang:
-    """Write the child's pid to ``pid_file``, then sleep ``seconds``."""
-
-    def __init__(self, pid_file: Path, seconds: float, audio_seconds: float | None = None):
-        self.pid_file = pid_file
-        self.seconds = seconds
-        self.audio_seconds = audio_seconds
-
-    def __call__(self, measured: Measured) -> str:
-        self.pid_file.write_text(str(os.getpid()))
-        if self.audio_seconds is not None:
-            measured(self.audio_seconds)
-        time.sleep(self.seconds)
-        return "woke"
-
-
-class KilledFromOutside:
-    def __call__(self, measured: Measured) -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-class ExitsSilently:
-    def __call__(self, measured: Measured) -> None:
-        os._exit(3)
-
-
-class Fails:
-    def __call__(self, measured: Measured) -> None:
-        raise KeyError("surprise")
-
-
-class RaisesBadAudio:
-    def __call__(self, measured: Measured) -> None:
-        raise BadAudio("the stream is corrupt", reason="unsupported_format")
 
 
 # ─── the same result as in-process ──────────────────────────────────────────────────────────
@@ -282,29 +223,61 @@ def test_the_cpu_limit_grows_with_the_audios_length(pool: DecoderPool) -> None:
 def test_hanging_is_stopped_at_the_wall_clock_limit_and_the_child_killed(
     tmp_path: Path, pool: DecoderPool
 ) -> None:
-    pid_file = tmp_path / "pid"
-    bounds = replace(ROOMY, wall_seconds=0.5, wall_per_audio_second=0.0)
-    started = time.monotonic()
+    pool.warm()
+    pid = pool._idle[-1].process.pid  # the spare this decode takes
+    bounds = replace(ROOMY, wall_seconds=1.0, wall_per_audio_second=0.0)
     with pytest.raises(TransientError) as caught:
-        run_isolated(Hang(pid_file, 3600), bounds, pool=pool)
-    assert time.monotonic() - started < 10
+        run_isolated(Hang(tmp_path / "pid", 3600), bounds, pool=pool)
     assert caught.value.detail == "decode_timeout"
     assert str(caught.value) == (
-        "decoding the audio took longer than 0.5 s and was stopped "
+        "decoding the audio took longer than 1 s and was stopped "
         "(a retry may find the machine less busy)"
     )
+    assert pid is not None
     with pytest.raises(ProcessLookupError):  # killed and reaped before the error was raised
-        os.kill(int(pid_file.read_text()), 0)
+        os.kill(pid, 0)
 
 
 def test_the_wall_clock_limit_grows_with_the_audios_length(
     tmp_path: Path, pool: DecoderPool
 ) -> None:
-    """1 s to start and probe, then 1 s per audio second: 30 s of audio may take 31 s."""
-    bounds = replace(ROOMY, wall_seconds=1.0, wall_per_audio_second=1.0)
-    assert run_isolated(Hang(tmp_path / "pid", 1.5, audio_seconds=30.0), bounds, pool=pool) == (
+    """2 s to start and probe, then 1 s per audio second: 30 s of audio may take 32 s."""
+    bounds = replace(ROOMY, wall_seconds=2.0, wall_per_audio_second=1.0)
+    assert run_isolated(Hang(tmp_path / "pid", 2.5, audio_seconds=30.0), bounds, pool=pool) == (
         "woke"
     )
+
+
+class Interrupted(Exception):
+    """What Dramatiq's time limit does to a worker thread: an exception sent to it."""
+
+
+def test_an_exception_sent_to_the_waiting_thread_kills_the_child(
+    tmp_path: Path, pool: DecoderPool
+) -> None:
+    pid_file = tmp_path / "pid"
+    caught: list[BaseException] = []
+
+    def decode() -> None:
+        try:
+            run_isolated(Hang(pid_file, 3600), ROOMY, pool=pool)
+        except BaseException as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=decode)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():  # the child is in its task
+        assert time.monotonic() < deadline, "the child never started its task"
+        time.sleep(0.01)
+    assert thread.ident is not None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(Interrupted)
+    )
+    thread.join(10)
+    assert [type(exc) for exc in caught] == [Interrupted]
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
 
 
 @pytest.mark.parametrize(

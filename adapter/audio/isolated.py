@@ -81,6 +81,9 @@ CONTEXT = "forkserver"
 
 #: modules the audio layer imports only when it first runs
 _LAZY_IMPORTS = ("numpy.ma", "av.subtitles.stream")
+#: the longest the waiting thread stays in one blocking call: an exception sent to it (Dramatiq's
+#: time limit, ``TimeLimitExceeded``) arrives only between two of them, and kills the child
+_POLL_SECONDS = 1.0
 #: seconds given to a child to exit after it answered, or after SIGKILL
 _REAP_SECONDS = 5.0
 
@@ -254,7 +257,7 @@ def _await(child: _Child, bounds: DecodeBounds) -> object:
                 "(a retry may find the machine less busy)",
                 reason="decode_timeout",
             )
-        ready = wait([child.conn, child.process.sentinel], remaining)
+        ready = wait([child.conn, child.process.sentinel], min(remaining, _POLL_SECONDS))
         if child.conn not in ready:
             if ready:  # it exited without a word
                 raise _ended(child, bounds, audio_seconds)
