@@ -221,10 +221,12 @@ class Settings(BaseSettings):
 
     @property
     def temp_dir(self) -> Path:
-        import tempfile
+        """The work directory, TRANSCRIBER_WORK_DIR or ``$TMPDIR/transcriber-UID``, made sure
+        of as private to this user, with its ``jobs`` folder (``adapter.workdir``: created
+        0700; ConfigError when it is a link, another user's or writable by others)."""
+        from adapter import workdir
 
-        base = self.work_dir or Path(tempfile.gettempdir()) / "transcriber"
-        return base
+        return workdir.private_dir(self.work_dir or workdir.default_work_dir())
 
 
 def _shows_value(alias: str) -> bool:

@@ -106,10 +106,9 @@ def _read_stdin(source: SecretSource) -> str:
                 ) from None
             except EOFError:
                 return ""
-    buffer = getattr(stdin, "buffer", None)
-    if buffer is None:  # a text stream without bytes beneath
-        return _decode(source, stdin.read(MAX_SECRET_BYTES + 1).encode())
-    data = buffer.read(MAX_SECRET_BYTES + 1)
+    buffer = getattr(stdin, "buffer", None)  # None: a text stream without bytes beneath
+    data = (buffer or stdin).read(MAX_SECRET_BYTES + 1)
+    data = data.encode() if isinstance(data, str) else data
     _check_size(source, data)
     return _decode(source, data)
 
