@@ -32,11 +32,11 @@ def start_recovery(rt: Runtime, period: float) -> threading.Event:
 
 
 def sweep_temp(rt: Runtime) -> None:
-    """Remove the per-job directories a killed worker left behind."""
+    """Remove the per-job directories a killed worker left behind. A work directory that is
+    not safe to use (``adapter.workdir``) stops the process here, as it starts."""
+    jobs = rt.settings.temp_dir / "jobs"
     try:
-        removed = sweep(
-            rt.settings.temp_dir / "jobs", older_than_seconds=rt.settings.stuck_after_seconds
-        )
+        removed = sweep(jobs, older_than_seconds=rt.settings.stuck_after_seconds)
     except Exception:
         log.exception("temporary file sweep failed")
         return
