@@ -78,7 +78,10 @@ def test_an_unpriced_model_is_named(call: Call, database_url: str) -> None:
 
 def test_projection_against_the_budget(call: Call, database_url: str) -> None:
     assert call(adding(7, "--monthly-budget-usd", "2.5")).returncode == 0
-    add_transcription(database_url, **{**DELIVERED, "billed_seconds": 600.0, "spent_seconds": 600.0})  # 0.06 USD
+    # billed 600 s: 0.06 USD
+    add_transcription(
+        database_url, **{**DELIVERED, "billed_seconds": 600.0, "spent_seconds": 600.0}
+    )
     answer = json.loads(call(["usage", "--project", "--json"]).stdout)
     [seven] = answer["accounts"]
     assert seven["account_id"] == 7 and seven["monthly_budget_usd"] == 2.5
@@ -93,7 +96,10 @@ def test_projection_against_the_budget(call: Call, database_url: str) -> None:
 def test_the_budget_in_accounts_list(call: Call, database_url: str) -> None:
     assert call(adding(7, "--monthly-budget-usd", "0.1")).returncode == 0
     assert call(adding(8)).returncode == 0
-    add_transcription(database_url, **{**DELIVERED, "billed_seconds": 900.0, "spent_seconds": 900.0})  # 0.09 USD
+    # billed 900 s: 0.09 USD
+    add_transcription(
+        database_url, **{**DELIVERED, "billed_seconds": 900.0, "spent_seconds": 900.0}
+    )
     seven, eight = json.loads(call(["accounts", "list", "--json"]).stdout)
     assert seven["budget"]["level"] == "warning" and seven["budget"]["percent"] == 90.0
     assert eight["budget"] == {**eight["budget"], "monthly_budget_usd": None, "level": "none"}
@@ -126,7 +132,10 @@ def test_bad_input_is_one_clear_line(call: Call, args: list[str], code: int, say
 def test_status_warns_of_a_spent_budget(call: Call, database_url: str) -> None:
     assert call(adding(7, "--monthly-budget-usd", "0.05")).returncode == 0
     assert call(adding(8, "--monthly-budget-usd", "1")).returncode == 0
-    add_transcription(database_url, **{**DELIVERED, "billed_seconds": 600.0, "spent_seconds": 600.0})  # 0.06 USD
+    # billed 600 s: 0.06 USD
+    add_transcription(
+        database_url, **{**DELIVERED, "billed_seconds": 600.0, "spent_seconds": 600.0}
+    )
     status = call(["status", "--json"])
     assert status.returncode == 0, status.stderr
     [warning] = [w for w in json.loads(status.stdout)["warnings"] if "budget" in w]
