@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from adapter.store import Transcription, get_engine
+from adapter.secrets import Keyring
+from adapter.store import AccountStore, Transcription, get_engine
 
 API_TOKEN = "cw-agent-bot-token-" + "q7" * 10
 WEBHOOK_SECRET = "whsec-" + "z9" * 12
@@ -119,6 +120,23 @@ def add_transcription(database_url: str, **values: Any) -> int:
         session.refresh(row)
     assert row.id is not None
     return row.id
+
+
+def stored_secrets(database_url: str, fernet_key: str, account_id: int) -> dict[str, str | None]:
+    """The secrets account ``account_id`` holds, decrypted as the service reads them."""
+    account = AccountStore(get_engine(database_url)).get(account_id)
+    assert account is not None
+    keyring = Keyring.from_keys([fernet_key])
+
+    def clear(token: str | None) -> str | None:
+        return keyring.decrypt(token, what="t", register=False) if token else None
+
+    return {
+        "api_token": clear(account.api_token_enc),
+        "webhook_secret": clear(account.webhook_secret_enc),
+        "openai_api_key": clear(account.openai_api_key_enc),
+        "user_token": clear(account.user_token_enc),
+    }
 
 
 def assert_no_secret(*texts: str) -> None:

@@ -20,8 +20,6 @@ import pytest
 from adapter.cli import build_parser
 from adapter.cli.options import SecretSource, parse_source
 from adapter.cli.secrets import MAX_SECRET_BYTES
-from adapter.secrets import Keyring
-from adapter.store import AccountStore, get_engine
 from tests.cli.helpers import (
     API_TOKEN,
     OPENAI_KEY,
@@ -32,6 +30,7 @@ from tests.cli.helpers import (
     assert_no_secret,
     commands,
     one_line_failure,
+    stored_secrets,
 )
 
 SECRET_OPTIONS = ("--api-token", "--webhook-secret", "--openai-api-key", "--user-token")
@@ -44,22 +43,6 @@ def adding_with(token: str, *extra: str) -> list[str]:
     args = adding(7, *extra)
     args[args.index("--api-token") + 1] = token
     return args
-
-
-def stored(database_url: str, fernet_key: str, account_id: int = 7) -> dict[str, str | None]:
-    account = AccountStore(get_engine(database_url)).get(account_id)
-    assert account is not None
-    keyring = Keyring.from_keys([fernet_key])
-
-    def clear(value: str | None) -> str | None:
-        return keyring.decrypt(value, what="t", register=False) if value else None
-
-    return {
-        "api_token": clear(account.api_token_enc),
-        "webhook_secret": clear(account.webhook_secret_enc),
-        "openai_api_key": clear(account.openai_api_key_enc),
-        "user_token": clear(account.user_token_enc),
-    }
 
 
 def piped(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
@@ -99,7 +82,7 @@ def test_each_form_stores_the_secret(
     added = call(adding_with(token))
 
     assert added.returncode == 0, added.stderr
-    assert stored(database_url, fernet_key)["api_token"] == API_TOKEN
+    assert stored_secrets(database_url, fernet_key, 7)["api_token"] == API_TOKEN
     if form == "argument":
         assert added.stderr == (
             f"warning: --api-token given as an argument {WARNING}; give --api-token - "
@@ -138,7 +121,7 @@ def test_every_secret_option_of_update_takes_every_form(
         ]
     )
     assert updated.returncode == 0, updated.stderr
-    assert stored(database_url, fernet_key) == {
+    assert stored_secrets(database_url, fernet_key, 7) == {
         "api_token": new_token,
         "webhook_secret": new_secret,
         "openai_api_key": OPENAI_KEY,
@@ -167,7 +150,7 @@ def test_standard_input_of_a_real_process(
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert stored(database_url, fernet_key)["api_token"] == API_TOKEN
+    assert stored_secrets(database_url, fernet_key, 7)["api_token"] == API_TOKEN
     assert_no_secret(done.stdout, done.stderr)
 
 
@@ -224,7 +207,7 @@ def test_a_terminal_is_prompted_without_echo(
     assert b"account 7 added" in shown
     assert API_TOKEN.encode() not in shown  # not echoed
     assert WARNING.encode() not in shown
-    assert stored(database_url, fernet_key)["api_token"] == API_TOKEN
+    assert stored_secrets(database_url, fernet_key, 7)["api_token"] == API_TOKEN
 
 
 # ─── what cannot be read: one line, exit 1, the secret never shown ────────────────────────────
