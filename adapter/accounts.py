@@ -6,11 +6,13 @@ Shared by the CLI and the admin API so both apply the same rules.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, overload
 from urllib.parse import urlsplit
 
 from openai.types import AudioModel
@@ -20,9 +22,11 @@ from adapter.controls import Controls, controls_of, parse_languages
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
 from adapter.helpdesk import host_refusal
-from adapter.secrets import Keyring
+from adapter.secrets import Keyring, account_label, is_sealed
 from adapter.settings import Settings
 from adapter.store import Account, AccountExists, AccountMissing, AccountStore, Ledger
+
+log = logging.getLogger(__name__)
 
 _LANG = re.compile(r"^[a-z]{2}$")
 MAX_ACCOUNT_ID = 2**53
@@ -208,24 +212,53 @@ def _required(changes: AccountChanges) -> tuple[str, SecretStr, SecretStr]:
     return changes.chatwoot_url, changes.api_token, changes.webhook_secret  # type: ignore[return-value]
 
 
+#: the stored column of each account secret, by field (its label names the field)
+SECRET_COLUMNS = {
+    "api_token": "api_token_enc",
+    "webhook_secret": "webhook_secret_enc",
+    "openai_api_key": "openai_api_key_enc",
+    "user_token": "user_token_enc",
+}
+
+
+@overload
+def seal_secret(keyring: Keyring, account_id: int, field: str, value: SecretStr) -> str: ...
+
+
+@overload
+def seal_secret(keyring: Keyring, account_id: int, field: str, value: None) -> None: ...
+
+
+def seal_secret(
+    keyring: Keyring, account_id: int, field: str, value: SecretStr | None
+) -> str | None:
+    """``value`` encrypted for the account's ``field`` only (``adapter.secrets``)."""
+    if value is None:
+        return None
+    return keyring.seal(value.get_secret_value(), label=account_label(account_id, field))
+
+
+def open_secret(keyring: Keyring, account_id: int, field: str, token: str) -> str:
+    """The account secret ``field`` stored as ``token`` (``SecretError`` when it does not
+    open: a removed key, or a value copied from another account or field)."""
+    return keyring.unseal(
+        token, label=account_label(account_id, field), what=f"account {account_id} {field}"
+    )
+
+
 def create_account(
     store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
 ) -> Account:
     validate_id(account_id)
     chatwoot_url, api_token, webhook_secret = _required(changes)
+    seal = partial(seal_secret, keyring, account_id)
     account = Account(
         id=account_id,
         chatwoot_url=chatwoot_url,
-        api_token_enc=keyring.encrypt(api_token.get_secret_value()),
-        webhook_secret_enc=keyring.encrypt(webhook_secret.get_secret_value()),
-        openai_api_key_enc=(
-            keyring.encrypt(changes.openai_api_key.get_secret_value())
-            if changes.openai_api_key
-            else None
-        ),
-        user_token_enc=(
-            keyring.encrypt(changes.user_token.get_secret_value()) if changes.user_token else None
-        ),
+        api_token_enc=seal("api_token", api_token),
+        webhook_secret_enc=seal("webhook_secret", webhook_secret),
+        openai_api_key_enc=seal("openai_api_key", changes.openai_api_key),
+        user_token_enc=seal("user_token", changes.user_token),
         engine=changes.engine,
         model=changes.model,
         base_url=changes.base_url,
@@ -267,26 +300,27 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
     """The edit ``changes`` make to a stored account (secrets encrypted here)."""
 
     def edit(account: Account) -> None:
+        seal = partial(seal_secret, keyring, account.id)
         for name in _PLAIN_FIELDS:
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value)
         if changes.api_token is not None:
-            account.api_token_enc = keyring.encrypt(changes.api_token.get_secret_value())
+            account.api_token_enc = seal("api_token", changes.api_token)
         if changes.webhook_secret is not None:
             # keep the old secret so deliveries signed before the rotation still verify
             account.webhook_secret_previous_enc = account.webhook_secret_enc
-            account.webhook_secret_enc = keyring.encrypt(changes.webhook_secret.get_secret_value())
+            account.webhook_secret_enc = seal("webhook_secret", changes.webhook_secret)
         if changes.drop_previous_secret:
             account.webhook_secret_previous_enc = None
         if changes.clear_openai_api_key:
             account.openai_api_key_enc = None
         if changes.openai_api_key is not None:
-            account.openai_api_key_enc = keyring.encrypt(changes.openai_api_key.get_secret_value())
+            account.openai_api_key_enc = seal("openai_api_key", changes.openai_api_key)
         if changes.clear_user_token:
             account.user_token_enc = None
         if changes.user_token is not None:
-            account.user_token_enc = keyring.encrypt(changes.user_token.get_secret_value())
+            account.user_token_enc = seal("user_token", changes.user_token)
         _apply_controls(changes, account)
 
     return edit
@@ -427,9 +461,7 @@ def resolve_openai_key(account: Account, keyring: Keyring, settings: Settings) -
     """The account's own key, else ``OPENAI_API_KEY``, else none."""
     if account.openai_api_key_enc:
         return OpenAIKey(
-            keyring.decrypt(
-                account.openai_api_key_enc, what=f"account {account.id} openai_api_key"
-            ),
+            open_secret(keyring, account.id, "openai_api_key", account.openai_api_key_enc),
             "account",
         )
     if settings.openai_api_key is not None:
@@ -505,13 +537,28 @@ def _controls_view(wanted: Controls) -> dict[str, Any]:
     }
 
 
-def rotate_all(store: AccountStore, ledger: Ledger, keyring: Keyring) -> int:
-    """Re-encrypt every stored secret with the first key. Returns how many values changed."""
+def seal_unbound(store: AccountStore, ledger: Ledger, keyring: Keyring) -> int:
+    """Seal, each to where it is stored, the secrets and attachment URLs written before values
+    were bound (the step of ``migrate`` and ``up`` after the schema); how many."""
+    count = rotate_all(store, ledger, keyring, unbound_only=True)
+    if count:
+        log.info("sealed %d stored value(s) to their account and field", count)
+    return count
 
-    def rotate(token: str, what: str) -> str:
-        return keyring.rotate(token, what=what)
 
-    return store.rotate_secrets(rotate) + ledger.rotate_secrets(rotate)
+def rotate_all(
+    store: AccountStore, ledger: Ledger, keyring: Keyring, *, unbound_only: bool = False
+) -> int:
+    """Seal every stored secret and attachment URL again with the first key (``keys
+    rotate``); with ``unbound_only``, only those written before values were bound to where
+    they are stored (``migrate``). Returns how many values changed."""
+
+    def reseal(token: str, label: str, what: str) -> str:
+        if unbound_only and is_sealed(token):
+            return token
+        return keyring.reseal(token, label=label, what=what)
+
+    return store.rotate_secrets(reseal) + ledger.rotate_secrets(reseal, unsealed_only=unbound_only)
 
 
 __all__ = [
@@ -530,9 +577,12 @@ __all__ = [
     "key_source",
     "key_warning",
     "model_problem",
+    "open_secret",
     "parse_changes",
     "resolve_openai_key",
     "rotate_all",
+    "seal_secret",
+    "seal_unbound",
     "set_enabled",
     "update_account",
 ]

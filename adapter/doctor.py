@@ -57,6 +57,7 @@ from adapter.helpdesk.chatwoot import ChatwootClient
 from adapter.httputil import USER_AGENT, origin
 from adapter.runtime import Runtime
 from adapter.store import Account
+from adapter.store.accounts import SECRET_FIELDS
 from adapter.store.db import DatabaseNotReady, open_database
 
 #: how long one network check may take
@@ -201,7 +202,7 @@ def check_keys(rt: Runtime, accounts: list[Account]) -> Check:
     for account in accounts:
         for name, value in _encrypted(account):
             try:
-                rt.keyring.decrypt(value, what=f"account {account.id} {name}")
+                acc.open_secret(rt.keyring, account.id, SECRET_FIELDS[name], value)
             except SecretError:
                 broken.append(f"account {account.id} {name.removesuffix(_ENCRYPTED_SUFFIX)}")
             else:
@@ -270,16 +271,14 @@ def _account_checks(
     if not chatwoot.ok:
         return checks
     try:
-        api_token = rt.keyring.decrypt(
-            account.api_token_enc, what=f"account {account.id} api_token"
-        )
+        api_token = acc.open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
         user_token = (
-            rt.keyring.decrypt(account.user_token_enc, what=f"account {account.id} user_token")
+            acc.open_secret(rt.keyring, account.id, "user_token", account.user_token_enc)
             if account.user_token_enc
             else None
         )
         secrets = [
-            rt.keyring.decrypt(value, what=f"account {account.id} webhook secret")
+            acc.open_secret(rt.keyring, account.id, "webhook_secret", value)
             for value in (account.webhook_secret_enc, account.webhook_secret_previous_enc)
             if value
         ]

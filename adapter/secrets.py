@@ -57,6 +57,17 @@ def is_sealed(token: str) -> bool:
     return token.startswith(SEALED)
 
 
+def account_label(account_id: int, field: str) -> str:
+    """Where an account secret is stored: ``account:3:api_token``. A rotated-out webhook
+    secret keeps its field's label (``webhook_secret``): it is the same secret, older."""
+    return f"account:{account_id}:{field}"
+
+
+def attachment_label(account_id: int, attachment_id: int) -> str:
+    """Where an attachment's URL (a capability) is stored: its account's transcription of it."""
+    return f"attachment:{account_id}:{attachment_id}"
+
+
 def _register(value: str) -> None:
     """Tell the log/Sentry scrubber about a secret value seen at run time."""
     register_secret(value)
@@ -111,6 +122,10 @@ class Keyring:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._sealers[0].encrypt(nonce, value.encode(), label.encode())
         return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def seal_url(self, url: str, label: str) -> str:
+        """:meth:`seal` for an attachment URL: not a secret the log scrubber must learn."""
+        return self.seal(url, label=label, register=False)
 
     def unseal(self, token: str, *, label: str, what: str, register: bool = True) -> str:
         """The value :meth:`seal` bound to ``label``; ``what`` names it in errors. A value
@@ -239,6 +254,8 @@ __all__ = [
     "FERNET_KEY_HINT",
     "SEALED",
     "Keyring",
+    "account_label",
+    "attachment_label",
     "dev_key_path",
     "ensure_dev_key",
     "is_sealed",

@@ -10,7 +10,8 @@ from types import FrameType
 import dramatiq
 import uvicorn
 
-from adapter.accounts import effective_engine
+from adapter.accounts import effective_engine, seal_unbound
+from adapter.audio.isolated import warm
 from adapter.jobs.background import start_background
 from adapter.jobs.recovery import recover
 from adapter.runtime import Runtime
@@ -91,6 +92,8 @@ def run_up(settings: Settings, *, host: str, port: int, threads: int) -> int:
     sock = _listen(settings, host, port)
     migrate(settings.database_url)
     rt = build_runtime(settings, component="up", embedded=True)
+    seal_unbound(rt.accounts, rt.ledger, rt.keyring)
+    warm()  # the decoding processes' fork server, before the first voice note
     worker = start_worker(rt.broker, threads)
     stops = start_background(rt)
     # the in-process broker forgets everything on restart: pick up unfinished rows now

@@ -326,8 +326,12 @@ def default_pool() -> DecoderPool:
 
 
 def warm() -> None:
-    """Start the process's fork server and spare child ahead of the first decode."""
-    default_pool().warm()
+    """Start the process's fork server and spare child ahead of the first decode (a failure is
+    logged: the first decode tries again)."""
+    try:
+        default_pool().warm()
+    except OSError as exc:
+        log.warning("could not start the decoding processes ahead of time: %s", exc)
 
 
 # ─── the child's side ───────────────────────────────────────────────────────────────────────

@@ -191,9 +191,7 @@ def _stored_fields(
         if name in connect.SECRET_FIELDS:
             encrypted = getattr(stored, f"{name}_enc", None)
             values[name] = (
-                opened.keyring.decrypt(encrypted, what=f"account {stored.id} {name}")
-                if encrypted
-                else None
+                acc.open_secret(opened.keyring, stored.id, name, encrypted) if encrypted else None
             )
         elif name == "inboxes":
             ids = stored.inbox_ids

@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from adapter.accounts import open_secret
 from adapter.cli import Failure
 from adapter.cli.work import runtime
 from adapter.errors import HelpdeskTokenRejected, HelpdeskUnavailable
@@ -106,7 +107,7 @@ def _readable_account(rt: Runtime, account_id: int) -> tuple[Account, str]:
             f"conversations: set one with `transcriber accounts update {account_id} "
             "--user-token TOKEN` (an administrator's token reads every inbox)"
         )
-    token = rt.keyring.decrypt(account.user_token_enc, what=f"account {account_id} user_token")
+    token = open_secret(rt.keyring, account_id, "user_token", account.user_token_enc)
     return account, token
 
 

@@ -10,10 +10,11 @@ import argparse
 import os
 import sys
 
+from adapter.accounts import seal_unbound
 from adapter.cli import Failure
 from adapter.cli.context import check_redis, load_settings
-from adapter.secrets import ensure_dev_key, load_keyring
-from adapter.store import migrate
+from adapter.secrets import Keyring, ensure_dev_key, load_keyring
+from adapter.store import AccountStore, Ledger, get_engine, migrate
 from adapter.store.db import check_location, describe, open_database
 
 #: Dramatiq reads its idle-poll interval (ms) from this variable once, when ``dramatiq.worker``
@@ -71,10 +72,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_location(settings.database_url)
     ensure_dev_key(settings)
-    if settings.encryption_keys is not None:
-        load_keyring(settings)  # not needed to migrate, but a malformed key fails here, early
+    keyring: Keyring | None = None
+    if settings.encryption_keys is not None or not settings.production:
+        keyring = load_keyring(settings)  # a malformed key fails here, before the schema changes
     revision = migrate(settings.database_url)
     print(f"{describe(settings.database_url)}: schema at revision {revision}")
+    if keyring is None:
+        print(
+            "warning: without TRANSCRIBER_ENCRYPTION_KEYS the stored secrets were not checked: "
+            "values written before they were bound to their account are sealed by the next "
+            "`transcriber migrate` with the keys set",
+            file=sys.stderr,
+        )
+        return 0
+    engine = get_engine(settings.database_url)
+    ledger = Ledger(engine, lease_seconds=settings.lease_seconds)
+    sealed = seal_unbound(AccountStore(engine), ledger, keyring)
+    if sealed:
+        print(f"sealed {sealed} stored value(s) to their account and field")
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from adapter.accounts import open_secret
 from adapter.errors import HelpdeskRejected, PermanentError
 from adapter.helpdesk.notes import format_note, note_payload
 from adapter.jobs.backoff import Backoff
@@ -70,7 +71,7 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
     if account is None:
         raise HelpdeskRejected("the account was removed before its transcript could be delivered")
     register_transcript(row.text)
-    token = rt.keyring.decrypt(account.api_token_enc, what=f"account {account.id} api_token")
+    token = open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
     if row.note_message_id is None:
         duration = row.duration_seconds or 0.0
         note = format_note(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from adapter.accounts import open_secret
 from adapter.errors import HelpdeskRejected
 from adapter.helpdesk.notes import failure_code, failure_note_payload, format_failure_note
 from adapter.jobs.deliver import helpdesk_verdict
@@ -58,7 +59,7 @@ def _post(rt: Runtime, claim: Claim) -> None:
         rt.ledger.failure_note_ended(claim, FailureNote.off)
         log.info("failure note not posted: account %s has failure notes off", account.id)
         return
-    token = rt.keyring.decrypt(account.api_token_enc, what=f"account {account.id} api_token")
+    token = open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
     code = failure_code(row.state, row.reason)
     note = format_failure_note(row.reason, filename=row.filename, transcribed=row.text is not None)
     payload = failure_note_payload(

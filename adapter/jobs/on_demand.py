@@ -13,9 +13,8 @@ the reconciler finds later (it reads an on-demand account's labelled conversatio
 from __future__ import annotations
 
 import logging
-from functools import partial
 
-from adapter.accounts import controls
+from adapter.accounts import controls, open_secret
 from adapter.errors import TranscriberError
 from adapter.runtime import Runtime
 from adapter.scan.reconciler import reader_for
@@ -40,7 +39,7 @@ def read_conversation(rt: Runtime, account_id: int, conversation_id: int) -> lis
         )
         return []
     try:
-        token = rt.keyring.decrypt(account.user_token_enc, what=f"account {account_id} user_token")
+        token = open_secret(rt.keyring, account_id, "user_token", account.user_token_enc)
         conversation = rt.chatwoot.get_conversation(
             account.chatwoot_url, account_id, conversation_id, token
         )
@@ -56,7 +55,7 @@ def read_conversation(rt: Runtime, account_id: int, conversation_id: int) -> lis
         found = rt.ledger.record_found(
             account_id,
             sifted.audio,
-            partial(rt.keyring.encrypt, register=False),
+            rt.keyring.seal_url,
             source="on_demand",
             noted=sifted.noted,
         )

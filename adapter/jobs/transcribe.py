@@ -34,6 +34,7 @@ from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_out
 from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
+from adapter.secrets import attachment_label
 from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
 from adapter.transcribe import shape, timemap_json
 
@@ -155,8 +156,11 @@ def _load(rt: Runtime, transcription_id: int) -> tuple[Transcription, Account]:
 
 
 def _download(rt: Runtime, row: Transcription, account: Account, workdir: Path) -> Path:
-    url = rt.keyring.decrypt(
-        row.source_url_enc, what=f"transcription {row.id} attachment URL", register=False
+    url = rt.keyring.unseal(
+        row.source_url_enc,
+        label=attachment_label(row.account_id, row.attachment_id),
+        what=f"transcription {row.id} attachment URL",
+        register=False,
     )
     name = row.filename or ""
     suffix = f".{name.rsplit('.', 1)[-1][:8]}" if "." in name else ""

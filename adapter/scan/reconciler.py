@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import partial
 
-from adapter.accounts import controls
+from adapter.accounts import controls, open_secret
 from adapter.errors import HelpdeskTokenRejected, TranscriberError
 from adapter.helpdesk.reader import ChatwootReader, Pacer
 from adapter.jobs.lease import heartbeat
@@ -144,9 +144,7 @@ def _scan(
 ) -> AccountResult:
     counts = Counts()
     try:
-        token = rt.keyring.decrypt(
-            account.user_token_enc or "", what=f"account {account.id} user_token"
-        )
+        token = open_secret(rt.keyring, account.id, "user_token", account.user_token_enc or "")
         walk = walk_for(rt, reader_for(rt, account, token), detached=detached)
         walk.run(target_of(account, window, "reconcile"), counts)
     except Exception as exc:

@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from adapter.controls import labelled
 from adapter.errors import HelpdeskNotFound, HelpdeskRejected, HelpdeskTokenRejected
@@ -66,7 +65,7 @@ class Walk:
         ledger: Ledger,
         scans: ScanStore,
         queue: Queue | None,
-        encrypt: Callable[[str], str],
+        encrypt: Callable[[str, str], str],
         progress: Callable[[Counts], None] | None = None,
         max_attachments: int | None = None,
     ) -> None:
@@ -211,7 +210,7 @@ def walk_for(
         ledger=rt.ledger,
         scans=rt.scans,
         queue=None if detached else rt.queue,
-        encrypt=partial(rt.keyring.encrypt, register=False),
+        encrypt=rt.keyring.seal_url,
         progress=progress,
         max_attachments=rt.settings.max_attachments,
     )

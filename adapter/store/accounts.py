@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from adapter.secrets import account_label
 from adapter.store.db import in_transaction
 from adapter.store.models import Account, AccountScan, ConversationScan, utcnow
 
@@ -20,14 +21,15 @@ A: Table = Account.__table__  # type: ignore[attr-defined]
 SCANS: Table = AccountScan.__table__  # type: ignore[attr-defined]
 CONVERSATION_SCANS: Table = ConversationScan.__table__  # type: ignore[attr-defined]
 
-#: the encrypted secret columns of an account
-SECRET_FIELDS = (
-    "api_token_enc",
-    "webhook_secret_enc",
-    "webhook_secret_previous_enc",
-    "openai_api_key_enc",
-    "user_token_enc",
-)
+#: the sealed secret columns of an account, and the field each is bound to (a rotated-out
+#: webhook secret is that field's older value: ``adapter.secrets.account_label``)
+SECRET_FIELDS = {
+    "api_token_enc": "api_token",
+    "webhook_secret_enc": "webhook_secret",
+    "webhook_secret_previous_enc": "webhook_secret",
+    "openai_api_key_enc": "openai_api_key",
+    "user_token_enc": "user_token",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +123,19 @@ class AccountStore:
 
         return in_transaction(self.engine, read)
 
-    def rotate_secrets(self, rotate: Callable[[str, str], str]) -> int:
-        """Re-encrypt every stored secret with ``rotate(token, what)``; how many changed."""
+    def rotate_secrets(self, rotate: Callable[[str, str, str], str]) -> int:
+        """Replace every stored secret by ``rotate(token, label, what)``; how many changed."""
         count = 0
         with Session(self.engine) as session:
             for account in session.execute(select(Account)).scalars():
-                for name in SECRET_FIELDS:
+                for name, field in SECRET_FIELDS.items():
                     token = getattr(account, name)
-                    if token:
-                        setattr(account, name, rotate(token, f"account {account.id} {name[:-4]}"))
+                    if not token:
+                        continue
+                    label = account_label(account.id, field)
+                    changed = rotate(token, label, f"account {account.id} {name[:-4]}")
+                    if changed != token:
+                        setattr(account, name, changed)
                         count += 1
                 session.add(account)
             session.commit()

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Select, Update
 from sqlalchemy.types import TypeEngine
 
+from adapter.secrets import attachment_label
 from adapter.store.models import Transcription, WebhookDelivery, utcnow
 from adapter.store.states import State
 from channels.base import AudioAttachment, Decision
@@ -240,11 +241,12 @@ def _chunks(keys: Sequence[tuple[Any, ...]], size: int = 400) -> Iterable[list[t
 
 
 def record_batch(
-    conn: Connection, encrypt: Callable[[str], str], deliveries: Sequence[Delivery]
+    conn: Connection, encrypt: Callable[[str, str], str], deliveries: Sequence[Delivery]
 ) -> list[IntakeResult]:
     """Store the deliveries and their new transcriptions on ``conn``; one result per delivery.
 
-    ``encrypt`` turns an attachment URL (a capability) into what is stored.
+    ``encrypt(url, label)`` turns an attachment URL (a capability) into what is stored, bound
+    to its ``label`` (its account and attachment: ``adapter.secrets.attachment_label``).
     """
     if not deliveries:
         return []
@@ -324,7 +326,7 @@ class _Plan:
     wanted: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, index: int, d: Delivery, encrypt: Callable[[str], str]) -> None:
+    def add(self, index: int, d: Delivery, encrypt: Callable[[str, str], str]) -> None:
         decision = d.decision
         keys: list[tuple[int, int]] = []
         for attachment in {a.attachment_id: a for a in decision.attachments}.values():
@@ -340,7 +342,7 @@ def _transcription_row(
     account_id: int,
     decision: Decision,
     attachment: AudioAttachment,
-    encrypt: Callable[[str], str],
+    encrypt: Callable[[str, str], str],
     source: Source = "webhook",
 ) -> dict[str, Any]:
     return {
@@ -349,7 +351,9 @@ def _transcription_row(
         "message_id": decision.message_id,
         "attachment_id": attachment.attachment_id,
         "channel": decision.channel[:32],
-        "source_url_enc": encrypt(attachment.url),
+        "source_url_enc": encrypt(
+            attachment.url, attachment_label(account_id, attachment.attachment_id)
+        ),
         "filename": (attachment.filename or "")[:512] or None,
         "content_type": (attachment.content_type or "")[:255] or None,
         "file_size": attachment.file_size,
@@ -419,7 +423,7 @@ class FoundResult:
 
 def record_found(
     conn: Connection,
-    encrypt: Callable[[str], str],
+    encrypt: Callable[[str, str], str],
     account_id: int,
     decisions: Sequence[Decision],
     source: Source,
@@ -449,7 +453,7 @@ def record_found(
 
 
 def _found_rows(
-    encrypt: Callable[[str], str],
+    encrypt: Callable[[str, str], str],
     account_id: int,
     decisions: Sequence[Decision],
     source: Source,

@@ -24,6 +24,7 @@ from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from adapter.secrets import SEALED, attachment_label
 from adapter.store.db import in_transaction, ping
 from adapter.store.intake import (
     Delivery,
@@ -145,7 +146,7 @@ class Ledger:
     # ─── intake ─────────────────────────────────────────────────────────────────────────────
 
     def record(
-        self, deliveries: Sequence[Delivery], encrypt: Callable[[str], str]
+        self, deliveries: Sequence[Delivery], encrypt: Callable[[str, str], str]
     ) -> list[IntakeResult]:
         """Record webhook deliveries and their new transcriptions in one transaction.
 
@@ -157,7 +158,7 @@ class Ledger:
         self,
         account_id: int,
         decisions: Sequence[Decision],
-        encrypt: Callable[[str], str],
+        encrypt: Callable[[str, str], str],
         *,
         source: Source,
         noted: Sequence[Decision] = (),
@@ -837,17 +838,23 @@ class Ledger:
                 )
         return rows
 
-    def rotate_secrets(self, rotate: Callable[[str, str], str]) -> int:
-        """Re-encrypt every stored attachment URL with ``rotate(token, what)``; how many."""
+    def rotate_secrets(
+        self, rotate: Callable[[str, str, str], str], *, unsealed_only: bool = False
+    ) -> int:
+        """Replace every stored attachment URL (``unsealed_only``: those not sealed yet) by
+        ``rotate(token, label, what)``; how many changed."""
         count = 0
+        stmt = select(Transcription).where(T.c.source_url_enc != "")
+        if unsealed_only:
+            stmt = stmt.where(~T.c.source_url_enc.startswith(SEALED))
         with Session(self.engine) as session:
-            rows = session.execute(select(Transcription).where(T.c.source_url_enc != "")).scalars()
-            for row in rows:
-                row.source_url_enc = rotate(
-                    row.source_url_enc, f"transcription {row.id} source_url"
-                )
-                session.add(row)
-                count += 1
+            for row in session.execute(stmt).scalars():
+                label = attachment_label(row.account_id, row.attachment_id)
+                changed = rotate(row.source_url_enc, label, f"transcription {row.id} source_url")
+                if changed != row.source_url_enc:
+                    row.source_url_enc = changed
+                    session.add(row)
+                    count += 1
             session.commit()
         return count
 

@@ -33,6 +33,7 @@ from anyio import to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from adapter.accounts import open_secret
 from adapter.controls import LABEL_REASON, controls_of
 from adapter.errors import SecretError
 from adapter.observability import Metric, metrics
@@ -100,10 +101,12 @@ class SecretCache:
         key = (account.account_id, account.secret_enc, account.previous_enc)
         found = self._found.get(key)
         if found is None:
-            what = f"account {account.account_id} webhook_secret"
-            found = [rt.keyring.decrypt(account.secret_enc, what=what).encode()]
-            if account.previous_enc:
-                found.append(rt.keyring.decrypt(account.previous_enc, what=what).encode())
+            # the previous secret is that field's older value: sealed with the same label
+            found = [
+                open_secret(rt.keyring, account.account_id, "webhook_secret", token).encode()
+                for token in (account.secret_enc, account.previous_enc)
+                if token
+            ]
             if len(self._found) >= _SECRET_CACHE_MAX:
                 self._found.clear()
             self._found[key] = found
@@ -235,7 +238,7 @@ def _record(
 def _try_record(rt: Runtime, group: Group) -> list[IntakeResult] | Outcome:
     """The group's results, or the one outcome every delivery of it gets (503)."""
     try:
-        return rt.ledger.record([d for _, d in group], partial(rt.keyring.encrypt, register=False))
+        return rt.ledger.record([d for _, d in group], rt.keyring.seal_url)
     except StoreUnavailable as exc:
         log.error("%s: %d webhooks answered 503", exc, len(group))
         return UNAVAILABLE

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from adapter.accounts import open_secret
 from adapter.secrets import Keyring
 from adapter.store import AccountStore, Transcription, get_engine
 
@@ -128,14 +129,14 @@ def stored_secrets(database_url: str, fernet_key: str, account_id: int) -> dict[
     assert account is not None
     keyring = Keyring.from_keys([fernet_key])
 
-    def clear(token: str | None) -> str | None:
-        return keyring.decrypt(token, what="t", register=False) if token else None
+    def clear(field: str, token: str | None) -> str | None:
+        return open_secret(keyring, account_id, field, token) if token else None
 
     return {
-        "api_token": clear(account.api_token_enc),
-        "webhook_secret": clear(account.webhook_secret_enc),
-        "openai_api_key": clear(account.openai_api_key_enc),
-        "user_token": clear(account.user_token_enc),
+        "api_token": clear("api_token", account.api_token_enc),
+        "webhook_secret": clear("webhook_secret", account.webhook_secret_enc),
+        "openai_api_key": clear("openai_api_key", account.openai_api_key_enc),
+        "user_token": clear("user_token", account.user_token_enc),
     }
 
 

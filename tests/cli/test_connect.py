@@ -16,6 +16,7 @@ import dramatiq
 import pytest
 from starlette.testclient import TestClient
 
+from adapter.accounts import open_secret
 from adapter.runtime import Runtime
 from adapter.store import AccountStore, get_engine
 from tests.cli.connecting import (
@@ -64,10 +65,10 @@ def stored(database_url: str, fernet_key: str) -> dict[str, str | None]:
     assert account is not None
     keyring = Keyring.from_keys([fernet_key])
     return {
-        "api_token": keyring.decrypt(account.api_token_enc, what="t", register=False),
-        "webhook_secret": keyring.decrypt(account.webhook_secret_enc, what="t", register=False),
+        "api_token": open_secret(keyring, 3, "api_token", account.api_token_enc),
+        "webhook_secret": open_secret(keyring, 3, "webhook_secret", account.webhook_secret_enc),
         "previous": account.webhook_secret_previous_enc,
-        "user_token": keyring.decrypt(account.user_token_enc or "", what="t", register=False),
+        "user_token": open_secret(keyring, 3, "user_token", account.user_token_enc or ""),
         "updated_at": account.updated_at.isoformat(),
     }
 

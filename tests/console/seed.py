@@ -68,7 +68,9 @@ def queued(rt: Runtime, account_id: int, attachment_id: int, channel: str = "wha
         (attachment,),
         inbox_id=9,
     )
-    [result] = rt.ledger.record([Delivery(account_id, f"id:{attachment_id}", decision)], str)
+    [result] = rt.ledger.record(
+        [Delivery(account_id, f"id:{attachment_id}", decision)], lambda url, label: url
+    )
     [tid] = result.new_ids
     return tid
 

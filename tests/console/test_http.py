@@ -12,8 +12,10 @@ from pydantic import SecretStr
 from sqlalchemy.exc import ProgrammingError
 from starlette.testclient import TestClient
 
+from adapter.accounts import open_secret
 from adapter.runtime import Runtime
 from adapter.store import utcnow
+from adapter.store.accounts import SECRET_FIELDS
 from adapter.usage.budget import month_of
 from adapter.web.app import create_app
 from adapter.web.console import reads
@@ -427,7 +429,8 @@ def test_account_form_replaces_secrets_only_when_filled(
     def stored(field: str) -> str:
         account = runtime.accounts.get(3)
         assert account is not None
-        return runtime.keyring.decrypt(getattr(account, field), what="test", register=False)
+        column = SECRET_FIELDS[field]
+        return open_secret(runtime.keyring, 3, column, getattr(account, field))
 
     page = client.get("/console/accounts/3")
     form = {

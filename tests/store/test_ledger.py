@@ -41,7 +41,7 @@ def delivery(attachment_id: int, key: str | None = None) -> Delivery:
 
 
 def queued(ledger: Ledger, attachment_id: int = 1) -> int:
-    [result] = ledger.record([delivery(attachment_id)], lambda url: "enc:" + url)
+    [result] = ledger.record([delivery(attachment_id)], lambda url, label: "enc:" + url)
     [tid] = result.new_ids
     return tid
 

@@ -101,7 +101,7 @@ def test_covered_conversations_are_remembered_and_updated(runtime: Runtime) -> N
 
 
 def test_found_audio_is_recorded_once_with_its_source(runtime: Runtime) -> None:
-    encrypt = runtime.keyring.encrypt
+    encrypt = runtime.keyring.seal_url
     result = runtime.ledger.record_found(
         3, [found(10, 100, 101), found(11, 100)], encrypt, source="reconcile"
     )
@@ -120,7 +120,7 @@ def test_found_audio_is_recorded_once_with_its_source(runtime: Runtime) -> None:
 
 def test_ignored_decisions_record_nothing(runtime: Runtime) -> None:
     ignored = Decision("ignored", "private", "message_created", "api", 7, 10)
-    result = runtime.ledger.record_found(3, [ignored], runtime.keyring.encrypt, source="backfill")
+    result = runtime.ledger.record_found(3, [ignored], runtime.keyring.seal_url, source="backfill")
     assert result.new_ids == () and result.known == ()
 
 
@@ -144,7 +144,7 @@ def test_deleting_an_account_forgets_its_scans(runtime: Runtime) -> None:
 
 def test_noted_audio_is_recorded_as_delivered_and_never_queued(runtime: Runtime) -> None:
     result = runtime.ledger.record_found(
-        3, [found(10, 100)], runtime.keyring.encrypt, source="backfill", noted=[found(11, 101)]
+        3, [found(10, 100)], runtime.keyring.seal_url, source="backfill", noted=[found(11, 101)]
     )
     assert len(result.new_ids) == 1
     rows = {r.attachment_id: r for r in runtime.ledger.recent()}
@@ -155,17 +155,17 @@ def test_noted_audio_is_recorded_as_delivered_and_never_queued(runtime: Runtime)
     )
     assert rows[100].state == "queued"
     again = runtime.ledger.record_found(
-        3, [found(11, 101)], runtime.keyring.encrypt, source="reconcile"
+        3, [found(11, 101)], runtime.keyring.seal_url, source="reconcile"
     )
     assert again.new_ids == () and again.known == (101,)
 
 
 def test_found_audio_no_message_announces_is_due_for_the_next_sweep(runtime: Runtime) -> None:
     sent = runtime.ledger.record_found(
-        3, [found(10, 100)], runtime.keyring.encrypt, source="backfill"
+        3, [found(10, 100)], runtime.keyring.seal_url, source="backfill"
     )
     left = runtime.ledger.record_found(
-        3, [found(11, 101)], runtime.keyring.encrypt, source="backfill", due=True
+        3, [found(11, 101)], runtime.keyring.seal_url, source="backfill", due=True
     )
     assert runtime.ledger.lost(stuck_after=3600) == [(left.new_ids[0], State.queued)]
     assert sent.new_ids[0] not in [i for i, _ in runtime.ledger.lost(stuck_after=3600)]

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter import accounts as acc
+from adapter.errors import SecretError
 from adapter.runtime import Runtime
-from adapter.secrets import Keyring
+from adapter.secrets import Keyring, attachment_label
 from adapter.store import State, intake
 from adapter.web import webhooks
 from adapter.web.signing import sign
@@ -89,7 +90,10 @@ def test_stored_row_holds_no_plain_attachment_url(
     assert row.channel == "whatsapp"
     url = payload["attachments"][0]["data_url"]
     assert url not in row.source_url_enc
-    assert runtime.keyring.decrypt(row.source_url_enc, what="t") == url
+    label = attachment_label(row.account_id, row.attachment_id)
+    assert runtime.keyring.unseal(row.source_url_enc, label=label, what="t") == url
+    with pytest.raises(SecretError):  # bound to its account and attachment
+        runtime.keyring.unseal(row.source_url_enc, label=label + "0", what="t")
 
 
 def test_same_delivery_twice_is_duplicate(post: Post, runtime: Runtime, account: int) -> None:
@@ -415,14 +419,14 @@ def test_rejections_inside_a_batch_keep_their_own_status(runtime: Runtime, accou
 def test_a_poisoned_row_fails_alone_inside_one_batch(
     runtime: Runtime, account: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_encrypt = Keyring.encrypt
+    real_seal = Keyring.seal_url
 
-    def encrypt(self: Keyring, value: str, *, register: bool = True) -> str:
-        if value.endswith("/voice/2.ogg?sig=2"):
+    def seal_url(self: Keyring, url: str, label: str) -> str:
+        if url.endswith("/voice/2.ogg?sig=2"):
             raise ValueError("an unexpected bug on one attachment")
-        return real_encrypt(self, value, register=register)
+        return real_seal(self, url, label)
 
-    monkeypatch.setattr(Keyring, "encrypt", encrypt)
+    monkeypatch.setattr(Keyring, "seal_url", seal_url)
     outcomes = process_batch(runtime, [webhook(voice_note(n), delivery=f"b-{n}") for n in range(5)])
     assert [o.status for o in outcomes] == [202, 202, 503, 202, 202]
     assert "error" in outcomes[2].body
