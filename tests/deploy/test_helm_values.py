@@ -244,6 +244,7 @@ def test_the_schema_accepts_cron_schedules(
             "autoscaling.keda.redis.passwordSecretKey names a key of secrets.existingSecret",
         ),
         ({"config": {"workDir": "/var/lib/transcriber"}}, "config.workDir (/var/lib/transcriber)"),
+        ({"config": {"workDir": "/tmp/"}}, "not /tmp itself: the service makes it private"),
     ],
 )
 def test_invalid_combinations_fail_naming_the_value(

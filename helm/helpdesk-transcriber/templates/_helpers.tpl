@@ -322,8 +322,8 @@ Checks of combinations the schema cannot express. Each message names the value p
 {{- if and $v.autoscaling.keda.redis.passwordSecretKey (not $v.secrets.existingSecret) -}}
   {{- fail "autoscaling.keda.redis.passwordSecretKey names a key of secrets.existingSecret: with a generated Secret, set secrets.redisPassword instead" -}}
 {{- end -}}
-{{- if not (hasPrefix "/tmp/" (printf "%s/" (trimSuffix "/" $v.config.workDir))) -}}
-  {{- fail (printf "config.workDir (%s) must be under /tmp, the only writable directory of the read-only container" $v.config.workDir) -}}
+{{- if or (not (hasPrefix "/tmp/" (printf "%s/" (trimSuffix "/" $v.config.workDir)))) (eq (trimSuffix "/" $v.config.workDir) "/tmp") -}}
+  {{- fail (printf "config.workDir (%s) must be a directory under /tmp (the only writable directory of the read-only container), not /tmp itself: the service makes it private (0700)" $v.config.workDir) -}}
 {{- end -}}
 {{- end -}}
 
