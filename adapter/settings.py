@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapter import workdir
+
 #: what redis-py accepts in a URL
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -224,8 +226,6 @@ class Settings(BaseSettings):
         """The work directory, TRANSCRIBER_WORK_DIR or ``$TMPDIR/transcriber-UID``, made sure
         of as private to this user, with its ``jobs`` folder (``adapter.workdir``: created
         0700; ConfigError when it is a link, another user's or writable by others)."""
-        from adapter import workdir
-
         return workdir.private_dir(self.work_dir or workdir.default_work_dir())
 
 
