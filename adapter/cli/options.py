@@ -215,6 +215,15 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     def default(text: str) -> str:
         return f"(default: {text})" if adding else f"(default: unchanged; on a new account: {text})"
 
+    _connection_options(p, adding=adding, default=default)
+    engine_options(p, default=default)
+    _control_options(p, default=default)
+
+
+def _connection_options(
+    p: argparse.ArgumentParser, *, adding: bool, default: Callable[[str], str]
+) -> None:
+    """Where the account's Chatwoot is, and its secrets."""
     required = "(required)" if adding else "(default: unchanged)"
     p.add_argument(
         "--chatwoot-url",
@@ -261,7 +270,10 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
         help="the openai engine's endpoint: an OpenAI-compatible server (speaches, LocalAI, "
         "…), where --model takes any name " + default("OPENAI_BASE_URL, else api.openai.com"),
     )
-    engine_options(p, default=default)
+
+
+def _control_options(p: argparse.ArgumentParser, *, default: Callable[[str], str]) -> None:
+    """What gets transcribed (``adapter.controls``), what it may cost, what agents are told."""
     p.add_argument(
         "--inboxes",
         type=inboxes,

@@ -445,6 +445,14 @@ def _connect_commands(commands: Commands) -> None:
         help="the Chatwoot account id, the N in /app/accounts/N (required)",
     )
     account_options(a, adding=False)
+    _connect_secret_help(a)
+    _connect_own_options(a)
+    _doctor_command(commands)
+
+
+def _connect_secret_help(a: argparse.ArgumentParser) -> None:
+    """``connect`` takes the account options of ``update``, but needs the Chatwoot URL and an
+    administrator's token, and sets the bot's token and the webhook's secret itself."""
     for action in a._actions:
         if action.dest == "chatwoot_url":
             action.required = True
@@ -468,6 +476,9 @@ def _connect_commands(commands: Commands) -> None:
                 "not given here: connect stores the secret Chatwoot made for the webhook "
                 "(default: the webhook's secret)"
             )
+
+
+def _connect_own_options(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--public-url",
         metavar="URL",
@@ -488,6 +499,9 @@ def _connect_commands(commands: Commands) -> None:
         action="store_true",
         help="read Chatwoot and print what would be done; write nothing (default: do it)",
     )
+
+
+def _doctor_command(commands: Commands) -> None:
     p = _command(
         commands,
         "doctor",
