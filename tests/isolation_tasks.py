@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class Hang:
         self.pid_file.write_text(str(os.getpid()))
         if self.audio_seconds is not None:
             measured(self.audio_seconds)
-        time.sleep(self.seconds)
+        threading.Event().wait(self.seconds)  # a decode that never ends (on its own)
         return "woke"
 
 

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -256,6 +255,7 @@ def test_an_exception_sent_to_the_waiting_thread_kills_the_child(
     tmp_path: Path, pool: DecoderPool
 ) -> None:
     pid_file = tmp_path / "pid"
+    os.mkfifo(pid_file)  # reading it waits for the child to write its pid: no polling
     caught: list[BaseException] = []
 
     def decode() -> None:
@@ -266,10 +266,7 @@ def test_an_exception_sent_to_the_waiting_thread_kills_the_child(
 
     thread = threading.Thread(target=decode)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not pid_file.exists() or not pid_file.read_text():  # the child is in its task
-        assert time.monotonic() < deadline, "the child never started its task"
-        time.sleep(0.01)
+    child = int(pid_file.read_text())  # the child is in its task
     assert thread.ident is not None
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread.ident), ctypes.py_object(Interrupted)
@@ -277,7 +274,7 @@ def test_an_exception_sent_to_the_waiting_thread_kills_the_child(
     thread.join(10)
     assert [type(exc) for exc in caught] == [Interrupted]
     with pytest.raises(ProcessLookupError):
-        os.kill(int(pid_file.read_text()), 0)
+        os.kill(child, 0)
 
 
 @pytest.mark.parametrize(
