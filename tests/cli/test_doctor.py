@@ -7,9 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from starlette.testclient import TestClient
@@ -19,43 +17,15 @@ from adapter.runtime import Runtime
 from adapter.web.app import create_app
 from tests.cli.connecting import ADMIN_TOKEN, connect, token_file, writes
 from tests.cli.helpers import Call, one_line_failure
+from tests.console.connected import NAMES, healthz
 from tests.helpers import OPENAI_KEY, OpenAIStandIn
 from tests.standins.chatwoot_server import ChatwootStandIn
-
-NAMES = [
-    "database",
-    "broker",
-    "encryption keys",
-    "engine",
-    "chatwoot",
-    "API token",
-    "user token",
-    "webhook",
-    "public URL",
-]
-
-
-class _Health(BaseHTTPRequestHandler):
-    """This service's ``/healthz`` as the public URL reaches it."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        status = 200 if self.path == "/healthz" else 404
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
 
 
 @pytest.fixture
 def public_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with healthz() as url:
+        yield url
 
 
 @pytest.fixture
