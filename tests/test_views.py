@@ -39,7 +39,9 @@ def test_percent_done(fields: dict[str, object], percent: float) -> None:
 
 
 def test_the_view_shows_progress_and_no_secret() -> None:
-    view = transcription_view(row(audio_seconds=600.0, seconds_done=300.0, chunks_total=2), Prices())
+    view = transcription_view(
+        row(audio_seconds=600.0, seconds_done=300.0, chunks_total=2), Prices()
+    )
     assert view["progress"]["percent"] == 50.0
     assert (view["progress"]["chunks_total"], view["progress"]["seconds_total"]) == (2, 600.0)
     assert "gAAAAA" not in repr(view)
