@@ -114,7 +114,14 @@ class ReceiverProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         before = (self._begun, self._headers_done)
         super().data_received(data)
-        if before == (self._begun, False) and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._idle_untimed():
+            # bytes that began no request (blank lines before a request line), or the body of
+            # a request answered before it was read: uvicorn cancelled its keep-alive timer for
+            # them and nothing else is armed; without this the connection would never end
+            self._arm()
+        if before == (self._begun, False):
             # the same request's headers were incomplete before and after this read: all of
             # it is header (a read in which a request begins is not counted: at most one
             # read too few, never a byte of a body)
@@ -123,6 +130,11 @@ class ReceiverProtocol(HttpToolsProtocol):
                 self._disarm()
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
+
+    def _idle_untimed(self) -> bool:
+        """No timer is armed and no request is waiting for its answer."""
+        answered = self.cycle is None or self.cycle.response_complete
+        return self._deadline is None and self.timeout_keep_alive_task is None and answered
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
