@@ -132,7 +132,8 @@ def parse_inboxes(stored: str | None) -> frozenset[int] | None:
     """The stored ``inbox_ids`` ("5,7") as a set; None (or nothing usable): every inbox."""
     if not stored:
         return None
-    ids = frozenset(int(part) for part in stored.split(",") if part.strip().isdigit())
+    parts = (part.strip() for part in stored.split(","))
+    ids = frozenset(int(part) for part in parts if part.isascii() and part.isdigit())
     return ids or None
 
 
@@ -146,7 +147,11 @@ def parse_languages(stored: str | None) -> dict[int, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {int(k): v for k, v in data.items() if str(k).isdigit() and isinstance(v, str)}
+    return {
+        int(k): v
+        for k, v in data.items()
+        if str(k).isascii() and str(k).isdigit() and isinstance(v, str)
+    }
 
 
 def controls_of(

@@ -119,7 +119,14 @@ def test_language_hints_and_minimum() -> None:
 
 @pytest.mark.parametrize(
     ("stored", "parsed"),
-    [(None, None), ("", None), ("5", frozenset({5})), ("5,7", frozenset({5, 7})), ("x", None)],
+    [
+        (None, None),
+        ("", None),
+        ("5", frozenset({5})),
+        ("5,7", frozenset({5, 7})),
+        ("x", None),
+        ("²", None),  # str.isdigit says yes, int() says no
+    ],
 )
 def test_stored_inboxes(stored: str | None, parsed: frozenset[int] | None) -> None:
     assert parse_inboxes(stored) == parsed
@@ -127,7 +134,7 @@ def test_stored_inboxes(stored: str | None, parsed: frozenset[int] | None) -> No
 
 def test_stored_languages_are_read_defensively() -> None:
     assert parse_languages('{"5": "es", "7": "fr"}') == {5: "es", 7: "fr"}
-    for bad in (None, "", "not json", "[1]", '{"x": "es", "5": 3}'):
+    for bad in (None, "", "not json", "[1]", '{"x": "es", "5": 3}', '{"²": "es"}'):
         assert parse_languages(bad) == {}
     wanted = controls_of("5", "on_demand", 1.5, '{"5": "es"}')
     assert (wanted.on_demand, wanted.min_seconds, wanted.inboxes) == (True, 1.5, frozenset({5}))

@@ -83,6 +83,12 @@ def _read_file(source: SecretSource) -> bytes:
             data = file.read(MAX_SECRET_BYTES + 1)
     except IsADirectoryError:
         raise Failure(f"{source.option}: the path {path} is a directory, not a file") from None
+    except FileNotFoundError:
+        # not echoed: a secret given as an argument that happens to begin with @ lands here
+        raise Failure(
+            f"{source.option}: the file it names does not exist (a secret that begins with @ "
+            "must come from a file, standard input or env:NAME)"
+        ) from None
     except OSError as exc:
         raise Failure(f"{source.option}: cannot read {path}: {exc.strerror}") from None
     _check_size(source, data)

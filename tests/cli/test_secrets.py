@@ -221,8 +221,9 @@ def test_files_that_cannot_be_read(
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(unreadable))
         cases = {
-            f"@{tmp_path / 'missing'}": f"--api-token: cannot read {tmp_path / 'missing'}: "
-            "No such file or directory",
+            f"@{tmp_path / 'missing'}": "--api-token: the file it names does not exist (a "
+            "secret that begins with @ must come from a file, standard input or env:NAME)",
+            "@s3cret-that-starts-with-at": "--api-token: the file it names does not exist",
             f"@{tmp_path / 'folder'}": f"--api-token: the path {tmp_path / 'folder'} is a "
             "directory, not a file",
             f"@{unreadable}": f"--api-token: cannot read {unreadable}: No such device or address",
@@ -240,6 +241,7 @@ def test_files_that_cannot_be_read(
             failed = call(adding_with(token))
             assert words in one_line_failure(failed), token
             assert_no_secret(failed.stdout, failed.stderr)
+        assert "s3cret-that" not in call(adding_with("@s3cret-that-starts-with-at")).stderr
     # a file of 64 KiB is read (and then refused as too long a token, by the account's rules)
     fits = call(adding_with(secret_file(tmp_path, b"x" * MAX_SECRET_BYTES, "fits")))
     assert "--api-token: must be a non-empty printable string" in one_line_failure(fits)
