@@ -20,7 +20,13 @@ import httpx
 import pytest
 
 from adapter.audio import PreparedAudio, prepare
-from adapter.audio.isolated import DecodeBounds, DecoderPool, prepare_isolated, run_isolated
+from adapter.audio.isolated import (
+    MAX_SECONDS_ALLOWED,
+    DecodeBounds,
+    DecoderPool,
+    prepare_isolated,
+    run_isolated,
+)
 from adapter.engines.base import EngineLimits
 from adapter.errors import BadAudio, NotAudio, TranscriberError, TransientError
 from adapter.store import State
@@ -347,3 +353,10 @@ def test_up_answers_webhooks_after_its_decoder_crashed(
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert box.term() == 0
     assert transcription_calls(openai_server) == 0
+
+
+def test_a_claimed_length_never_buys_more_than_the_cap() -> None:
+    """A file's timestamps can claim twelve hours: the limits stop below the step's own."""
+    bounds = DecodeBounds()
+    assert bounds.wall(12 * 3600) == MAX_SECONDS_ALLOWED == bounds.cpu(12 * 3600)
+    assert bounds.wall(60) == pytest.approx(60 + 0.25 * 60)  # a real voice note: unchanged

@@ -74,6 +74,12 @@ CPU_PER_AUDIO_SECOND = 0.1
 #: wall-clock seconds, likewise (looser than CPU: a busy machine shares its cores)
 WALL_SECONDS = 60.0
 WALL_PER_AUDIO_SECOND = 0.25
+#: however long the file claims to be, never more than this (under the first step's one-hour
+#: time limit, so the child is always stopped by its own limits first)
+MAX_SECONDS_ALLOWED = 50 * 60.0
+#: a length a file can really hold: fewer bytes a second than any codec we decode spends
+#: (AMR-NB at 4.75 kbit/s is ≈600), so a 1 KB file claiming 12 hours gets 10 s, not hours
+MIN_BYTES_PER_AUDIO_SECOND = 100
 #: children kept started and waiting for their one decode
 SPARES = 1
 #: how the children are made (see the module docstring)
@@ -102,10 +108,12 @@ class DecodeBounds:
     wall_per_audio_second: float = WALL_PER_AUDIO_SECOND
 
     def cpu(self, audio_seconds: float | None) -> float:
-        return self.cpu_seconds + self.cpu_per_audio_second * max(audio_seconds or 0.0, 0.0)
+        grown = self.cpu_seconds + self.cpu_per_audio_second * max(audio_seconds or 0.0, 0.0)
+        return min(grown, max(self.cpu_seconds, MAX_SECONDS_ALLOWED))
 
     def wall(self, audio_seconds: float | None) -> float:
-        return self.wall_seconds + self.wall_per_audio_second * max(audio_seconds or 0.0, 0.0)
+        grown = self.wall_seconds + self.wall_per_audio_second * max(audio_seconds or 0.0, 0.0)
+        return min(grown, max(self.wall_seconds, MAX_SECONDS_ALLOWED))
 
 
 Measured = Callable[[float], None]
@@ -129,7 +137,9 @@ class PrepareTask:
     target_chunk_seconds: float
 
     def __call__(self, measured: Measured) -> PreparedAudio:
-        measured(probe(self.src).duration)
+        # the length a file claims (its timestamps) is believed only as far as its size allows
+        credible = self.src.stat().st_size / MIN_BYTES_PER_AUDIO_SECOND
+        measured(min(probe(self.src).duration, credible))
         return prepare(
             self.src,
             self.workdir,
