@@ -22,6 +22,7 @@ Nothing answers 500, nothing hangs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -121,11 +122,16 @@ class KnownAccounts:
     since (the batch reads every account again, answers 404 and forgets it); an account not in
     it is looked up at once, one query by primary key, before the answer is 404, so a new or
     re-enabled account is never refused. It holds enabled ids only: its size is the number
-    of enabled accounts, whatever ids are tried.
+    of enabled accounts, whatever ids are tried. At most ``LOOKUPS`` look-ups run at once: a
+    flood of webhooks to made-up ids waits its turn (each bounded by the request deadline)
+    instead of taking every database connection and worker thread from the real ones.
     """
+
+    LOOKUPS = 2
 
     def __init__(self) -> None:
         self._enabled: set[int] = set()
+        self._lookups = asyncio.Semaphore(self.LOOKUPS)
 
     def seen(self, asked: Iterable[int], found: Mapping[int, WebhookSecrets]) -> None:
         """What a read of the accounts ``asked`` for ``found`` (enabled or not, or absent)."""
@@ -140,7 +146,10 @@ class KnownAccounts:
         """Whether ``account_id`` is an enabled account (``StoreUnavailable``)."""
         if account_id in self._enabled:
             return True
-        found = await to_thread.run_sync(rt.accounts.webhook_secrets, [account_id])
+        async with self._lookups:
+            if account_id in self._enabled:  # a look-up while this one waited found it
+                return True
+            found = await to_thread.run_sync(rt.accounts.webhook_secrets, [account_id])
         self.seen([account_id], found)
         return account_id in self._enabled
 

@@ -16,8 +16,10 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +34,7 @@ from adapter.runtime import Runtime
 from adapter.settings import Settings
 from adapter.web.app import create_app
 from adapter.web.server import limits
+from adapter.web.webhooks import KnownAccounts
 from tests.helpers import OpenAIStandIn, make_settings, signed_headers, sqlite_only, wait_until
 from tests.processes import Proc, add_account, env_for, processes
 from tests.standins.chatwoot_server import ChatwootStandIn
@@ -309,6 +312,42 @@ def test_an_account_added_while_running_is_answered(
     assert httpx.post(url, content=body, headers=signed_headers(body)).status_code == 202
     acc.set_enabled(runtime.accounts, 5, False)
     assert httpx.post(url, content=body, headers=signed_headers(body)).status_code == 404
+
+
+@sqlite_only
+def test_webhooks_to_made_up_accounts_take_turns_for_their_look_ups(
+    runtime: Runtime, address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of well-formed webhooks to random account ids: at most KnownAccounts.LOOKUPS
+    database look-ups at once, every one answered 404, a real webhook still 202."""
+    lookups = {"now": 0, "most": 0}
+    guard = threading.Lock()
+    read = runtime.accounts.webhook_secrets
+
+    def slow_read(ids: Any) -> Any:
+        with guard:
+            lookups["now"] += 1
+            lookups["most"] = max(lookups["most"], lookups["now"])
+        try:
+            threading.Event().wait(0.05)  # a database under load
+            return read(ids)
+        finally:
+            with guard:
+                lookups["now"] -= 1
+
+    monkeypatch.setattr(runtime.accounts, "webhook_secrets", slow_read)
+    host, port = address
+    body = body_of(voice_note(7))
+
+    def made_up(n: int) -> int:
+        url = f"http://{host}:{port}/webhooks/chatwoot/{1000 + n}"
+        return httpx.post(url, content=body, headers=signed_headers(body)).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(made_up, range(32)))
+    assert answers == [404] * 32
+    assert 1 <= lookups["most"] <= KnownAccounts.LOOKUPS
+    assert real_webhook(address, 9).status_code == 202
 
 
 # ─── what the deadline leaves alone ──────────────────────────────────────────────────────────
