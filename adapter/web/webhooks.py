@@ -3,8 +3,11 @@
 Before the body is read, what needs no body is refused, cheapest first, with ``Connection:
 close`` (the unread body is never parsed): an account id that is not one (404), a declared
 ``Content-Length`` over the limit (413), signature headers missing, malformed or stale (401,
-``sansio.precheck``), an account not known to be enabled (404, :class:`KnownAccounts`). So a
-client without a well-formed signature for an enabled account never holds a body's memory.
+``sansio.precheck``), an account not known to be enabled (404, :class:`KnownAccounts`). So
+only a request with well-formed, fresh signature headers for an enabled account has its body
+read. Such headers can be made up without the secret (the signature is checked over the
+body), so what stalled bodies can hold is bounded by the connection cap times the body limit,
+for at most the request deadline (``adapter.web.server``; the README says so).
 
 The endpoint reads the body once under a size cap and hands it, with the headers and the
 arrival time, to the group-commit writer (``adapter.web.batcher``). The writer takes every
