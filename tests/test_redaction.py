@@ -257,7 +257,7 @@ def spoken_card(draw: st.DrawFn) -> str:
 
 
 noise = st.lists(
-    st.sampled_from(list("0123456789 -+@.()[]abcXYZ•é٣\n,:/") + ["one", " four ", "]"]),
+    st.sampled_from([*"0123456789 -+@.()[]abcXYZ•é٣\n,:/", "one", " four ", "]"]),
     max_size=40,
 ).map("".join)
 
