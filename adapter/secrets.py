@@ -162,34 +162,18 @@ class Keyring:
         if is_sealed(token):
             value = self.unseal(token, label=label, what=what, register=False)
         else:
-            value = self.decrypt(token, what=what, register=False)
+            value = self._open_unbound(token, what=what)
         return self.seal(value, label=label, register=False)
 
-    def encrypt(self, value: str, *, register: bool = True) -> str:
-        """Encrypt ``value``; ``register`` tells the log scrubber about it (secrets, not URLs)."""
-        if register:
-            _register(value)
-        return self._fernet.encrypt(value.encode()).decode()
-
-    def decrypt(self, token: str, *, what: str, register: bool = True) -> str:
-        """Decrypt ``token``; ``what`` names the account and field for the error message."""
+    def _open_unbound(self, token: str, *, what: str) -> str:
+        """A value stored before values were sealed (a plain Fernet token): only to seal it."""
         try:
-            value = self._fernet.decrypt(token.encode()).decode()
+            return self._fernet.decrypt(token.encode()).decode()
         except (InvalidToken, ValueError, TypeError) as exc:
             raise SecretError(
                 f"{what} cannot be decrypted with any key in TRANSCRIBER_ENCRYPTION_KEYS "
                 "(was a key removed before `transcriber keys rotate` ran?)"
             ) from exc
-        if register:
-            _register(value)
-        return value
-
-    def rotate(self, token: str, *, what: str) -> str:
-        """Re-encrypt ``token`` with the first key."""
-        try:
-            return self._fernet.rotate(token.encode()).decode()
-        except (InvalidToken, ValueError, TypeError) as exc:
-            raise SecretError(f"{what} cannot be decrypted with any configured key") from exc
 
 
 def dev_key_path(settings: Settings) -> Path:

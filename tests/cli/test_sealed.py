@@ -42,12 +42,17 @@ def test_migrate_seals_what_was_written_unbound_and_rotate_keeps_it_bound(
 ) -> None:
     assert call(adding(7)).returncode == 0
     keyring = Keyring.from_keys([fernet_key])
-    tid = add_transcription(database_url, source_url_enc=keyring.encrypt("https://x/a.ogg"))
+
+    def legacy(value: str) -> str:
+        """How an earlier version stored a value: a plain Fernet token, bound to nothing."""
+        return Fernet(fernet_key.encode()).encrypt(value.encode()).decode()
+
+    tid = add_transcription(database_url, source_url_enc=legacy("https://x/a.ogg"))
     engine = get_engine(database_url)
     with engine.begin() as conn:  # as an earlier version stored them: plain Fernet tokens
         conn.execute(
             sa.text("UPDATE accounts SET api_token_enc = :t WHERE id = 7"),
-            {"t": keyring.encrypt(API_TOKEN)},
+            {"t": legacy(API_TOKEN)},
         )
     keys = call(["doctor", "--account-id", "7"])
     assert keys.returncode == 1 and "api_token" in keys.stdout + keys.stderr
