@@ -12,16 +12,18 @@ Every read of a customer's file in this package goes through :func:`open_audio`,
   message that names neither the path nor a URL.
 
 :func:`iter_pcm` decodes the first audio stream packet by packet, resamples to
-``SAMPLE_RATE`` mono float32, and yields the samples in small blocks: memory stays flat whatever
-the length of the file. A corrupt packet is skipped; a stream that is mostly corrupt is
-``BadAudio``. Decoding is deterministic, so two passes over one file yield the same samples.
+``SAMPLE_RATE`` mono float32 (the average of the channels, or one chosen channel), and yields
+the samples in small blocks: memory stays flat whatever the length of the file;
+:func:`iter_planes` is the same stream with every channel kept, one row each. A corrupt packet
+is skipped; a stream that is mostly corrupt is ``BadAudio``. Decoding is deterministic, so two
+passes over one file yield the same samples.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,14 @@ _CONTAINER_OPTIONS = {
 _MAX_BAD_PACKETS = 32
 
 FloatArray = npt.NDArray[np.float32]
+#: decoded samples with one row per channel, ``(channels, samples)``
+PlaneArray = npt.NDArray[np.float32]
+
+
+def decode_bound(declared_seconds: float) -> float:
+    """Seconds of decoded audio beyond which a file lied about its length (``declared_seconds``,
+    what :func:`~adapter.audio.probe.probe` measured from its timestamps)."""
+    return declared_seconds * 1.5 + 60.0
 
 
 def ffmpeg_url(path: Path) -> str:
@@ -148,47 +158,41 @@ def demux(container: Any, stream: Any) -> Iterator[Any]:
 
 
 class _Resampler:
-    """Resample decoded frames to mono float32, rebuilding when the input format changes.
-
-    Channels are averaged here rather than by FFmpeg's downmix, which gives a centred voice
-    3 dB of gain (two equal channels would reach 1.41 of full scale and clip in the encoder).
-    """
+    """Resample decoded frames to planar float32 at one rate, keeping every channel; rebuilt
+    when the input format changes."""
 
     def __init__(self, rate: int) -> None:
         self._rate = rate
         self._key: tuple[str, str, int] | None = None
         self._resampler: Any = None
 
-    def feed(self, frame: Any) -> Iterator[FloatArray]:
+    def feed(self, frame: Any) -> Iterator[PlaneArray]:
         key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
         if key != self._key:
             yield from self.flush()
             self._resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=self._rate)
             self._key = key
         for out in self._resampler.resample(frame):
-            yield _samples(out)
+            yield _planes(out)
 
-    def flush(self) -> Iterator[FloatArray]:
+    def flush(self) -> Iterator[PlaneArray]:
         if self._resampler is not None:
             for out in self._resampler.resample(None):
-                yield _samples(out)
+                yield _planes(out)
             self._resampler = None
             self._key = None
 
 
-def _samples(frame: Any) -> FloatArray:
-    planes = np.asarray(frame.to_ndarray(), dtype=np.float32)
-    if planes.shape[0] == 1:
-        mono: FloatArray = planes.reshape(-1)
-    else:
-        mono = planes.mean(axis=0, dtype=np.float32)
-    return mono
+def _planes(frame: Any) -> PlaneArray:
+    planes: PlaneArray = np.asarray(frame.to_ndarray(), dtype=np.float32)
+    return planes
 
 
-def iter_pcm(
+def iter_planes(
     path: Path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
-) -> Generator[FloatArray, None, None]:
-    """Yield the first audio stream of ``path`` as mono float32 blocks at ``sample_rate``.
+) -> Generator[PlaneArray, None, None]:
+    """Yield the first audio stream of ``path`` as float32 blocks at ``sample_rate``, one row
+    per channel (``block.shape == (channels, samples)``).
 
     Raises :class:`BadAudio` when the file does not open, has no audio, or does not decode, or
     when it decodes to more than ``max_seconds`` of audio (a stream lying about its length).
@@ -209,12 +213,50 @@ def iter_pcm(
                 good += 1
             for frame in frames:
                 for block in resampler.feed(frame):
-                    produced += block.size
+                    produced += block.shape[1]
                     if limit is not None and produced > limit:
                         raise BadAudio("the audio stream decodes to more audio than it declares")
                     yield block
         for block in resampler.flush():
-            produced += block.size
+            produced += block.shape[1]
             yield block
         if produced == 0:
             raise BadAudio("the audio stream holds no decodable samples")
+
+
+def iter_pcm(
+    path: Path,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    max_seconds: float | None = None,
+    channel: int | None = None,
+) -> Generator[FloatArray, None, None]:
+    """Yield the first audio stream of ``path`` as mono float32 blocks at ``sample_rate``: the
+    average of its channels, or only ``channel`` (0 is the first) when given.
+
+    Raises :class:`BadAudio` as :func:`iter_planes` does, and when ``channel`` is missing from
+    a block (a stream whose layout shrinks midway); ``ValueError`` for a negative ``channel``.
+    """
+    if channel is not None and channel < 0:
+        raise ValueError(f"channel must be 0 or more, not {channel}")
+    with closing(iter_planes(path, sample_rate=sample_rate, max_seconds=max_seconds)) as blocks:
+        for planes in blocks:
+            yield _mono(planes, channel)
+
+
+def _mono(planes: PlaneArray, channel: int | None) -> FloatArray:
+    """One channel of ``planes``, or their average.
+
+    Channels are averaged here rather than by FFmpeg's downmix, which gives a centred voice
+    3 dB of gain (two equal channels would reach 1.41 of full scale and clip in the encoder).
+    """
+    if channel is not None:
+        if channel >= planes.shape[0]:
+            raise BadAudio(f"the audio has no channel {channel + 1} (it has {planes.shape[0]})")
+        picked: FloatArray = planes[channel]
+        return picked
+    if planes.shape[0] == 1:
+        mono: FloatArray = planes.reshape(-1)
+    else:
+        mono = planes.mean(axis=0, dtype=np.float32)
+    return mono
