@@ -2,8 +2,10 @@
 uvicorn server on 127.0.0.1 over a real runtime with seeded rows.
 
 It signs in through the form, searches a word, opens a transcript, retries a failure (and
-reads the row back from the database), sets an account's controls, runs an account's checks
-against the stand-in Chatwoot and OpenAI, and saves a screenshot of every page: into a temporary
+reads the row back from the database), sets an account's controls and note extras (and sees
+a bad one refused), reads a call's summary, translation and speaker turns, watches a long
+recording's percent done move, runs an account's checks against the stand-in Chatwoot and
+OpenAI, and saves a screenshot of every page: into a temporary
 directory, or into ``$CONSOLE_SCREENSHOTS`` when set. The README's pictures are made so:
 ``CONSOLE_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/console/test_browser.py``.
 Without chromium the tests fail, saying how to install it: they never skip.
@@ -29,7 +31,8 @@ from sqlalchemy import update
 from adapter import accounts as acc
 from adapter import usage
 from adapter.runtime import Runtime
-from adapter.store import Transcription, utcnow
+from adapter.speakers import Turn
+from adapter.store import Transcription, Translation, utcnow
 from adapter.usage.budget import month_of
 from adapter.web.app import create_app
 from tests.console import seed
@@ -118,8 +121,9 @@ TEXTS = [
 
 
 def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
-    """Two accounts, two weeks of delivered voice notes, a failed one and a queued one;
-    account 3 near its budget (a warning banner, and its alert in the month's alerts)."""
+    """Two accounts, two weeks of delivered voice notes, a failed one, a queued one and a long
+    one under way; account 3 near its budget (a warning banner, and its alert in the month's
+    alerts)."""
     seed.add_accounts(rt)
     invoice = 0
     attachment = 100
@@ -137,6 +141,7 @@ def seed_shop(rt: Runtime, tmp_path: Path) -> tuple[int, int]:
                 invoice = tid
     failed = seed.failed(rt, 3, 9001, "the engine refused the file (HTTP 400: invalid audio)")
     seed.queued(rt, 7, 9002)
+    seed.transcribing(rt, tmp_path, 3, 9003)  # a long recording, 3 of its 7 chunks done
     spent = usage.month_to_date(rt.usage, rt.prices, 3)
     budget = round(max(spent, 0.01) / 0.85, 4)  # 85 %: the warning banner
     acc.update_account(
@@ -333,3 +338,137 @@ def test_an_operator_checks_an_account(page: Page, desk: Desk, screenshots: Path
     expect(failed).to_contain_text("transcriber accounts connect")
     assert BOT_TOKEN not in page.content()
     shoot(page, screenshots, "doctor")
+
+
+@dataclass(frozen=True)
+class Calls:
+    base_url: str
+    runtime: Runtime
+    call: int  # a stereo call: summary, translation, turns, the chat model's tokens
+    long: int  # a long recording, 3 of its 7 chunks transcribed
+    pending: list[int]  # the long recording's chunks still to do
+
+
+HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+
+@pytest.fixture
+def calls(runtime: Runtime, tmp_path: Path) -> Iterator[Calls]:
+    """Account 3's stereo call with everything the chat model adds, made through the ledger,
+    and a long recording under way; served by uvicorn on 127.0.0.1."""
+    seed.add_accounts(runtime)
+    call = seed.with_extras(
+        runtime,
+        tmp_path,
+        3,
+        8001,
+        text="Agent: Buenos días\nCustomer: Mi pedido no ha llegado",
+        language="es",
+        summary=f"The customer's order has not arrived {HOSTILE}; the agent will call back.",
+        translation=Translation(f"Good morning. My order {HOSTILE} has not arrived.", "en"),
+        turns=[
+            Turn(0, "Agent", 0.0, 3.4, "Buenos días, ¿en qué puedo ayudarle?"),
+            Turn(1, "<b>Customer</b>", 3.9, 9.2, f"Mi pedido {HOSTILE} no ha llegado."),
+            Turn(0, "Agent", 65.0, 70.5, "Le llamo mañana."),
+        ],
+        chat_model="gpt-4o-mini",
+        tokens=(1840, 212),
+    )
+    long, pending = seed.transcribing(runtime, tmp_path, 3, 8002)
+    with serving(runtime) as (base_url, served):
+        yield Calls(base_url, served, call, long, pending)
+
+
+def test_an_operator_reads_a_call_and_watches_a_long_recording(
+    page: Page, calls: Calls, screenshots: Path
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, calls.base_url)
+    in_progress = page.locator("#in-progress")
+    expect(in_progress).to_contain_text("42 % · 3 of 7 chunks")
+    seed.finish_chunk(calls.runtime, calls.pending[0])  # a worker finishes one more chunk
+    expect(in_progress).to_contain_text("57 % · 4 of 7 chunks", timeout=20_000)  # polled
+
+    page.get_by_role("link", name="Transcriptions", exact=True).click()
+    expect(page.locator("table.list tbody tr").first).to_contain_text("57 % · 4 of 7 chunks")
+    page.get_by_role("link", name=f"Transcription {calls.long}", exact=True).click()
+    expect(page.locator("#progress")).to_contain_text("57 % · 4 of 7 chunks (4 min 00 s of")
+
+    page.goto(f"{calls.base_url}/console/transcriptions/{calls.call}")
+    expect(page.get_by_role("heading", name="Summary", level=2)).to_be_visible()
+    expect(page.locator("#summary")).to_have_text(
+        f"The customer's order has not arrived {HOSTILE}; the agent will call back."
+    )
+    expect(page.get_by_role("heading", name="Translation into English (en)")).to_be_visible()
+    expect(page.locator("#translation")).to_have_text(
+        f"Good morning. My order {HOSTILE} has not arrived."
+    )
+    turns = page.get_by_role("list", name="Speaker turns").get_by_role("listitem")
+    expect(turns).to_have_count(3)
+    expect(turns.nth(1).locator(".turn-label")).to_have_text("<b>Customer</b>")
+    expect(turns.nth(1)).to_contain_text("0:03\u20130:09")
+    expect(turns.nth(2)).to_contain_text("Agent 1:05\u20131:10")
+    expect(page.get_by_text("gpt-4o-mini: 1,840 tokens in, 212 out")).to_be_visible()
+    expect(page.locator("main img, main script, #turns b")).to_have_count(0)
+    shoot(page, screenshots, "transcription-call")
+    assert dialogs == []  # no markup from a customer or the chat model ever ran
+
+
+def test_an_operator_sets_an_accounts_note_extras(
+    page: Page, calls: Calls, screenshots: Path
+) -> None:
+    def extras() -> dict[str, object]:
+        account = calls.runtime.accounts.get(3)
+        assert account is not None
+        view = acc.account_view(account, calls.runtime.settings)
+        names = ("summary_min_seconds", "chat_model", "translate_to", "redact", "phone_region")
+        return {name: view[name] for name in (*names, "speakers")}
+
+    sign_in(page, calls.base_url)
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    page.get_by_role("link", name="Account 3").click()
+    expect(page.get_by_label("Chat model", exact=True)).to_have_attribute(
+        "placeholder", "gpt-4o-mini (default)"
+    )
+    page.get_by_label("Summaries from (seconds)").fill("60")
+    page.get_by_label("Chat model", exact=True).fill("gpt-4o")
+    page.get_by_label("Translate into").fill("es")
+    page.get_by_label("Mask", exact=True).fill("cards email")
+    page.get_by_label("Phone region").fill("gb")
+    page.get_by_label("Speaker labels").fill("Agent, Customer")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("status").first).to_contain_text("Settings saved")
+    saved = {
+        "summary_min_seconds": 60.0,
+        "chat_model": "gpt-4o",
+        "translate_to": "es",
+        "redact": ["cards", "email"],
+        "phone_region": "GB",
+        "speakers": ["Agent", "Customer"],
+    }
+    assert extras() == saved
+    expect(page.get_by_label("Mask", exact=True)).to_have_value("cards, email")
+    expect(page.get_by_label("Phone region")).to_have_value("GB")
+
+    page.get_by_label("Mask", exact=True).fill("passwords")
+    page.get_by_label("Translate into").fill("fr")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("alert")).to_contain_text("Mask: unknown redaction kind(s)")
+    expect(page.get_by_role("alert")).to_contain_text("passwords")
+    expect(page.get_by_label("Mask", exact=True)).to_have_value("passwords")  # to correct
+    assert extras() == saved  # nothing of that form was saved
+    shoot(page, screenshots, "account-extras")
+
+    page.get_by_label("Mask", exact=True).fill("")
+    page.get_by_label("Speaker labels").fill("on")
+    page.get_by_label("Chat model", exact=True).fill("off")
+    page.get_by_role("button", name="Save account 3").click()
+    expect(page.get_by_role("status").first).to_contain_text("Settings saved")
+    assert extras() == {
+        **saved,
+        "chat_model": "off",
+        "translate_to": "fr",
+        "redact": [],
+        "speakers": ["Speaker 1", "Speaker 2"],
+    }

@@ -11,6 +11,12 @@ The controls of what gets transcribed (``adapter.controls``) are text in the for
 restriction: every inbox, no minimum length, no language per inbox. The languages field is
 the whole list: what it says when saved is what is stored (a pair deleted from it, or written
 ``5=`` with no language, is removed).
+
+What a note holds beyond the transcript (``adapter.extras``: summaries, the chat model and its
+endpoint, translation, masking, the phone region, speaker labels) is text too, each field the
+stored option: an empty one (or ``off``) clears it, as ``""`` does in the admin API (an empty
+chat model is the default one; ``off`` is none). The kinds to mask may be separated by commas
+or spaces (:func:`kinds_from_text`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from anyio import to_thread
 from starlette.responses import RedirectResponse, Response
 
 from adapter import accounts as acc
+from adapter.extras import DEFAULT_CHAT_MODEL, NO_CHAT_MODEL
+from adapter.redaction import KINDS as REDACT_KINDS
+from adapter.speakers import DEFAULT_LABELS
 from adapter.store import Account
 from adapter.web.console import reads
 from adapter.web.console.auth import Ctx, error_page, not_found
@@ -37,6 +46,16 @@ CLEARABLE = ("clear_openai_api_key", "clear_user_token")
 BUDGET = "monthly_budget_usd"
 #: the controls of what gets transcribed (text or a select; never secret)
 CONTROL_FIELDS = ("inboxes", "min_seconds", "mode", "inbox_languages")
+#: what the note holds beyond the transcript (text: empty clears the option)
+EXTRA_FIELDS = (
+    "summary_min_seconds",
+    "chat_model",
+    "chat_base_url",
+    "translate_to",
+    "redact",
+    "phone_region",
+    "speakers",
+)
 MODES = {"auto": "Automatic: every voice note", "on_demand": "On demand: labelled conversations"}
 #: how the form names its fields in an error (the others by their JSON names)
 LABELS = {
@@ -44,6 +63,13 @@ LABELS = {
     "min_seconds": "Minimum length (seconds)",
     "mode": "Mode",
     "inbox_languages": "Language per inbox",
+    "summary_min_seconds": "Summaries from (seconds)",
+    "chat_model": "Chat model",
+    "chat_base_url": "Chat model endpoint",
+    "translate_to": "Translate into",
+    "redact": "Mask",
+    "phone_region": "Phone region",
+    "speakers": "Speaker labels",
     BUDGET: "Monthly budget (USD)",
 }
 #: how many characters of a bad piece an error shows back
@@ -106,6 +132,12 @@ def languages_from_text(text: str, stored: Mapping[int, str]) -> dict[int, str |
     return {**{inbox: None for inbox in stored}, **typed}
 
 
+def kinds_from_text(text: str) -> str:
+    """The kinds-to-mask field (``cards, email`` or ``cards email``) as the admin API's
+    comma-separated text; the names are checked by ``parse_changes``."""
+    return ",".join(part for part in _SEPARATORS.split(text.strip()) if part)
+
+
 def _label(name: str) -> str:
     """A field of an error from ``parse_changes`` as the form names it."""
     return LABELS.get(name.partition(".")[0], name)
@@ -123,10 +155,25 @@ def _controls_values(account: Account) -> dict[str, str]:
     }
 
 
-def _form_values(account: Account) -> dict[str, Any]:
+def _extras_values(view: Mapping[str, Any]) -> dict[str, str]:
+    """The extras as the form shows them (``view``: ``account_view``): the stored options."""
+    minimum = view["summary_min_seconds"]
+    return {
+        "summary_min_seconds": f"{minimum:g}" if minimum else "",
+        "chat_model": view["chat_model"] or "",
+        "chat_base_url": view["chat_base_url"] or "",
+        "translate_to": view["translate_to"] or "",
+        "redact": ", ".join(view["redact"]),
+        "phone_region": view["phone_region"] or "",
+        "speakers": ", ".join(view["speakers"] or ()),
+    }
+
+
+def _form_values(account: Account, view: Mapping[str, Any]) -> dict[str, Any]:
     budget = account.monthly_budget_usd
     return {
         **_controls_values(account),
+        **_extras_values(view),
         "chatwoot_url": account.chatwoot_url,
         "engine": account.engine or "",
         "model": account.model or "",
@@ -141,7 +188,8 @@ def _form_values(account: Account) -> dict[str, Any]:
 def changes_from_form(form: dict[str, str], current: Account) -> dict[str, Any]:
     """The admin-API-shaped changes a submitted form asks for, over the ``current`` account:
     empty fields leave values as they are (a budget left empty means none; in the controls,
-    empty means no restriction). A field absent from the form changes nothing."""
+    empty means no restriction; an empty extra is cleared). A field absent from the form
+    changes nothing."""
     data: dict[str, Any] = {}
     for name in TEXT_FIELDS:
         value = form.get(name, "").strip()
@@ -170,6 +218,13 @@ def changes_from_form(form: dict[str, str], current: Account) -> dict[str, Any]:
     if "inbox_languages" in form:
         stored = acc.controls(current).inbox_languages
         data["inbox_languages"] = languages_from_text(form["inbox_languages"], stored)
+    for name in EXTRA_FIELDS:
+        if name in form:
+            data[name] = form[name].strip()
+    if "summary_min_seconds" in form:
+        data["summary_min_seconds"] = data["summary_min_seconds"] or 0
+    if "redact" in form:
+        data["redact"] = kinds_from_text(form["redact"])
     return data
 
 
@@ -199,11 +254,11 @@ async def _render_form(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    values = _form_values(account)
-    if submitted:  # show back what was typed, except secrets (never rendered)
-        shown = (*TEXT_FIELDS, BUDGET, *CONTROL_FIELDS)
-        values.update({k: v for k, v in submitted.items() if k in shown})
     view = acc.account_view(account, ctx.rt.settings)
+    values = _form_values(account, view)
+    if submitted:  # show back what was typed, except secrets (never rendered)
+        shown = (*TEXT_FIELDS, BUDGET, *CONTROL_FIELDS, *EXTRA_FIELDS)
+        values.update({k: v for k, v in submitted.items() if k in shown})
     return ctx.page(
         "account.html",
         {
@@ -211,6 +266,10 @@ async def _render_form(
             "a": view,
             "form": values,
             "modes": MODES,
+            "default_chat_model": DEFAULT_CHAT_MODEL,
+            "no_chat_model": NO_CHAT_MODEL,
+            "redact_kinds": sorted(REDACT_KINDS),
+            "default_speakers": ", ".join(DEFAULT_LABELS),
             "error": error,
             "warning": acc.key_warning(account, ctx.rt.settings),
             "notice": ctx.request.query_params.get("notice"),
@@ -268,6 +327,7 @@ __all__ = [
     "account_page",
     "changes_from_form",
     "inboxes_from_text",
+    "kinds_from_text",
     "languages_from_text",
     "list_page",
     "save",

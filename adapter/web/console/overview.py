@@ -1,7 +1,8 @@
 """The overview: what is happening now, refreshed in place every few seconds.
 
-Three panels: now (counts, queue depth, and a banner per account near or over its budget),
-success and speed (the last hour, day and week), and this month's budget alerts.
+Four panels: now (counts, queue depth, and a banner per account near or over its budget),
+the transcriptions in progress (each with its percent done), success and speed (the last
+hour, day and week), and this month's budget alerts.
 
 The page and the fragment it polls (``/console/overview/panel``) render the same partial, so
 the first paint needs no script and a browser without JavaScript still sees it (and reloads).
@@ -23,12 +24,15 @@ from adapter.web.console.render import html
 
 #: how often the page asks for the panel again
 POLL_SECONDS = 5
+#: how many transcriptions under way the panel lists (the rest are counted, and linked)
+IN_PROGRESS_ROWS = 10
 
 
 @dataclass(frozen=True)
 class Now:
     counts: dict[str, int]
     depth: dict[str, int] | None
+    in_progress: reads.InProgress
     windows: list[reads.Window]
     banners: list[reads.Budget]
     alerts: list[reads.Alert]
@@ -39,9 +43,11 @@ def read_now(rt: Runtime, at: datetime) -> Now:
     """Everything the panel shows, read in one worker thread."""
     accounts = rt.accounts.all()
     banners = [b for b in reads.budgets(rt, accounts, at) if b.level in ("warning", "exhausted")]
+    counts = rt.ledger.counts()
     return Now(
-        counts=rt.ledger.counts(),
+        counts=counts,
         depth=reads.depth(rt),
+        in_progress=reads.in_progress(rt, counts, IN_PROGRESS_ROWS),
         windows=reads.windows(rt, at),
         banners=banners,
         alerts=reads.alerts(rt, at),
@@ -62,4 +68,4 @@ async def panel(ctx: Ctx) -> Response:
     return html("_overview_panel.html", await _values(ctx))
 
 
-__all__ = ["POLL_SECONDS", "overview", "panel", "read_now"]
+__all__ = ["IN_PROGRESS_ROWS", "POLL_SECONDS", "overview", "panel", "read_now"]

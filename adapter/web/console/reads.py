@@ -14,7 +14,7 @@ from typing import Any
 from adapter import usage as usage_reports
 from adapter.jobs.broker import queue_depth
 from adapter.runtime import Runtime
-from adapter.store import Account, Transcription
+from adapter.store import Account, State, Transcription
 from adapter.store.usage import Grouping, Timings
 from adapter.usage.budget import month_of
 from adapter.views import transcription_view
@@ -66,13 +66,34 @@ class Alert:
 
 @dataclass(frozen=True)
 class UsageLine:
-    """One row of a usage report: a day, a language."""
+    """One row of a usage report: a day, a language. ``cost_usd`` is everything (the audio
+    and the chat model); ``chat_cost_usd`` its chat model's part, for ``chat_tokens``."""
 
     key: str
     transcriptions: int
     audio_seconds: float
     billed_seconds: float
     cost_usd: float
+    chat_tokens: int = 0
+    chat_cost_usd: float = 0.0
+
+    @property
+    def audio_cost_usd(self) -> float:
+        return max(0.0, self.cost_usd - self.chat_cost_usd)
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """Some of the transcriptions under way (those transcribing first, then those queued, the
+    newest first of each) and how many there are in each of the two states."""
+
+    rows: list[dict[str, Any]]
+    transcribing: int
+    queued: int
+
+    @property
+    def hidden(self) -> int:
+        return self.transcribing + self.queued - len(self.rows)
 
 
 WINDOWS = (
@@ -131,14 +152,33 @@ def report(
             r.audio_seconds,
             r.billed_seconds,
             r.cost_usd,
+            r.chat_tokens,
+            r.chat_cost_usd,
         )
         for r in result.rows
     ]
 
 
 def view(rt: Runtime, row: Transcription) -> dict[str, Any]:
-    """The admin API's view of a row, with its cost."""
-    return transcription_view(row, rt.prices)
+    """The admin API's view of a row, with its cost split: the audio's, the chat model's."""
+    found = transcription_view(row, rt.prices)
+    chat = rt.prices.chat_cost(row.chat_model, row.chat_input_tokens, row.chat_output_tokens)
+    audio = max(0.0, found["cost_usd"] - chat)
+    return {**found, "chat_cost_usd": chat, "audio_cost_usd": audio}
+
+
+def in_progress(rt: Runtime, counts: dict[str, int], limit: int) -> InProgress:
+    """At most ``limit`` transcriptions under way, those transcribing first (``counts``: the
+    ledger's per state, so a state with none is not read)."""
+    rows: list[Transcription] = []
+    for state in (State.transcribing.value, State.queued.value):
+        if counts.get(state, 0) and len(rows) < limit:
+            rows += rt.ledger.recent(state=state, limit=limit - len(rows))
+    return InProgress(
+        [view(rt, r) for r in rows],
+        counts.get(State.transcribing.value, 0),
+        counts.get(State.queued.value, 0),
+    )
 
 
 def transcriptions(rt: Runtime, filters: Filters, limit: int) -> list[Transcription]:
@@ -160,11 +200,13 @@ __all__ = [
     "Alert",
     "Budget",
     "Filters",
+    "InProgress",
     "UsageLine",
     "Window",
     "alerts",
     "budgets",
     "depth",
+    "in_progress",
     "report",
     "transcriptions",
     "view",

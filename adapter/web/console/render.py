@@ -7,12 +7,16 @@ caching: it shows an operator's data.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
+
+from adapter.engines.languages import language_name
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -63,6 +67,41 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
 
 
+def clock(value: float | None) -> str:
+    """A moment of a recording as ``0:05``, ``12:40``, ``1:02:03`` (whole seconds, down)."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return "—"
+    whole = int(value)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def language(code: str | None) -> str:
+    """A language code named for people: ``French (fr)``; an unknown code as it is."""
+    if not code:
+        return "—"
+    name = language_name(code)
+    return f"{name} ({code})" if name else code
+
+
+def count(value: int | None) -> str:
+    """A count with thousands separated: ``12,345``."""
+    return "—" if value is None else f"{value:,}"
+
+
+def done(progress: Mapping[str, Any]) -> str:
+    """How far a transcription is (``adapter.views.progress``): ``42 % · 3 of 7 chunks``.
+
+    The percent is rounded down, so an unfinished transcription never reads 100 %."""
+    shown = math.floor(float(progress.get("percent") or 0.0))
+    total = int(progress.get("chunks_total") or 0)
+    if not total:
+        return f"{shown} % · not split into chunks yet"
+    noun = "chunk" if total == 1 else "chunks"
+    return f"{shown} % · {int(progress.get('chunks_done') or 0)} of {total} {noun}"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -71,7 +110,16 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, seconds=seconds, usd=usd, percent=percent)
+    env.filters.update(
+        when=when,
+        seconds=seconds,
+        usd=usd,
+        percent=percent,
+        clock=clock,
+        language=language,
+        count=count,
+        done=done,
+    )
     return env
 
 
@@ -84,4 +132,15 @@ def html(template: str, values: dict[str, Any], *, status: int = 200) -> HTMLRes
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
-__all__ = ["SECURITY_HEADERS", "html", "percent", "seconds", "usd", "when"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "clock",
+    "count",
+    "done",
+    "html",
+    "language",
+    "percent",
+    "seconds",
+    "usd",
+    "when",
+]

@@ -30,6 +30,8 @@ MAX_QUERY_CHARS = 200
 STATES = tuple(s.value for s in State)
 SOURCES = ("webhook", "reconcile", "backfill", "on_demand")
 RETRYABLE = (State.failed.value, State.skipped.value)
+#: the states whose progress the pages show (in percent done and chunks)
+IN_FLIGHT = (State.queued.value, State.transcribing.value)
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 #: the filter fields of the list, in the order of the form
 FIELDS = ("account", "state", "source", "language", "since", "until", "q")
@@ -135,6 +137,7 @@ async def list_page(ctx: Ctx) -> Response:
         "notice": ctx.request.query_params.get("notice"),
         "account_ids": [],
         "retryable": RETRYABLE,
+        "in_flight": IN_FLIGHT,
     }
     if errors:
         return ctx.page("transcriptions.html", values, status=400)
@@ -167,6 +170,7 @@ async def detail_page(ctx: Ctx) -> Response:
         "received_at": row.received_at,
         "delivered_at": row.delivered_at,
         "retryable": row.state in RETRYABLE,
+        "in_flight": IN_FLIGHT,
         "notice": ctx.request.query_params.get("notice"),
     }
     return ctx.page("transcription.html", values)

@@ -1,5 +1,6 @@
 """Usage and cost over time: per account, daily minutes and cost as charts; the languages
-heard; each account's month to date against its budget.
+heard; each account's month to date against its budget. Cost is the audio's and the chat
+model's (summaries, translations) together; the tables show the chat model's tokens and part.
 
 Days without a transcription are drawn as zero bars, so the x axis is the calendar.
 """
@@ -38,7 +39,16 @@ class AccountTrend:
 
     @property
     def cost(self) -> float:
+        """Everything: the audio and the chat model."""
         return sum(d.cost_usd for d in self.days)
+
+    @property
+    def chat_cost(self) -> float:
+        return sum(d.chat_cost_usd for d in self.days)
+
+    @property
+    def chat_tokens(self) -> int:
+        return sum(d.chat_tokens for d in self.days)
 
 
 def calendar(lines: list[reads.UsageLine], first: date, last: date) -> list[reads.UsageLine]:
