@@ -11,7 +11,7 @@ Public API::
         a video without sound), BadAudio for empty or corrupt audio.
 
     prepare(src: Path, workdir: Path, limits: EngineLimits, *, remove_silence=True,
-            target_chunk_seconds=600.0, overlap_seconds=2.0) -> PreparedAudio
+            target_chunk_seconds=600.0, overlap_seconds=2.0, channel=None) -> PreparedAudio
         PreparedAudio(info, chunks: tuple[AudioChunk, ...], audio_seconds, billed_seconds,
         upload_bytes). Each AudioChunk(index, path, offset, duration, billed_seconds, timemap,
         lead_overlap, source_duration) is a file the engine accepts as it is. Small accepted
@@ -20,7 +20,15 @@ Public API::
         target_chunk_seconds with overlap_seconds of overlap when the engine's limits or
         max_seconds call for it. ``chunks`` is empty when the audio is all silence. An engine
         with no max_bytes and no max_seconds gets the source path itself when nothing is cut.
-        Streams in bounded memory; writes only inside workdir.
+        Streams in bounded memory; writes only inside workdir. ``channel`` (0, 1, ...) shapes
+        that channel alone, always as Opus; of a two-channel file, the frames where the other
+        channel leads (the other speaker's crosstalk) are encoded as silence.
+
+    measure_channels(path: Path, *, max_seconds=None) -> ChannelMeasure
+    separate_speakers(measure) -> bool; channels_differ(measure) -> ChannelVerdict
+        whether a stereo file holds one speaker per channel (a call recording) or is really
+        mono (the same signal twice, a silent channel, two microphones in one room), with the
+        figures and a reason code for the logs.
 
     TimeMap.to_original(t: float) -> float
         seconds in a chunk file -> seconds in the original audio.
@@ -36,6 +44,13 @@ Public API::
 from adapter.audio.decode import SAMPLE_RATE
 from adapter.audio.prepare import AudioChunk, PreparedAudio, prepare
 from adapter.audio.probe import AudioInfo, probe
+from adapter.audio.stereo import (
+    ChannelMeasure,
+    ChannelVerdict,
+    channels_differ,
+    measure_channels,
+    separate_speakers,
+)
 from adapter.audio.stitch import stitch
 from adapter.audio.sweep import sweep
 from adapter.audio.timemap import TimeMap
@@ -44,10 +59,15 @@ __all__ = [
     "SAMPLE_RATE",
     "AudioChunk",
     "AudioInfo",
+    "ChannelMeasure",
+    "ChannelVerdict",
     "PreparedAudio",
     "TimeMap",
+    "channels_differ",
+    "measure_channels",
     "prepare",
     "probe",
+    "separate_speakers",
     "stitch",
     "sweep",
 ]

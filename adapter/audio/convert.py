@@ -7,7 +7,8 @@
 * :func:`encode_chunks` is pass two of :func:`adapter.audio.prepare`: it decodes the source once
   more, streaming, and routes each block of samples to the chunk files whose spans hold it,
   encoding each as Opus in Ogg (16 kHz mono, 24 kbit/s constrained VBR, the ``voip``
-  application).
+  application). It may take one channel of the source alone, and frames to encode as silence
+  (another speaker's crosstalk on that channel, :mod:`adapter.audio.stereo`).
   At most the chunks that overlap a moment are open at once; nothing is buffered beyond one
   decoded block and the encoder's own frame.
 """
@@ -32,6 +33,7 @@ from adapter.audio.decode import (
     open_audio,
 )
 from adapter.audio.split import ChunkPlan
+from adapter.audio.vad import FRAME, BoolArray
 
 #: bits per second of the Opus chunks; speech at 16 kHz is fully intelligible at this rate
 OPUS_BIT_RATE = 24_000
@@ -157,9 +159,16 @@ class _ChunkSink:
 
 
 def encode_chunks(
-    src: Path, plans: Sequence[ChunkPlan], paths: Sequence[Path], *, max_seconds: float
+    src: Path,
+    plans: Sequence[ChunkPlan],
+    paths: Sequence[Path],
+    *,
+    max_seconds: float,
+    channel: int | None = None,
+    muted: BoolArray | None = None,
 ) -> tuple[int, list[int]]:
-    """Decode ``src`` and encode each plan's spans to the matching path.
+    """Decode ``src`` (its ``channel`` alone when given) and encode each plan's spans to the
+    matching path, the ``muted`` frames (``vad.FRAME`` samples each) as silence.
 
     Returns the decoded length of the source in samples and the samples written per chunk.
     Raises :class:`BadAudio` if the source decodes to more than ``max_seconds``.
@@ -167,8 +176,9 @@ def encode_chunks(
     sinks = [_ChunkSink(plan, path) for plan, path in zip(plans, paths, strict=True)]
     position = 0
     try:
-        with closing(iter_pcm(src, max_seconds=max_seconds)) as blocks:
-            for block in blocks:
+        with closing(iter_pcm(src, max_seconds=max_seconds, channel=channel)) as blocks:
+            for decoded in blocks:
+                block = _mute(decoded, position, muted)
                 for sink in sinks:
                     if not sink.done:
                         sink.feed(block, position)
@@ -176,3 +186,15 @@ def encode_chunks(
     finally:
         written = [sink.close() for sink in sinks]
     return position, written
+
+
+def _mute(block: FloatArray, first: int, muted: BoolArray | None) -> FloatArray:
+    """``block`` (original samples from ``first`` on) with the samples of ``muted`` frames at 0."""
+    if muted is None or muted.size == 0:
+        return block
+    frames = np.arange(first, first + block.size) // FRAME
+    silent = muted[np.minimum(frames, muted.size - 1)] & (frames < muted.size)
+    if not silent.any():
+        return block
+    quiet: FloatArray = np.where(silent, np.float32(0.0), block)
+    return quiet

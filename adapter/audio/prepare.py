@@ -7,11 +7,20 @@ The decision, cheapest first:
 2. A file the engine accepts as it is (extension, bytes, seconds, and not much larger than its
    Opus re-encoding would be) is copied under its canonical extension, or remuxed to drop
    video and cover art. No re-encoding, unless silence removal cuts something.
-3. Anything else is decoded twice, streaming. Pass one measures the power of every 30 ms frame
-   (:mod:`adapter.audio.vad`); silences longer than a second are marked for removal and cut
-   points are chosen at quiet moments (:mod:`adapter.audio.split`). Pass two encodes each
-   chunk as 16 kHz mono Opus in Ogg (:mod:`adapter.audio.convert`). Peak memory is the frame
+3. Anything else, and one channel of a stereo call (``channel``), is decoded twice,
+   streaming. Pass one measures the power of every 30 ms frame (:mod:`adapter.audio.vad`);
+   silences longer than a second are marked for removal and cut points are chosen at quiet
+   moments (:mod:`adapter.audio.split`). Pass two encodes each chunk as 16 kHz mono Opus in
+   Ogg (:mod:`adapter.audio.convert`). Peak memory is the frame
    power array (one float per 30 ms) plus one decoded block, whatever the length.
+
+With ``channel`` only that channel of the source is shaped (one side of a call recorded a
+speaker per channel, :mod:`adapter.audio.stereo`): always re-encoded, since no engine can be
+told to hear one channel of a file, and timed in the original's time like any chunk. Of a
+two-channel source, pass one measures both channels, and the frames where the other channel
+leads are encoded as silence (and cut like silence): what the chosen channel holds there is
+the other speaker's crosstalk, which an engine transcribes however faint (Whisper wrote every
+word of a 5 % bleed, 26 dB down, into the wrong channel's transcript).
 
 Every file written goes in a fresh directory inside ``workdir``; the caller removes ``workdir``.
 """
@@ -31,9 +40,10 @@ import numpy as np
 
 from adapter.audio.convert import OPUS_BIT_RATE, OPUS_BYTES_PER_SECOND, copy_as, encode_chunks
 from adapter.audio.convert import remux_audio as _remux_audio
-from adapter.audio.decode import SAMPLE_RATE, FloatArray, iter_pcm
+from adapter.audio.decode import SAMPLE_RATE, FloatArray, decode_bound, iter_pcm
 from adapter.audio.probe import AudioInfo, probe
 from adapter.audio.split import ChunkPlan, plan_chunks
+from adapter.audio.stereo import channel_frames
 from adapter.audio.timemap import TimeMap
 from adapter.audio.vad import FRAME_SECONDS, BoolArray, EnergyMeter, speech_mask
 from adapter.engines.base import EngineLimits
@@ -90,17 +100,23 @@ def prepare(
     remove_silence: bool = True,
     target_chunk_seconds: float = 600.0,
     overlap_seconds: float = 2.0,
+    channel: int | None = None,
 ) -> PreparedAudio:
     """Turn ``src`` into chunks ``limits`` accepts; see the module docstring for the rules.
 
+    ``channel`` (0 is the first) shapes that channel alone, as 16 kHz mono Opus.
+
     Raises :class:`~adapter.errors.NotAudio` for input that is not audio,
     :class:`~adapter.errors.BadAudio` for empty or corrupt audio, and ``ValueError`` for limits
-    too small to hold a second of audio.
+    too small to hold a second of audio or a channel the source does not have.
     """
     if target_chunk_seconds <= 0 or overlap_seconds < 0:
         raise ValueError("target_chunk_seconds must be positive and overlap_seconds not negative")
     info = probe(src)
-    if not remove_silence:
+    if channel is not None and not 0 <= channel < info.channels:
+        raise ValueError(f"channel {channel} of audio with {info.channels} channel(s)")
+    as_is = channel is None  # a file sent as it is holds every channel
+    if as_is and not remove_silence:
         sent = _without_reencoding(src, info, workdir, limits, target_chunk_seconds)
         if sent is not None:
             return sent
@@ -110,17 +126,16 @@ def prepare(
         raise ValueError("the engine limits leave less than a second per chunk")
     target = min(target_chunk_seconds if limits.max_seconds is not None else math.inf, longest)
     overlap = min(overlap_seconds, target / 4)
-    if not remove_silence and info.duration <= target:
+    if as_is and not remove_silence and info.duration <= target:
         return _encode_whole(src, info, workdir)
 
-    meter = _measure(src, info)
-    powers = meter.powers()
-    audio_seconds = meter.samples / SAMPLE_RATE
-    keep = _frames_to_send(powers, remove_silence)
+    powers, samples, crosstalk = _measure(src, info, channel)
+    audio_seconds = samples / SAMPLE_RATE
+    keep = _frames_to_send(powers, remove_silence, crosstalk)
     if keep is None:
         logger.debug("audio is all silence; nothing to send")
         return PreparedAudio(info, (), audio_seconds, 0.0, 0)
-    if keep.all():
+    if as_is and keep.all():
         sent = _without_reencoding(src, info, workdir, limits, target_chunk_seconds)
         if sent is not None:
             return sent
@@ -128,13 +143,13 @@ def prepare(
     plans = plan_chunks(
         powers,
         keep,
-        meter.samples,
+        samples,
         target=_frames(target - overlap),
         longest=_frames(longest - overlap),
         overlap=_frames(overlap),
         window=_frames(min(_WINDOW_MAX, _WINDOW_FRACTION * target)),
     )
-    return _encode(src, info, workdir, plans, audio_seconds)
+    return _encode(src, info, workdir, plans, audio_seconds, channel, crosstalk)
 
 
 def _without_reencoding(
@@ -148,33 +163,39 @@ def _without_reencoding(
     return None
 
 
-def _measure(src: Path, info: AudioInfo) -> EnergyMeter:
-    """Pass one: the power of every frame of the decoded source."""
+def _measure(
+    src: Path, info: AudioInfo, channel: int | None
+) -> tuple[FloatArray, int, BoolArray | None]:
+    """Pass one: the power of every frame of the decoded source (or of its ``channel``), the
+    samples decoded and, for a channel of a two-channel source, the frames that are the other
+    channel's crosstalk (their power counted as 0: they will be encoded as silence)."""
+    bound = decode_bound(info.duration)
+    if channel is not None and info.channels == 2:
+        frames = channel_frames(src, channel, max_seconds=bound)
+        return frames.powers, frames.samples, frames.crosstalk
     meter = EnergyMeter()
-    with closing(iter_pcm(src, max_seconds=_decode_bound(info))) as blocks:
+    with closing(iter_pcm(src, max_seconds=bound, channel=channel)) as blocks:
         for block in blocks:
             meter.feed(block)
-    return meter
+    return meter.powers(), meter.samples, None
 
 
-def _frames_to_send(powers: FloatArray, remove_silence: bool) -> BoolArray | None:
-    """Which frames to send: all, or (removing silence) the speech when that saves enough.
+def _frames_to_send(
+    powers: FloatArray, remove_silence: bool, muted: BoolArray | None
+) -> BoolArray | None:
+    """Which frames to send: all, or (removing silence) the speech when that saves enough;
+    ``muted`` frames count as silence.
 
     ``None`` when silence removal finds nothing but silence.
     """
     keep: BoolArray = np.ones(powers.size, dtype=np.bool_)
     if not remove_silence:
         return keep
-    mask = speech_mask(powers)
+    mask = speech_mask(powers, muted=muted)
     if not mask.any():
         return None
     saved = float(powers.size - np.count_nonzero(mask)) * FRAME_SECONDS
     return mask if saved >= MIN_SAVING_SECONDS else keep
-
-
-def _decode_bound(info: AudioInfo) -> float:
-    """Seconds of decoded audio beyond which the source lied about its length."""
-    return info.duration * 1.5 + 60.0
 
 
 def _frames(seconds: float) -> int:
@@ -251,15 +272,24 @@ def _as_is(src: Path, info: AudioInfo, workdir: Path) -> PreparedAudio:
 
 def _encode_whole(src: Path, info: AudioInfo, workdir: Path) -> PreparedAudio:
     whole = ChunkPlan(index=0, spans=((0, _WHOLE_FILE),), lead_overlap=0)
-    return _encode(src, info, workdir, [whole], info.duration)
+    return _encode(src, info, workdir, [whole], info.duration, None, None)
 
 
 def _encode(
-    src: Path, info: AudioInfo, workdir: Path, plans: list[ChunkPlan], audio_seconds: float
+    src: Path,
+    info: AudioInfo,
+    workdir: Path,
+    plans: list[ChunkPlan],
+    audio_seconds: float,
+    channel: int | None,
+    muted: BoolArray | None,
 ) -> PreparedAudio:
     outdir = _outdir(workdir)
     paths = [outdir / f"chunk-{plan.index:03d}.ogg" for plan in plans]
-    total, written = encode_chunks(src, plans, paths, max_seconds=_decode_bound(info))
+    bound = decode_bound(info.duration)
+    total, written = encode_chunks(
+        src, plans, paths, max_seconds=bound, channel=channel, muted=muted
+    )
     source_duration = total / SAMPLE_RATE if total else audio_seconds
     chunks: list[AudioChunk] = []
     for plan, path, samples in zip(plans, paths, written, strict=True):

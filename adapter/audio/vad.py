@@ -108,21 +108,31 @@ def runs(mask: BoolArray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
 
 
-def speech_mask(powers: FloatArray, *, min_silence: float = 1.0, padding: float = 0.3) -> BoolArray:
+def speech_mask(
+    powers: FloatArray,
+    *,
+    min_silence: float = 1.0,
+    padding: float = 0.3,
+    muted: BoolArray | None = None,
+) -> BoolArray:
     """Frames to keep: everything but the inside of silences longer than ``min_silence`` s.
 
     ``padding`` seconds of every removed silence stay on each side next to sound. A leading or
     trailing silence is removed up to ``padding`` from the sound. All False when the whole
-    recording is silence.
+    recording is silence. ``muted`` frames (another speaker's crosstalk, silenced on purpose:
+    :mod:`adapter.audio.stereo`) are silence whatever their level, and left out of the
+    threshold, which the recording's own sound sets.
     """
     count = powers.size
     keep = np.ones(count, dtype=np.bool_)
     levels = to_dbfs(powers)
-    threshold = threshold_dbfs(levels)
+    threshold = threshold_dbfs(levels if muted is None else levels[~muted])
     if threshold is None:
         keep[:] = False
         return keep
     quiet = levels <= threshold
+    if muted is not None:
+        quiet |= muted
     shortest = max(1, round(min_silence / FRAME_SECONDS))
     pad = max(0, round(padding / FRAME_SECONDS))
     for start, end in runs(quiet):
