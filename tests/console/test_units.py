@@ -1,5 +1,5 @@
 """The console's pure parts: the session signer, where sign-in leads, the sign-in throttle,
-and the SVG charts."""
+the SVG charts, the filters that put figures into words, and the kinds-to-mask field."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from cryptography.fernet import Fernet
 from itsdangerous import URLSafeTimedSerializer
 
 from adapter.secrets import Keyring
+from adapter.web.console.accounts import kinds_from_text
 from adapter.web.console.auth import safe_next
 from adapter.web.console.charts import Point, bars, columns
+from adapter.web.console.render import clock, count, done, language
 from adapter.web.console.session import (
     KEY_LABEL,
     MAX_AGE_SECONDS,
@@ -199,3 +201,46 @@ def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
     assert all(throttle.retry_after(x) for x in ("b", "c", "d"))
     with pytest.raises(ValueError, match="positive"):
         SignInThrottle(limit=0)
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        ({"percent": 42.9, "chunks_done": 3, "chunks_total": 7}, "42 % · 3 of 7 chunks"),
+        ({"percent": 99.96, "chunks_done": 6, "chunks_total": 7}, "99 % · 6 of 7 chunks"),
+        ({"percent": 100.0, "chunks_done": 1, "chunks_total": 1}, "100 % · 1 of 1 chunk"),
+        ({"percent": 0.0, "chunks_done": 0, "chunks_total": 0}, "0 % · not split into chunks yet"),
+        ({}, "0 % · not split into chunks yet"),
+    ],
+)
+def test_progress_in_words(progress: dict[str, float], text: str) -> None:
+    assert done(progress) == text  # rounded down: never 100 % before it is done
+
+
+def test_times_languages_and_counts_for_people() -> None:
+    assert [clock(s) for s in (0, 4.99, 65, 599.5, 3725.2)] == [
+        "0:00",
+        "0:04",
+        "1:05",
+        "9:59",
+        "1:02:05",
+    ]
+    assert clock(None) == clock(-1) == clock(float("nan")) == clock(float("inf")) == "—"
+    assert language("fr") == "French (fr)" and language("es") == "Spanish (es)"
+    assert language("xx") == "xx" and language(None) == language("") == "—"
+    assert count(1_840) == "1,840" and count(0) == "0" and count(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("", ""),
+        (" cards ", "cards"),
+        ("cards, email", "cards,email"),
+        ("cards email\tphone", "cards,email,phone"),
+        ("cards,,iban,", "cards,iban"),
+        ("off", "off"),
+    ],
+)
+def test_kinds_from_text(text: str, kinds: str) -> None:
+    assert kinds_from_text(text) == kinds
