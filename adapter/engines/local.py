@@ -20,14 +20,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from adapter.engines import weights
 from adapter.engines.base import EngineLimits, Segment, Transcript
 from adapter.engines.languages import language_hint, to_iso639_1
-from adapter.errors import BadAudio, ConfigError
+from adapter.errors import BadAudio, ConfigError, EngineRejected
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -40,6 +40,17 @@ log = logging.getLogger(__name__)
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 SAMPLE_RATE = 16_000
+
+#: how a call decodes: ``auto`` picks by the audio's length (:meth:`LocalEngine.decoding_for`)
+Decoding = Literal["auto", "sequential", "batched"]
+Task = Literal["transcribe", "translate"]
+
+#: ``auto`` decodes audio at least this long batched, shorter audio sequentially
+BATCHED_FROM_SECONDS = 60.0
+#: VAD chunks (of at most 30 s) decoded together by the batched path
+DEFAULT_BATCH_SIZE = 8
+#: Whisper's beam, on both paths
+BEAM_SIZE = 5
 
 #: What PyAV's bundled FFmpeg decodes: every audio extension of the contract, plus OpenAI's list.
 LOCAL_EXTENSIONS = frozenset(
@@ -119,6 +130,9 @@ class LocalEngine:
     about four times faster, language always "en"). ``compute_type`` and ``cpu_threads`` go to
     CTranslate2 (``cpu_threads=0``: its default, or ``OMP_NUM_THREADS``). ``model_dir`` is the
     cache directory the base model is assembled into (default: see ``weights.default_cache_dir``).
+    ``decoding`` forces one path (``"sequential"`` or ``"batched"``, for benchmarks and tests) or
+    lets the audio's length choose (``"auto"``, see the module docstring); ``batch_size`` is the
+    batched path's.
     """
 
     name = "local"
@@ -130,12 +144,20 @@ class LocalEngine:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         model_dir: Path | None = None,
+        decoding: Decoding = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if model not in weights.MODEL_NAMES:
             raise ConfigError(
                 f"unknown local model {model!r}; choose one of: {', '.join(weights.MODEL_NAMES)}"
             )
+        if decoding not in ("auto", "sequential", "batched"):
+            raise ConfigError(f"unknown decoding {decoding!r}; choose auto, sequential or batched")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
         self.model = model
+        self.decoding: Decoding = decoding
+        self.batch_size = batch_size
         self.limits = EngineLimits(
             max_bytes=None, max_seconds=None, accepted_extensions=LOCAL_EXTENSIONS
         )
@@ -156,6 +178,13 @@ class LocalEngine:
     def _model(self) -> Any:  # faster-whisper has no type hints
         return _load(self._key, self._model_dir)
 
+    def decoding_for(self, seconds: float) -> Literal["sequential", "batched"]:
+        """The path a call on ``seconds`` of audio takes: the forced one, else batched from
+        :data:`BATCHED_FROM_SECONDS` on."""
+        if self.decoding != "auto":
+            return self.decoding
+        return "batched" if seconds >= BATCHED_FROM_SECONDS else "sequential"
+
     def transcribe(
         self, path: Path, *, language: str | None = None, timeout: float | None = None
     ) -> Transcript:
@@ -163,25 +192,57 @@ class LocalEngine:
 
         ``timeout`` is ignored: a local call cannot be interrupted (see the module docstring).
         """
-        hint = self._hint(language)
+        return self._run(path, "transcribe", self._hint(language))
+
+    def translate(self, path: Path, *, timeout: float | None = None) -> Transcript:
+        """The speech of ``path`` in English (Whisper's translate task; the spoken language is
+        detected). ``tiny.en`` has no such task: :class:`EngineRejected` (``unsupported``).
+
+        ``timeout`` is ignored, as in :meth:`transcribe`.
+        """
+        if self.english_only:
+            raise EngineRejected(
+                f"the local {self.model} model is English only and cannot translate",
+                reason="unsupported",
+            )
+        return self._run(path, "translate", None)
+
+    def _run(self, path: Path, task: Task, language: str | None) -> Transcript:
+        """Decode ``path`` and run ``task`` on the path :meth:`decoding_for` picks."""
         model = self._model()
         audio = _decode(path)
+        decoding = self.decoding_for(audio.size / SAMPLE_RATE)
+        log.debug("%s %s: %s, %.1f s", task, path.name, decoding, audio.size / SAMPLE_RATE)
         try:
-            raw_segments, info = model.transcribe(
-                audio, language=hint, vad_filter=False, beam_size=5
-            )
+            if decoding == "batched":
+                from faster_whisper import BatchedInferencePipeline
+
+                # the pipeline is a thin wrapper holding per-call state: one per call
+                raw_segments, info = BatchedInferencePipeline(model).transcribe(
+                    audio,
+                    language=language,
+                    task=task,
+                    beam_size=BEAM_SIZE,
+                    batch_size=self.batch_size,
+                )
+            else:
+                raw_segments, info = model.transcribe(
+                    audio, language=language, task=task, vad_filter=False, beam_size=BEAM_SIZE
+                )
             segments = tuple(
                 Segment(start=float(s.start), end=float(s.end), text=str(s.text).strip())
                 for s in raw_segments
             )
         except (RuntimeError, ValueError) as exc:
             raise BadAudio(
-                f"cannot transcribe {path.name}: {type(exc).__name__}", reason="undecodable"
+                f"cannot {task} {path.name}: {type(exc).__name__}", reason="undecodable"
             ) from None
         text = " ".join(segment.text for segment in segments if segment.text)
-        detected = "en" if self.english_only else to_iso639_1(str(info.language))
+        spoken = (
+            "en" if task == "translate" or self.english_only else to_iso639_1(str(info.language))
+        )
         return Transcript(
-            text=text, language=detected, duration=float(info.duration), segments=segments
+            text=text, language=spoken, duration=float(info.duration), segments=segments
         )
 
     def detect_language(self, path: Path) -> str | None:
@@ -209,4 +270,10 @@ class LocalEngine:
         return "jw" if code == "jv" else code
 
 
-__all__ = ["LOCAL_EXTENSIONS", "LocalEngine"]
+__all__ = [
+    "BATCHED_FROM_SECONDS",
+    "DEFAULT_BATCH_SIZE",
+    "LOCAL_EXTENSIONS",
+    "Decoding",
+    "LocalEngine",
+]
