@@ -15,15 +15,21 @@ from pathlib import Path
 from typing import Any, Literal, get_args, overload
 from urllib.parse import urlsplit
 
+import phonenumbers
 from openai.types import AudioModel
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from adapter.controls import Controls, controls_of, parse_languages
+from adapter.engines.openai_engine import DEFAULT_BASE_URL as OPENAI_BASE_URL
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
+from adapter.extras import DEFAULT_CHAT_MODEL, NO_CHAT_MODEL, Extras, parse_speakers
 from adapter.helpdesk import host_refusal
+from adapter.redaction import KINDS as REDACT_KINDS
+from adapter.redaction import parse_kinds
 from adapter.secrets import Keyring, account_label, is_sealed
 from adapter.settings import Settings
+from adapter.speakers import DEFAULT_LABELS, parse_labels
 from adapter.store import Account, AccountExists, AccountMissing, AccountStore, Ledger
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,14 @@ class AccountChanges(BaseModel):
     mode: Literal["auto", "on_demand"] | None = None
     #: a language hint per inbox, merged into the stored ones (null or "": remove it)
     inbox_languages: dict[int, str | None] | None = None
+    #: the extras (``adapter.extras``); on the text options ``""`` or ``"off"`` clears it
+    summary_min_seconds: float | None = Field(None, ge=0, le=86_400, allow_inf_nan=False)
+    chat_model: str | None = Field(None, max_length=128)
+    chat_base_url: str | None = Field(None, max_length=2048)
+    translate_to: str | None = None
+    redact: str | None = Field(None, max_length=64)
+    phone_region: str | None = None
+    speakers: str | None = Field(None, max_length=128)
     enabled: bool | None = None
     #: update only: forget the previous webhook secret kept during a rotation
     drop_previous_secret: bool = False
@@ -160,6 +174,65 @@ class AccountChanges(BaseModel):
     def _base_url(cls, value: str | None) -> str | None:
         return _check_url(value, "base_url")
 
+    @field_validator("chat_base_url")
+    @classmethod
+    def _chat_base_url(cls, value: str | None) -> str | None:
+        return _cleared(value) if _off(value) else _check_url(value, "chat_base_url")
+
+    @field_validator("chat_model")
+    @classmethod
+    def _chat_model(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in ("off", "none"):
+            return NO_CHAT_MODEL  # no summaries; translation into English by the engine
+        if value is not None and any(ord(c) < 32 for c in value):
+            raise ValueError("must be a model name such as gpt-4o-mini, or 'off'")
+        return value
+
+    @field_validator("translate_to")
+    @classmethod
+    def _translate_to(cls, value: str | None) -> str | None:
+        if _off(value):
+            return _cleared(value)
+        code = (value or "").lower()
+        if not _LANG.match(code):
+            raise ValueError("must be an ISO 639-1 code such as 'en' or 'es', or 'off'")
+        return code
+
+    @field_validator("redact")
+    @classmethod
+    def _redact(cls, value: str | None) -> str | None:
+        if _off(value):
+            return _cleared(value)
+        try:
+            kinds = parse_kinds(value or "")
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        if not kinds:
+            raise ValueError(f"must name kinds among {', '.join(sorted(REDACT_KINDS))}, or 'off'")
+        return ",".join(sorted(kinds))
+
+    @field_validator("phone_region")
+    @classmethod
+    def _phone_region(cls, value: str | None) -> str | None:
+        if _off(value):
+            return _cleared(value)
+        region = (value or "").upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter region code such as US, GB or ES, or 'off'")
+        return region
+
+    @field_validator("speakers")
+    @classmethod
+    def _speakers(cls, value: str | None) -> str | None:
+        if _off(value):
+            return _cleared(value)
+        if (value or "").lower() == "on":
+            return ",".join(DEFAULT_LABELS)
+        try:
+            return ",".join(parse_labels(value or ""))
+        except ValueError as exc:
+            raise ValueError(f"{exc}; or 'on' for {', '.join(DEFAULT_LABELS)}, or 'off'") from None
+
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
@@ -179,6 +252,17 @@ class AccountChanges(BaseModel):
         if not raw.strip() or len(raw) > 4096 or any(ord(c) < 32 for c in raw):
             raise ValueError("must be a non-empty printable string of at most 4096 characters")
         return value
+
+
+def _off(value: str | None) -> bool:
+    """An option given as ``""``, ``off`` or ``none``: the account no longer has it."""
+    return value is not None and value.strip().lower() in ("", "off", "none")
+
+
+def _cleared(value: str | None) -> str | None:
+    """How a cleared option travels from validation to ``_apply``: ``""`` (None would mean
+    "unchanged")."""
+    return None if value is None else ""
 
 
 def parse_changes(data: dict[str, Any], *, label: Callable[[str], str] = str) -> AccountChanges:
@@ -268,7 +352,14 @@ def create_account(
         monthly_budget_usd=changes.monthly_budget_usd or None,
         min_seconds=changes.min_seconds or 0.0,
         mode=changes.mode or "auto",
+        summary_min_seconds=changes.summary_min_seconds or 0.0,
         enabled=True if changes.enabled is None else changes.enabled,
+        chat_model=changes.chat_model or None,
+        chat_base_url=changes.chat_base_url or None,
+        translate_to=changes.translate_to or None,
+        redact=changes.redact or None,
+        phone_region=changes.phone_region or None,
+        speakers=changes.speakers or None,
     )
     _apply_controls(changes, account)
     try:
@@ -292,7 +383,17 @@ _PLAIN_FIELDS = (
     "monthly_budget_usd",
     "min_seconds",
     "mode",
+    "summary_min_seconds",
     "enabled",
+)
+#: text options of the extras, which ``""`` clears (``_off``)
+_EXTRA_TEXT_FIELDS = (
+    "chat_model",
+    "chat_base_url",
+    "translate_to",
+    "redact",
+    "phone_region",
+    "speakers",
 )
 
 
@@ -305,6 +406,10 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value)
+        for name in _EXTRA_TEXT_FIELDS:
+            value = getattr(changes, name)
+            if value is not None:
+                setattr(account, name, value or None)
         if changes.api_token is not None:
             account.api_token_enc = seal("api_token", changes.api_token)
         if changes.webhook_secret is not None:
@@ -346,6 +451,17 @@ def controls(account: Account) -> Controls:
     """What the account asks to be transcribed (``adapter.controls``)."""
     return controls_of(
         account.inbox_ids, account.mode, account.min_seconds, account.inbox_languages
+    )
+
+
+def extras(account: Account) -> Extras:
+    """What the account's notes hold beyond the transcript (``adapter.extras``)."""
+    return Extras(
+        summary_min_seconds=account.summary_min_seconds,
+        translate_to=account.translate_to,
+        redact=parse_kinds(account.redact or ""),
+        phone_region=account.phone_region,
+        speakers=parse_speakers(account.speakers),
     )
 
 
@@ -505,6 +621,43 @@ def engine_settings(
     return EngineSettings(kind, api_key, base_url, account.model, language, settings.model_dir)
 
 
+@dataclass(frozen=True)
+class ChatSettings:
+    """The account's chat model and where it is (the key is a secret: never logged)."""
+
+    model: str
+    base_url: str
+    api_key: str | None = field(repr=False)
+
+
+def chat_settings(account: Account, keyring: Keyring, settings: Settings) -> ChatSettings | None:
+    """The chat model of the account's summaries and translations, or None when it has none.
+
+    ``--chat-model off``: none. ``--chat-base-url`` names the endpoint; without it an
+    ``openai`` account uses its engine's endpoint and key, and a ``local`` account has no chat
+    model. The account's OpenAI key goes
+    only to the origin it belongs to (the engine's endpoint): a self-hosted chat server
+    elsewhere (llama.cpp, Ollama, vLLM) is called without it.
+    """
+    if account.chat_model == NO_CHAT_MODEL:
+        return None
+    model = account.chat_model or DEFAULT_CHAT_MODEL
+    engine_url = account.base_url or settings.openai_base_url or OPENAI_BASE_URL
+    if account.chat_base_url is None:
+        if effective_engine(account, settings) != "openai":
+            return None
+        key = resolve_openai_key(account, keyring, settings).value
+        return None if key is None else ChatSettings(model, engine_url, key)
+    same_origin = _origin(account.chat_base_url) == _origin(engine_url)
+    key = resolve_openai_key(account, keyring, settings).value if same_origin else None
+    return ChatSettings(model, account.chat_base_url, key)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port)
+
+
 def account_view(account: Account, settings: Settings) -> dict[str, Any]:
     """What the CLI and admin API show: never a secret."""
     return {
@@ -520,6 +673,7 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "failure_notes": account.failure_notes,
         "monthly_budget_usd": account.monthly_budget_usd or None,
         **_controls_view(controls(account)),
+        **_extras_view(account),
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
         "user_token": account.user_token_enc is not None,
@@ -534,6 +688,19 @@ def _controls_view(wanted: Controls) -> dict[str, Any]:
         "min_seconds": wanted.min_seconds,
         "mode": wanted.mode,
         "inbox_languages": {str(k): v for k, v in sorted(wanted.inbox_languages.items())},
+    }
+
+
+def _extras_view(account: Account) -> dict[str, Any]:
+    wanted = extras(account)
+    return {
+        "summary_min_seconds": wanted.summary_min_seconds,
+        "chat_model": account.chat_model,
+        "chat_base_url": account.chat_base_url,
+        "translate_to": wanted.translate_to,
+        "redact": sorted(wanted.redact),
+        "phone_region": wanted.phone_region,
+        "speakers": list(wanted.speakers) if wanted.speakers else None,
     }
 
 
@@ -565,15 +732,18 @@ __all__ = [
     "OPENAI_MODELS",
     "AccountChanges",
     "AccountError",
+    "ChatSettings",
     "EngineSettings",
     "OpenAIKey",
     "account_view",
+    "chat_settings",
     "check_model",
     "controls",
     "create_account",
     "delete_account",
     "effective_engine",
     "engine_settings",
+    "extras",
     "key_source",
     "key_warning",
     "model_problem",

@@ -1,7 +1,8 @@
 """Masking card numbers, IBANs, e-mail addresses and phone numbers in a transcript.
 
-Pure functions over ``str``, no I/O: the pipeline calls :func:`redact` before the text is
-stored, put in a note or sent to a chat model (issue 15, item 4; the wiring is a later step).
+Pure functions over ``str``, no I/O: the pipeline calls :func:`redact` (and
+:func:`redact_pieces` for a transcript's timed segments) before any text is stored, put in a
+note or sent to a chat model (``adapter.extras``).
 
 What is found, in this order:
 
@@ -31,12 +32,12 @@ so redacting twice changes nothing more.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
 
-__all__ = ["KINDS", "Redacted", "parse_kinds", "redact"]
+__all__ = ["KINDS", "Redacted", "parse_kinds", "redact", "redact_pieces"]
 
 KINDS: frozenset[str] = frozenset({"cards", "iban", "email", "phone"})
 
@@ -75,13 +76,60 @@ def parse_kinds(spec: str) -> frozenset[str]:
 
 def redact(text: str, kinds: frozenset[str], *, region: str | None = None) -> Redacted:
     """Mask the requested kinds in ``text``; ``region`` is for phone numbers without ``+``."""
+    counts = {kind: 0 for kind in sorted(_checked(kinds))}
+    out: list[str] = []
+    pos = 0
+    for find in _finds(text, kinds, region):
+        out.append(text[pos : find.start])
+        out.append(_placeholder(find))
+        counts[find.kind] += 1
+        pos = find.end
+    out.append(text[pos:])
+    return Redacted("".join(out), counts)
+
+
+def redact_pieces(
+    pieces: Sequence[str], kinds: frozenset[str], *, region: str | None = None
+) -> list[str]:
+    """Mask the requested kinds in ``pieces`` read as one text, joined by single spaces (the
+    timed segments of a transcript): a card number said across two segments is found. A find
+    that spans pieces is masked by one placeholder in the piece where it starts; the pieces
+    after it lose the characters it covers."""
+    joined = " ".join(pieces)
+    starts: list[int] = []
+    offset = 0
+    for piece in pieces:
+        starts.append(offset)
+        offset += len(piece) + 1
+    finds = _finds(joined, kinds, region)
+    out: list[str] = []
+    for piece, start in zip(pieces, starts, strict=True):
+        end = start + len(piece)
+        parts: list[str] = []
+        pos = start
+        for find in finds:
+            if find.end <= start or find.start >= end:
+                continue
+            parts.append(joined[pos : max(find.start, start)])
+            if find.start >= start:
+                parts.append(_placeholder(find))
+            pos = min(find.end, end)
+        parts.append(joined[pos:end])
+        out.append("".join(parts).strip() if len(parts) > 1 else piece)
+    return out
+
+
+def _checked(kinds: frozenset[str]) -> frozenset[str]:
     unknown = kinds - KINDS
     if unknown:  # a typo must not silently switch masking off
         raise ValueError(f"unknown redaction kind(s) {sorted(unknown)}; known: {sorted(KINDS)}")
-    counts = {kind: 0 for kind in sorted(kinds)}
-    if not kinds or not text:
-        return Redacted(text, counts)
+    return kinds
 
+
+def _finds(text: str, kinds: frozenset[str], region: str | None) -> list[_Find]:
+    """What to mask in ``text``, in order, overlaps merged."""
+    if not _checked(kinds) or not text:
+        return []
     scan = _neutralize(text, [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)])
     finds: list[_Find] = []
     if "iban" in kinds:
@@ -94,16 +142,7 @@ def redact(text: str, kinds: frozenset[str], *, region: str | None = None) -> Re
     if "phone" in kinds:
         scan = _neutralize(scan, [(f.start, f.end) for f in merged])
         merged = _merge(merged + list(_phones(scan, region)))
-
-    out: list[str] = []
-    pos = 0
-    for find in merged:
-        out.append(text[pos : find.start])
-        out.append(_placeholder(find))
-        counts[find.kind] += 1
-        pos = find.end
-    out.append(text[pos:])
-    return Redacted("".join(out), counts)
+    return merged
 
 
 def _neutralize(text: str, spans: list[tuple[int, int]]) -> str:

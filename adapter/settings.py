@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     prices: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict, validation_alias="TRANSCRIBER_PRICES"
     )
+    #: USD per million tokens (input, output) by chat model, merged over
+    #: ``adapter.usage.prices.CHAT_BUILT_IN``
+    chat_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
+        default_factory=dict, validation_alias="TRANSCRIBER_CHAT_PRICES"
+    )
 
     # Not in the contract's table: operational knobs with safe defaults (README: Configuration).
     max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("TRANSCRIBER_MAX_ATTEMPTS"))
@@ -176,17 +181,38 @@ class Settings(BaseSettings):
         if not isinstance(value, dict):
             raise ValueError('must be a JSON object such as {"whisper-1": 0.006}')
         for model, price in value.items():
-            if (
-                not isinstance(model, str)
-                or not model.strip()
-                or isinstance(price, bool)
-                or not isinstance(price, int | float)
-                or not math.isfinite(price)
-                or price < 0
-            ):
+            if not isinstance(model, str) or not model.strip() or not _price(price):
                 raise ValueError(
                     f"the price of {str(model)[:40]!r} must be a number of USD per minute, "
                     "0 or more"
+                )
+        return value
+
+    @field_validator("chat_prices", mode="before")
+    @classmethod
+    def _chat_prices_json(cls, value: object) -> object:
+        """``{"model": [USD per million input tokens, … output tokens], …}``."""
+        example = 'a JSON object such as {"gpt-4o-mini": [0.15, 0.6]}'
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(f"must be {example}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"must be {example}")
+        for model, pair in value.items():
+            if (
+                not isinstance(model, str)
+                or not model.strip()
+                or not isinstance(pair, list | tuple)
+                or len(pair) != 2
+                or not all(_price(p) for p in pair)
+            ):
+                raise ValueError(
+                    f"the prices of {str(model)[:40]!r} must be two numbers of USD per million "
+                    "tokens (input, output), 0 or more"
                 )
         return value
 
@@ -227,6 +253,16 @@ class Settings(BaseSettings):
         of as private to this user, with its ``jobs`` folder (``adapter.workdir``: created
         0700; ConfigError when it is a link, another user's or writable by others)."""
         return workdir.private_dir(self.work_dir or workdir.default_work_dir())
+
+
+def _price(value: object) -> bool:
+    """A price: a finite number of USD, 0 or more (JSON true is not one)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def _shows_value(alias: str) -> bool:

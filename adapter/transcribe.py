@@ -15,12 +15,16 @@ webhook receiver's) lives on.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from adapter.audio import AudioChunk, PreparedAudio, TimeMap, stitch
-from adapter.audio.isolated import DecodeBounds, prepare_isolated
+from adapter.audio.isolated import DecodeBounds, measure_isolated, prepare_isolated
+from adapter.audio.stereo import separate_speakers
 from adapter.engines.base import Engine, EngineLimits, Segment, Transcript
+from adapter.speakers import DEFAULT_LABELS, Turn, merge_turns, turns_text
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,12 @@ def shape(
     *,
     remove_silence: bool,
     bounds: DecodeBounds | None = None,
+    channel: int | None = None,
 ) -> PreparedAudio:
     """Probe ``src`` and cut it into chunk files ``engine`` accepts (``BadAudio``, ``NotAudio``),
     in a child process under ``bounds`` (a crash or a limit hit: ``BadAudio``; the wall-clock
-    limit or a child killed from outside: ``TransientError``)."""
+    limit or a child killed from outside: ``TransientError``). ``channel``: that channel
+    only, not the channels mixed (a speaker of a stereo call)."""
     return prepare_isolated(
         src,
         workdir,
@@ -71,7 +77,14 @@ def shape(
         remove_silence=remove_silence,
         target_chunk_seconds=policy.chunk_seconds,
         bounds=bounds,
+        channel=channel,
     )
+
+
+def two_speakers(src: Path, *, bounds: DecodeBounds | None = None) -> bool:
+    """Whether ``src`` is a stereo call recording whose channels carry different speakers
+    (measured in a child process, like ``shape``)."""
+    return separate_speakers(measure_isolated(src, bounds=bounds))
 
 
 def transcribe_chunk(
@@ -81,11 +94,78 @@ def transcribe_chunk(
     return engine.transcribe(path, language=language, timeout=policy.timeout(duration))
 
 
-def assemble(parts: list[tuple[AudioChunk, Transcript]], duration: float) -> Transcript:
+def translate_chunk(engine: Engine, path: Path, duration: float, policy: ChunkPolicy) -> Transcript:
+    """One call of the engine's translate task (English) on one chunk file."""
+    return engine.translate(path, timeout=policy.timeout(duration))
+
+
+def assemble(parts: Sequence[tuple[AudioChunk, Transcript]], duration: float) -> Transcript:
     """One transcript of the original audio; no chunks at all means the audio was silence."""
     if not parts:
         return Transcript("", None, duration, ())
     return stitch(parts)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A done chunk: which channel it holds (None: all mixed), where it sits, what the engine
+    heard, and its English translation when the engine was asked for one."""
+
+    channel: int | None
+    chunk: AudioChunk
+    transcript: Transcript
+    translation: Transcript | None = None
+
+
+@dataclass(frozen=True)
+class Assembled:
+    transcript: Transcript
+    #: the engine's translation (chunks already in English count as they are), or None
+    translation: Transcript | None = None
+    #: a stereo call's turns (the transcript's text is then their lines)
+    turns: tuple[Turn, ...] = ()
+    translated_turns: tuple[Turn, ...] = ()
+
+
+def assemble_results(
+    results: Sequence[ChunkResult], duration: float, labels: tuple[str, str] | None
+) -> Assembled:
+    """The transcript (and the engine's translation) of the original audio from its done
+    chunks: chunks of one channel each are stitched per channel and woven into turns."""
+    translated = any(r.translation is not None for r in results)
+
+    def heard(r: ChunkResult) -> tuple[AudioChunk, Transcript]:
+        return r.chunk, r.transcript
+
+    def english(r: ChunkResult) -> tuple[AudioChunk, Transcript]:
+        return r.chunk, r.translation or r.transcript
+
+    if not any(r.channel is not None for r in results):
+        return Assembled(
+            assemble([heard(r) for r in results], duration),
+            assemble([english(r) for r in results], duration) if translated else None,
+        )
+    names = labels or DEFAULT_LABELS
+    by_channel = [[r for r in results if r.channel == c] for c in (0, 1)]
+    spoken = [assemble([heard(r) for r in rs], duration) for rs in by_channel]
+    turns = tuple(merge_turns(spoken[0].segments, spoken[1].segments, names))
+    transcript = Transcript(turns_text(turns), _main_language(spoken), duration, ())
+    if not translated:
+        return Assembled(transcript, None, turns)
+    english_parts = [assemble([english(r) for r in rs], duration) for rs in by_channel]
+    english_turns = tuple(merge_turns(english_parts[0].segments, english_parts[1].segments, names))
+    translation = Transcript(turns_text(english_turns), "en", duration, ())
+    return Assembled(transcript, translation, turns, english_turns)
+
+
+def _main_language(transcripts: Sequence[Transcript]) -> str | None:
+    """The language of the channel that spoke longest."""
+    spoken = [
+        (sum(s.end - s.start for s in t.segments) or len(t.text), t.language)
+        for t in transcripts
+        if t.language
+    ]
+    return max(spoken, key=lambda item: item[0])[1] if spoken else None
 
 
 def transcribe_file(
@@ -110,25 +190,48 @@ def transcribe_file(
 # ─── chunks as data (what the ledger stores between the steps) ──────────────────────────────
 
 
-def transcript_json(transcript: Transcript) -> str:
-    return json.dumps(
-        {
-            "text": transcript.text,
-            "language": transcript.language,
-            "duration": transcript.duration,
-            "segments": [asdict(s) for s in transcript.segments],
-        }
-    )
+def transcript_json(transcript: Transcript, translation: Transcript | None = None) -> str:
+    """A chunk's result as stored: the transcript, and its translation when one was made."""
+    data = _transcript_dict(transcript)
+    if translation is not None:
+        data["translation"] = _transcript_dict(translation)
+    return json.dumps(data)
+
+
+def _transcript_dict(transcript: Transcript) -> dict[str, Any]:
+    return {
+        "text": transcript.text,
+        "language": transcript.language,
+        "duration": transcript.duration,
+        "segments": [asdict(s) for s in transcript.segments],
+    }
 
 
 def transcript_from_json(data: str) -> Transcript:
-    raw = json.loads(data)
+    return _transcript_of(json.loads(data))
+
+
+def translation_from_json(data: str) -> Transcript | None:
+    raw = json.loads(data).get("translation")
+    return None if raw is None else _transcript_of(raw)
+
+
+def _transcript_of(raw: dict[str, Any]) -> Transcript:
     return Transcript(
         text=raw["text"],
         language=raw["language"],
         duration=raw["duration"],
         segments=tuple(Segment(**s) for s in raw["segments"]),
     )
+
+
+def turns_json(turns: Sequence[Turn]) -> str | None:
+    """A stereo call's turns as stored, or None for other audio."""
+    return json.dumps([asdict(t) for t in turns]) if turns else None
+
+
+def turns_from_json(data: str | None) -> tuple[Turn, ...]:
+    return tuple(Turn(**t) for t in json.loads(data)) if data else ()
 
 
 def timemap_json(timemap: TimeMap) -> str:
@@ -142,9 +245,12 @@ def timemap_from_json(data: str | None, offset: float, duration: float) -> TimeM
 
 
 __all__ = [
+    "Assembled",
     "ChunkPolicy",
+    "ChunkResult",
     "FileTranscript",
     "assemble",
+    "assemble_results",
     "shape",
     "timemap_from_json",
     "timemap_json",
@@ -152,4 +258,9 @@ __all__ = [
     "transcribe_file",
     "transcript_from_json",
     "transcript_json",
+    "translate_chunk",
+    "translation_from_json",
+    "turns_from_json",
+    "turns_json",
+    "two_speakers",
 ]

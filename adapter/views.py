@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from adapter.store import AccountScan, State, Transcription, utcnow
+from adapter.transcribe import turns_from_json
 from adapter.usage.budget import budget_status, month_of
 from adapter.usage.prices import Prices
 from adapter.usage.report import USD_DIGITS
@@ -34,9 +36,17 @@ def progress(row: Transcription) -> dict[str, Any]:
 
 
 def cost_usd(row: Transcription, prices: Prices) -> float:
-    """What the engine was paid for the row's audio so far, at today's prices (as usage
-    reports count it: chunk by chunk, a failed transcription's finished chunks included)."""
-    return round(prices.cost(row.engine, row.model, row.spent_seconds), USD_DIGITS)
+    """What the engine was paid for the row's audio so far, and the chat model for its
+    summary and translation, at today's prices (as usage reports count it: chunk by chunk, a
+    failed transcription's finished chunks included)."""
+    audio = prices.cost(row.engine, row.model, row.spent_seconds)
+    chat = prices.chat_cost(row.chat_model, row.chat_input_tokens, row.chat_output_tokens)
+    return round(audio + chat, USD_DIGITS)
+
+
+def turns_view(row: Transcription) -> list[dict[str, Any]] | None:
+    """A stereo call's speaker turns, or None for other audio."""
+    return [asdict(turn) for turn in turns_from_json(row.turns_json)] or None
 
 
 def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
@@ -63,6 +73,13 @@ def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
         "engine": row.engine,
         "model": row.model,
         "cost_usd": cost_usd(row, prices),
+        "summary": row.summary,
+        "translation": row.translation,
+        "translation_language": row.translation_language,
+        "turns": turns_view(row),
+        "extras_error": row.extras_error,
+        "chat_model": row.chat_model,
+        "chat_tokens": {"input": row.chat_input_tokens, "output": row.chat_output_tokens},
         "delivery_attempts": row.delivery_attempts,
         "failure_note": row.failure_note,
         "received_at": row.received_at.isoformat(),

@@ -97,7 +97,7 @@ def build_runtime(
         chatwoot=ChatwootClient(),
         scans=ScanStore(db, lease_seconds=settings.lease_seconds),
         usage=UsageStore(db),
-        prices=Prices.with_overrides(settings.prices),
+        prices=Prices.with_overrides(settings.prices, settings.chat_prices),
     )
     actors.bind(runtime)
     return runtime

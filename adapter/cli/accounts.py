@@ -38,6 +38,13 @@ _FIELDS = (
     "inboxes",
     "min_seconds",
     "mode",
+    "summary_min_seconds",
+    "chat_model",
+    "chat_base_url",
+    "translate_to",
+    "redact",
+    "phone_region",
+    "speakers",
 )
 #: flags of ``accounts update`` that go to the account only when set
 _FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")

@@ -80,7 +80,7 @@ def open_accounts() -> Accounts:
         AccountStore(engine),
         load_keyring(settings),
         UsageStore(engine),
-        Prices.with_overrides(settings.prices),
+        Prices.with_overrides(settings.prices, settings.chat_prices),
     )
 
 

@@ -218,6 +218,7 @@ def account_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     _connection_options(p, adding=adding, default=default)
     engine_options(p, default=default)
     _control_options(p, default=default)
+    _extras_options(p, default=default)
 
 
 def _connection_options(
@@ -316,6 +317,57 @@ def _control_options(p: argparse.ArgumentParser, *, default: Callable[[str], str
         metavar="on|off",
         help="when a voice note cannot be transcribed, post one short private note saying so, "
         "so that an agent listens to it " + default("on"),
+    )
+
+
+def _extras_options(p: argparse.ArgumentParser, *, default: Callable[[str], str]) -> None:
+    """What a note holds beyond the transcript (``adapter.extras``); text options take ``off``."""
+    p.add_argument(
+        "--summary-min-seconds",
+        type=seconds,
+        metavar="S",
+        help="audio at least this long gets a short summary at the top of its note, written by "
+        "the chat model; 0 for no summaries " + default("0"),
+    )
+    p.add_argument(
+        "--chat-model",
+        metavar="NAME|off",
+        help="the chat model of summaries and translations (its tokens count in usage); off: "
+        "none, so no summaries and translation into English only, by the engine "
+        + default("gpt-4o-mini"),
+    )
+    p.add_argument(
+        "--chat-base-url",
+        metavar="URL|off",
+        help="an OpenAI-compatible chat endpoint (a self-hosted llama.cpp, Ollama or vLLM "
+        "server: it gets the OpenAI key only if it is the engine's own endpoint) "
+        + default("the openai engine's endpoint; a local-engine account has no chat model"),
+    )
+    p.add_argument(
+        "--translate-to",
+        metavar="CODE|off",
+        help="translate transcripts in another language into this one (ISO 639-1); the note "
+        "shows both. By the chat model, or without one, into English only, by the engine's "
+        "translate task (billed again) " + default("off"),
+    )
+    p.add_argument(
+        "--redact",
+        metavar="KINDS|off",
+        help="mask these in every text stored, posted or sent to the chat model: cards "
+        "(Luhn-valid numbers), iban, email, phone; comma-separated " + default("off"),
+    )
+    p.add_argument(
+        "--phone-region",
+        metavar="CC|off",
+        help="read national phone numbers of this region (US, GB, ES…) for --redact phone; "
+        "without it only numbers said with + and a country code " + default("off"),
+    )
+    p.add_argument(
+        "--speakers",
+        metavar="NAME,NAME|on|off",
+        help="transcribe a stereo call recording whose channels hold different speakers per "
+        "channel and show turns with these labels (left, right); 'on' for Speaker 1,Speaker 2. "
+        "Both channels are billed " + default("off"),
     )
 
 

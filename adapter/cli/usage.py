@@ -31,7 +31,7 @@ USD = "{:,.4f}"
 def cmd_usage(args: argparse.Namespace) -> int:
     settings = load_settings()
     engine = open_database(settings.database_url)
-    store, prices = UsageStore(engine), Prices.with_overrides(settings.prices)
+    store, prices = UsageStore(engine), Prices.with_overrides(settings.prices, settings.chat_prices)
     now = utcnow()
     if args.project:
         budgets = {a.id: a.monthly_budget_usd for a in AccountStore(engine).all()}

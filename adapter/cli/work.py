@@ -205,7 +205,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     ledger = Ledger(open_database(settings.database_url), lease_seconds=settings.lease_seconds)
     rows = ledger.recent(account_id=args.account_id, state=args.state, limit=args.limit)
     now = utcnow()
-    prices = Prices.with_overrides(settings.prices)
+    prices = Prices.with_overrides(settings.prices, settings.chat_prices)
     items = [listed(row, now, prices) for row in rows]
     if args.json:
         print(json.dumps(items, indent=2))

@@ -52,5 +52,12 @@ class Engine(Protocol):
         self, path: Path, *, language: str | None = None, timeout: float | None = None
     ) -> Transcript: ...
 
+    def translate(self, path: Path, *, timeout: float | None = None) -> Transcript:
+        """The speech of ``path`` in English (Whisper's translate task): the transcript's
+        ``language`` is ``"en"``, its segments timed like ``transcribe``'s. An engine or model
+        without the task raises :class:`~adapter.errors.EngineRejected` (reason
+        ``unsupported``)."""
+        ...
+
 
 __all__ = ["Engine", "EngineLimits", "Segment", "Transcript"]

@@ -51,6 +51,9 @@ class _WithLanguage:
     ) -> Transcript:
         return self.engine.transcribe(path, language=language or self.language, timeout=timeout)
 
+    def translate(self, path: Path, *, timeout: float | None = None) -> Transcript:
+        return self.engine.translate(path, timeout=timeout)
+
 
 def build_engine(
     kind: Literal["openai", "local"],

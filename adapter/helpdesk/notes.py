@@ -12,6 +12,25 @@ A note looks like this in the Chatwoot dashboard (Markdown, which Chatwoot rende
 - The transcript follows as a paragraph, its Markdown characters escaped so that words the
   customer said cannot become links, headings or HTML.
 - Nothing recognised: the note says "No speech detected" instead of posting an empty body.
+- What the account asks for beyond the transcript comes between the header and the transcript,
+  each part under a bold title: the chat model's summary (its lines as escaped bullets), the
+  translation (named with its language, the transcript then titled "Original"), and a stereo
+  call's turns, one paragraph each, the speaker's label in bold with the time it spoke::
+
+    🎙️ **Transcript** (Spanish · es · 2:31) · call.wav
+
+    **Summary**
+    - The customer asks whether order 48213 has shipped.
+    - The agent promises to call back on Friday.
+
+    **Translation** (English · en)
+
+    Agent: Good afternoon, how can I help?
+
+    **Original** (Spanish · es)
+
+    **Agent** (0:00): Buenas tardes, ¿en qué puedo ayudarle?
+
 - A transcript made in parts says so, because words at the joins may be off.
 - Chatwoot refuses message content over 150,000 characters (``Message`` validation); longer
   transcripts are cut with a visible marker.
@@ -39,7 +58,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
@@ -87,6 +106,8 @@ UNDELIVERED_SENTENCE = (
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 _LINE_START_MARKERS = re.compile(r"^(\s*)([-+=]|\d+)([.)]?)(\s)", re.MULTILINE)
+#: a list marker a chat model may start a summary line with: - * • or 1. 1)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 
 
 def language_name(code: str | None) -> str:
@@ -118,6 +139,15 @@ def _escape_line_start(match: re.Match[str]) -> str:
     return f"{indent}\\{marker}{punctuation}{space}"
 
 
+@dataclass(frozen=True)
+class NoteTurn:
+    """One speaker's turn as the note shows it."""
+
+    label: str
+    start: float
+    text: str
+
+
 def format_note(
     text: str,
     language: str | None,
@@ -125,8 +155,13 @@ def format_note(
     *,
     filename: str | None = None,
     chunked: bool = False,
+    summary: str | None = None,
+    translation: str | None = None,
+    translation_language: str | None = None,
+    turns: Sequence[NoteTurn] = (),
 ) -> str:
-    """The note content agents read: a one-line header, then the transcript."""
+    """The note content agents read: a one-line header, then the summary, the translation
+    and the transcript, each only when there is one (see the module docstring)."""
     code = to_iso639_1(language)
     details = ([language_name(code), code] if code is not None else ["language unknown"]) + [
         format_duration(duration)
@@ -137,12 +172,50 @@ def format_note(
     lines = [header]
     if chunked:
         lines.append("_Transcribed in parts; words at the joins may be off._")
-    body = text.strip()
-    lines.append(escape_markdown(body) if body else "_No speech detected._")
+    if summary and summary.strip():
+        lines.append(f"**Summary**\n{format_summary(summary)}")
+    body = _transcript_body(text, turns)
+    if translation and translation.strip():
+        lines.append(f"**Translation** ({_language_label(translation_language)})")
+        lines.append(_paragraphs(translation))
+        lines.append(f"**Original** ({_language_label(code)})")
+    lines.append(body)
     note = "\n\n".join(lines)
     if len(note) > MAX_NOTE_CHARS:
         note = note[: MAX_NOTE_CHARS - len(TRUNCATED_MARKER)].rstrip("\\") + TRUNCATED_MARKER
     return note
+
+
+def format_summary(summary: str) -> str:
+    """The chat model's summary as Markdown bullets: every line one escaped item, whatever
+    list marker the model used (its words cannot become links, headings or HTML)."""
+    items = []
+    for line in summary.splitlines():
+        item = _LIST_MARKER.sub("", line).strip()
+        if item:
+            items.append(f"- {escape_markdown(item)}")
+    return "\n".join(items)
+
+
+def _transcript_body(text: str, turns: Sequence[NoteTurn]) -> str:
+    if turns:
+        return "\n\n".join(
+            f"**{escape_markdown(t.label)}** ({format_duration(t.start)}): "
+            f"{escape_markdown(t.text)}"
+            for t in turns
+        )
+    body = text.strip()
+    return escape_markdown(body) if body else "_No speech detected._"
+
+
+def _paragraphs(text: str) -> str:
+    """Text whose lines are paragraphs (a translation of speaker turns), escaped."""
+    return "\n\n".join(escape_markdown(line.strip()) for line in text.splitlines() if line.strip())
+
+
+def _language_label(code: str | None) -> str:
+    code = to_iso639_1(code)
+    return f"{language_name(code)} · {code}" if code else "language unknown"
 
 
 def header_filename(filename: str) -> str:
@@ -306,12 +379,14 @@ __all__ = [
     "UNDELIVERED_SENTENCE",
     "NotePayload",
     "NoteReference",
+    "NoteTurn",
     "escape_markdown",
     "failure_code",
     "failure_note_payload",
     "format_duration",
     "format_failure_note",
     "format_note",
+    "format_summary",
     "header_filename",
     "language_name",
     "note_payload",

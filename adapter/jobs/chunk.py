@@ -9,6 +9,11 @@ nothing. The claim's lease (``TRANSCRIBER_LEASE_SECONDS``), and the transcriptio
 while the engine call runs (``adapter.jobs.lease``); the call's timeout and the message's time
 limit follow the chunk's duration (``ChunkPolicy.timeout``). A killed worker costs one chunk,
 never the whole recording: its leases run out and the recovery sweep sends the chunk again.
+
+What the engine heard is masked as the account asks (``--redact``) before it is stored; an
+account translating into English without a chat model has each chunk in another language
+translated by the engine too (paid twice). The join masks the whole text again (a number said
+across a seam) and weaves a stereo call's channels into turns.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import logging
 import random
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
-from adapter.accounts import EngineSettings, engine_settings
+from adapter.accounts import EngineSettings, chat_settings, engine_settings, extras
 from adapter.audio import AudioChunk
 from adapter.engines.base import Engine, Transcript
 from adapter.engines.factory import build_engine
 from adapter.errors import AccountDisabled, PermanentError
+from adapter.extras import ENGINE_TARGET, Extras
 from adapter.helpdesk.notes import owes_failure_note
 from adapter.jobs import budget
 from adapter.jobs.lease import let_go, plan_claim, renew_period, renewing_chunk
@@ -33,13 +40,18 @@ from adapter.jobs.step import StepResult, judge, lost_attempts, report, timed_ou
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
-from adapter.store import ChunkClaim, ChunkWork, Claim, State, TranscriptChunk
+from adapter.speakers import turns_text
+from adapter.store import ChunkClaim, ChunkWork, Claim, State, TranscriptChunk, Translation
 from adapter.transcribe import (
-    assemble,
+    ChunkResult,
+    assemble_results,
     timemap_from_json,
     transcribe_chunk,
     transcript_from_json,
     transcript_json,
+    translate_chunk,
+    translation_from_json,
+    turns_json,
 )
 
 log = logging.getLogger(__name__)
@@ -83,13 +95,16 @@ def run(rt: Runtime, chunk_id: int) -> StepResult:
         plan = plan_claim(rt.ledger, claim.transcription_id)
         try:
             with renewing_chunk(rt.ledger, claim, plan, period=renew_period(rt.settings)):
-                result = _call_engine(rt, claim, work)
+                heard = _call_engine(rt, claim, work)
         except (Exception, TimeLimitExceeded) as exc:
             failed = _failed(rt, claim, timed_out(exc, "the chunk's engine call"))
             _let_go(rt, plan)
             return failed
     last = rt.ledger.finish_chunk(
-        claim, result_json=transcript_json(result), language=result.language
+        claim,
+        result_json=transcript_json(heard.transcript, heard.translation),
+        language=heard.transcript.language,
+        calls=heard.calls,
     )
     if last:
         return join(rt, claim.transcription_id)
@@ -107,11 +122,23 @@ def _let_go(rt: Runtime, plan: Claim | None) -> None:
         log.warning("could not give back the lease of transcription %s", plan.transcription_id)
 
 
-def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
+@dataclass(frozen=True)
+class _Heard:
+    """What the engine made of a chunk, masked as the account asks; ``calls``: how many
+    times it was sent (and paid)."""
+
+    transcript: Transcript
+    translation: Transcript | None = None
+    calls: int = 1
+
+
+def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> _Heard:
     account = rt.accounts.get(work.account_id)
     if account is None or not account.enabled:
         raise AccountDisabled("the account was removed or disabled")
     settings = engine_settings(account, rt.keyring, rt.settings, inbox_id=work.inbox_id)
+    wanted = extras(account)
+    chat = chat_settings(account, rt.keyring, rt.settings) is not None
     engine = build(settings)
     audio = rt.ledger.chunk_audio(claim.chunk_id)
     if audio is None:
@@ -122,13 +149,21 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> Transcript:
         started = time.monotonic()
         try:
             result = transcribe_chunk(engine, path, work.duration, rt.chunks, settings.language)
+            register_transcript(result.text)  # from now on, never in a log line or error
+            translation = None
+            if wanted.engine_translates(chat=chat) and wanted.wants_translation(result.language):
+                translation = translate_chunk(engine, path, work.duration, rt.chunks)
+                register_transcript(translation.text)
         except Exception as exc:
             permanent = isinstance(exc, PermanentError)
             metrics.incr(Metric.engine_errors(settings.kind, permanent=permanent))
             raise
     metrics.timing(Metric.engine_latency(settings.kind), (time.monotonic() - started) * 1000)
-    register_transcript(result.text)  # from now on, never in a log line or error message
-    return result
+    return _Heard(
+        wanted.mask_transcript(result),
+        None if translation is None else wanted.mask_transcript(translation),
+        1 if translation is None else 2,
+    )
 
 
 def _workdir(rt: Runtime) -> Path:
@@ -163,17 +198,34 @@ def join(rt: Runtime, transcription_id: int) -> StepResult:
     row = rt.ledger.get(transcription_id)
     if row is None or row.state != State.transcribing or rt.ledger.chunks_left(transcription_id):
         return StepResult()
-    parts = [
-        (_audio_chunk(c), transcript_from_json(c.result_json or ""))
+    results = [
+        ChunkResult(
+            c.channel,
+            _audio_chunk(c),
+            transcript_from_json(c.result_json or ""),
+            translation_from_json(c.result_json or ""),
+        )
         for c in rt.ledger.done_chunks(transcription_id)
     ]
-    transcript = assemble(parts, row.audio_seconds or 0.0)
-    register_transcript(transcript.text)
+    account = rt.accounts.get(row.account_id)
+    wanted = extras(account) if account is not None else Extras()
+    made = assemble_results(results, row.audio_seconds or 0.0, wanted.speakers)
+    # masked again as a whole: a number said across two chunks is found only here
+    turns = tuple(replace(t, text=wanted.mask(t.text)) for t in made.turns)
+    text = turns_text(turns) if turns else wanted.mask(made.transcript.text)
+    register_transcript(text)
+    translation = None
+    if made.translation is not None:
+        english = [replace(t, text=wanted.mask(t.text)) for t in made.translated_turns]
+        english_text = turns_text(english) if english else wanted.mask(made.translation.text)
+        translation = Translation(english_text, ENGINE_TARGET)
     if not rt.ledger.complete(
         transcription_id,
-        text=transcript.text,
-        language=transcript.language,
-        duration=transcript.duration,
+        text=text,
+        language=made.transcript.language,
+        duration=made.transcript.duration,
+        translation=translation,
+        turns_json=turns_json(turns),
     ):
         return StepResult()
     metrics.incr(Metric.TRANSCRIPTION_TRANSCRIBED)

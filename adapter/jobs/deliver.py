@@ -1,6 +1,9 @@
 """The last step: the private note and the ``transcript_language`` attribute, once each.
 
-    transcribed ──claim──▶ note posted ──▶ attribute set ──▶ delivered
+    transcribed ──claim──▶ extras settled ──▶ note posted ──▶ attribute set ──▶ delivered
+
+The note holds what the account asks beyond the transcript: the chat model's summary and
+translation are made first, once, and stored (``adapter.jobs.extras``).
 
 The note's Chatwoot id is stored as soon as it is posted, so a retry after a failure in the
 attribute call never posts a second note. The claim's lease is renewed while the Chatwoot calls
@@ -21,8 +24,9 @@ from dataclasses import replace
 
 from adapter.accounts import open_secret
 from adapter.errors import HelpdeskRejected, PermanentError
-from adapter.helpdesk.notes import format_note, note_payload
+from adapter.helpdesk.notes import NoteTurn, format_note, note_payload
 from adapter.jobs.backoff import Backoff
+from adapter.jobs.extras import settle
 from adapter.jobs.lease import renew_period, renewing
 from adapter.jobs.step import (
     StepResult,
@@ -37,6 +41,7 @@ from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
 from adapter.store import Claim, State, utcnow
+from adapter.transcribe import turns_from_json
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +78,18 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
     register_transcript(row.text)
     token = open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
     if row.note_message_id is None:
+        row = settle(rt, claim, row, account)  # the chat model's part, made once
         duration = row.duration_seconds or 0.0
         note = format_note(
             row.text or "",
             row.language,
             duration,
             filename=row.filename,
-            chunked=(row.chunks_total or 1) > 1,
+            chunked=(row.chunks_total or 1) > 1 and row.turns_json is None,
+            summary=row.summary,
+            translation=row.translation,
+            translation_language=row.translation_language,
+            turns=[NoteTurn(t.label, t.start, t.text) for t in turns_from_json(row.turns_json)],
         )
         payload = note_payload(
             note,

@@ -7,6 +7,9 @@ a short voice note needs no second queue hop. The claim's lease is renewed while
 fetched and shaped (``adapter.jobs.lease``), and given back with the plan; whoever runs a chunk
 holds it again. A planned transcription sent again (the recovery sweep) is only dispatched: its
 lost chunks are sent again, or it is assembled when all are done.
+An account that asks for speaker turns (``--speakers``) has a stereo recording measured first:
+when its two channels carry different speakers, each channel is shaped into chunks of its own
+(``PlannedChunk.channel``), both billed.
 Nothing to transcribe (account disabled, no key, too large, not audio, shorter than the account's
 ``--min-seconds``, over the monthly budget: checked before the download and again once the
 audio's length is known, before any engine call) ends it ``skipped``; a
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
-from adapter.accounts import controls, engine_settings
+from adapter.accounts import controls, engine_settings, extras
 from adapter.errors import AccountDisabled, TooShort
 from adapter.helpdesk import private_origins
 from adapter.helpdesk.download import download
@@ -36,7 +39,7 @@ from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.secrets import attachment_label
 from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
-from adapter.transcribe import shape, timemap_json
+from adapter.transcribe import shape, timemap_json, two_speakers
 
 log = logging.getLogger(__name__)
 
@@ -109,36 +112,52 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     spend(billed_seconds=0.0)  # OverBudget: the month's budget is spent already
     workdir.mkdir(parents=True, exist_ok=True)
     source = _download(rt, row, account, workdir)
-    prepared = shape(
-        source, workdir / "chunks", engine, rt.chunks, remove_silence=account.remove_silence
-    )
-    if controls(account).too_short(prepared.audio_seconds):
+    shaped = partial(shape, source, engine=engine, policy=rt.chunks)
+    channels: list[int | None] = [None]
+    if extras(account).speakers is not None and two_speakers(source):
+        channels = [0, 1]  # a call recording: each speaker's channel on its own, both billed
+    prepared = [
+        (
+            channel,
+            shaped(
+                workdir / f"chunks{channel}", remove_silence=account.remove_silence, channel=channel
+            ),
+        )
+        for channel in channels
+    ]
+    audio_seconds = max(p.audio_seconds for _, p in prepared)
+    billed_seconds = sum(p.billed_seconds for _, p in prepared)
+    if controls(account).too_short(audio_seconds):
         raise TooShort(
-            f"the audio lasts {prepared.audio_seconds:.1f} s, under the account's minimum "
+            f"the audio lasts {audio_seconds:.1f} s, under the account's minimum "
             f"of {account.min_seconds:g} s (--min-seconds)"
         )
-    spend(billed_seconds=prepared.billed_seconds)  # OverBudget: this audio would pass it
-    metrics.incr(Metric.AUDIO_SECONDS, round(prepared.audio_seconds))
-    metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(prepared.billed_seconds))
-    metrics.incr(Metric.AUDIO_UPLOAD_BYTES, int(prepared.upload_bytes))
+    spend(billed_seconds=billed_seconds)  # OverBudget: this audio would pass it
+    upload_bytes = sum(p.upload_bytes for _, p in prepared)
+    metrics.incr(Metric.AUDIO_SECONDS, round(audio_seconds))
+    metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(billed_seconds))
+    metrics.incr(Metric.AUDIO_UPLOAD_BYTES, int(upload_bytes))
     chunks = [
         PlannedChunk(
-            idx=c.index,
+            idx=idx,
             offset=c.offset,
             duration=c.duration,
             billed_seconds=c.billed_seconds,
             lead_overlap=c.lead_overlap,
-            source_duration=c.source_duration or prepared.audio_seconds,
+            source_duration=c.source_duration or audio_seconds,
             timemap_json=timemap_json(c.timemap),
             path=c.path,
+            channel=channel,
         )
-        for c in prepared.chunks
+        for idx, (channel, c) in enumerate(
+            (channel, c) for channel, p in prepared for c in p.chunks
+        )
     ]
     return Plan(
         chunks=chunks,
-        audio_seconds=prepared.audio_seconds,
-        billed_seconds=prepared.billed_seconds,
-        upload_bytes=prepared.upload_bytes,
+        audio_seconds=audio_seconds,
+        billed_seconds=billed_seconds,
+        upload_bytes=upload_bytes,
         engine=settings.kind,
         model=model,
     )

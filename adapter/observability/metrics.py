@@ -299,6 +299,28 @@ class Metric(StrEnum):
         "transcriptions skipped because they did not fit in the account's monthly budget",
     )
 
+    # --- the chat model (summaries, translations)
+    CHAT_CALLS = (
+        "chat.calls",
+        _COUNTER,
+        "summaries and translations the chat model wrote",
+    )
+    CHAT_ERRORS = (
+        "chat.errors",
+        _COUNTER,
+        "summaries or translations that failed (the note went out without them)",
+    )
+    CHAT_TOKENS = (
+        "chat.tokens",
+        _COUNTER,
+        "tokens the chat model was paid for, input and output",
+    )
+    CHAT_LATENCY = (
+        "chat.latency",
+        _TIMER,
+        "ms one summary or translation took",
+    )
+
     # --- look-ups for names that depend on a value
 
     @classmethod

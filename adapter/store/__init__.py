@@ -26,10 +26,12 @@ from adapter.store.ledger import (
     ChunkClaim,
     ChunkWork,
     Claim,
+    ExtrasMade,
     Ledger,
     NotRetryable,
     Plan,
     PlannedChunk,
+    Translation,
 )
 from adapter.store.models import (
     Account,
@@ -70,6 +72,7 @@ __all__ = [
     "Claim",
     "Covered",
     "Delivery",
+    "ExtrasMade",
     "FailureNote",
     "FoundResult",
     "IllegalTransition",
@@ -87,6 +90,7 @@ __all__ = [
     "Timings",
     "TranscriptChunk",
     "Transcription",
+    "Translation",
     "UsageCell",
     "UsageStore",
     "WebhookDelivery",

@@ -88,6 +88,7 @@ class PlannedChunk:
     source_duration: float
     timemap_json: str
     path: Path  # the encoded audio; read into the row
+    channel: int | None = None  # the speaker's channel of a stereo call, else None
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,24 @@ class Plan:
     upload_bytes: int
     engine: str
     model: str | None
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class ExtrasMade:
+    """What the chat model wrote for a transcription, what that cost, and what failed."""
+
+    summary: str | None = None
+    translation: Translation | None = None
+    error: str | None = None
+    chat_model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class NotRetryable(Exception):
@@ -531,11 +550,12 @@ class Ledger:
         return bool(result.rowcount == 1)
 
     def finish_chunk(
-        self, claim: ChunkClaim, *, result_json: str, language: str | None
+        self, claim: ChunkClaim, *, result_json: str, language: str | None, calls: int = 1
     ) -> bool | None:
         """transcribing → done with the engine's result. Returns True when this was the last
         chunk of its transcription, False when others remain, None when the chunk was no
-        longer ours (its result is dropped)."""
+        longer ours (its result is dropped). ``calls``: how many times the engine was sent
+        the chunk (2 when it was translated too): each is paid."""
         with self.engine.begin() as conn:
             # chunks finishing at once take turns here: each counts the others' commits, so
             # exactly one sees the last chunk done (READ COMMITTED would let both miss it)
@@ -550,7 +570,7 @@ class Ledger:
                 error=None,
             ):
                 return None
-            _add_spent(conn, claim)
+            _add_spent(conn, claim, calls)
             done, total = _count_done(conn, claim.transcription_id)
         return total is not None and done >= total
 
@@ -588,10 +608,18 @@ class Ledger:
             return list(session.execute(stmt).scalars())
 
     def complete(
-        self, transcription_id: int, *, text: str, language: str | None, duration: float
+        self,
+        transcription_id: int,
+        *,
+        text: str,
+        language: str | None,
+        duration: float,
+        translation: Translation | None = None,
+        turns_json: str | None = None,
     ) -> bool:
         """transcribing → transcribed once every chunk is done; True for the one caller that
-        made the move (two last chunks finishing at once both try)."""
+        made the move (two last chunks finishing at once both try). ``translation``: the
+        engine's, made chunk by chunk; ``turns_json``: a stereo call's speaker turns."""
         with self.engine.begin() as conn:
             _lock_transcription(conn, transcription_id)
             _count_done(conn, transcription_id)  # the progress stored is recounted, not trusted
@@ -604,6 +632,9 @@ class Ledger:
                 text=text,
                 language=language,
                 duration_seconds=round(duration, 3),
+                translation=translation.text if translation else None,
+                translation_language=translation.language if translation else None,
+                turns_json=turns_json,
                 error=None,
                 reason=None,
                 lease_until=None,
@@ -611,6 +642,25 @@ class Ledger:
             if moved:
                 _drop_chunk_audio(conn, transcription_id)
             return moved
+
+    def set_extras(self, claim: Claim, extras: ExtrasMade) -> bool:
+        """Store what the chat model made for a held ``transcribed`` row (or why it could not)
+        and mark its extras settled: a later delivery attempt posts them without asking
+        again. Tokens add up (a summary and a translation are two calls)."""
+        values: dict[str, Any] = {
+            "extras_at": utcnow(),
+            "extras_error": extras.error,
+            "chat_input_tokens": T.c.chat_input_tokens + extras.input_tokens,
+            "chat_output_tokens": T.c.chat_output_tokens + extras.output_tokens,
+        }
+        if extras.summary is not None:
+            values["summary"] = extras.summary
+        if extras.translation is not None:
+            values["translation"] = extras.translation.text
+            values["translation_language"] = extras.translation.language
+        if extras.chat_model is not None:
+            values["chat_model"] = extras.chat_model
+        return self._update(claim.transcription_id, *self._held_delivery(claim), **values)
 
     # ─── delivery ───────────────────────────────────────────────────────────────────────────
 
@@ -879,16 +929,16 @@ def _keep_done_chunks(
     conn: Connection, transcription_id: int, chunks: Sequence[PlannedChunk]
 ) -> set[int]:
     """Delete the chunks that do not match ``chunks``; the indexes of the done ones kept."""
-    plan = {c.idx: (round(c.offset, 3), round(c.duration, 3)) for c in chunks}
+    plan = {c.idx: (round(c.offset, 3), round(c.duration, 3), c.channel) for c in chunks}
     kept: set[int] = set()
     stale: list[int] = []
     rows = conn.execute(
-        select(C.c.id, C.c.idx, C.c.state, C.c.offset_seconds, C.c.duration_seconds).where(
-            C.c.transcription_id == transcription_id
-        )
+        select(
+            C.c.id, C.c.idx, C.c.state, C.c.offset_seconds, C.c.duration_seconds, C.c.channel
+        ).where(C.c.transcription_id == transcription_id)
     )
-    for chunk_id, idx, state, offset, duration in rows:
-        same = plan.get(idx) == (round(offset, 3), round(duration, 3))
+    for chunk_id, idx, state, offset, duration, channel in rows:
+        same = plan.get(idx) == (round(offset, 3), round(duration, 3), channel)
         if same and state == ChunkState.done.value:
             kept.add(int(idx))
         else:
@@ -913,6 +963,7 @@ def _insert_chunk(conn: Connection, transcription_id: int, chunk: PlannedChunk) 
             lead_overlap=chunk.lead_overlap,
             source_duration=chunk.source_duration,
             timemap_json=chunk.timemap_json,
+            channel=chunk.channel,
             audio=chunk.path.read_bytes(),
             audio_ext=chunk.path.suffix.lstrip(".").lower()[:16] or None,
             created_at=now,
@@ -946,14 +997,14 @@ def _count_done(conn: Connection, transcription_id: int) -> tuple[int, int | Non
     return int(done), None if total is None else int(total)
 
 
-def _add_spent(conn: Connection, claim: ChunkClaim) -> None:
-    """The engine was paid for the chunk: add its billed seconds to what the transcription
-    spent (kept through failures and retries: usage and budgets count it)."""
+def _add_spent(conn: Connection, claim: ChunkClaim, calls: int) -> None:
+    """The engine was paid ``calls`` times for the chunk: add its billed seconds to what the
+    transcription spent (kept through failures and retries: usage and budgets count it)."""
     billed = select(C.c.billed_seconds).where(C.c.id == claim.chunk_id).scalar_subquery()
     conn.execute(
         update(T)
         .where(T.c.id == claim.transcription_id)
-        .values(spent_seconds=T.c.spent_seconds + func.coalesce(billed, 0.0))
+        .values(spent_seconds=T.c.spent_seconds + calls * func.coalesce(billed, 0.0))
     )
 
 
@@ -970,8 +1021,10 @@ __all__ = [
     "ChunkClaim",
     "ChunkWork",
     "Claim",
+    "ExtrasMade",
     "Ledger",
     "NotRetryable",
     "Plan",
     "PlannedChunk",
+    "Translation",
 ]

@@ -46,6 +46,17 @@ class Account(SQLModel, table=True):
     min_seconds: float = Field(default=0.0)
     mode: str = Field(default="auto", max_length=16)
     inbox_languages: str | None = Field(default=None, sa_column=Column(Text))
+    #: what the note holds beyond the transcript (``adapter.extras``): a summary of audio at
+    #: least this long (0: none) by the chat model (default ``gpt-4o-mini`` on the engine's
+    #: endpoint), a translation into ``translate_to``, the kinds masked (``"cards,email"``; the
+    #: region reads national phone numbers), and speaker labels of stereo calls (None: off)
+    summary_min_seconds: float = Field(default=0.0)
+    chat_model: str | None = Field(default=None, max_length=128)
+    chat_base_url: str | None = Field(default=None, max_length=2048)
+    translate_to: str | None = Field(default=None, max_length=8)
+    redact: str | None = Field(default=None, max_length=64)
+    phone_region: str | None = Field(default=None, max_length=2)
+    speakers: str | None = Field(default=None, max_length=128)
     enabled: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -94,6 +105,18 @@ class Transcription(SQLModel, table=True):
     engine: str | None = Field(default=None, max_length=16)
     model: str | None = Field(default=None, max_length=128)
     text: str | None = Field(default=None, sa_column=Column(Text))
+    #: the extras (``adapter.extras``), masked like ``text``: the chat model's summary, the
+    #: translation and its language, a stereo call's speaker turns (JSON), when they were
+    #: settled (made, failed or not wanted) and what failed; the chat model's tokens
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    translation: str | None = Field(default=None, sa_column=Column(Text))
+    translation_language: str | None = Field(default=None, max_length=8)
+    turns_json: str | None = Field(default=None, sa_column=Column(Text))
+    extras_at: datetime | None = None
+    extras_error: str | None = Field(default=None, sa_column=Column(Text))
+    chat_model: str | None = Field(default=None, max_length=128)
+    chat_input_tokens: int = Field(default=0)
+    chat_output_tokens: int = Field(default=0)
     error: str | None = Field(default=None, sa_column=Column(Text))
     reason: str | None = Field(default=None, max_length=64)
     note_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -143,6 +166,8 @@ class TranscriptChunk(SQLModel, table=True):
     audio: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     audio_ext: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=8)
+    #: the channel (speaker) of a stereo call transcribed per channel; None: the whole audio
+    channel: int | None = None
     result_json: str | None = Field(default=None, sa_column=Column(Text))
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)

@@ -61,6 +61,16 @@ class UsageCell:
 
 
 @dataclass(frozen=True)
+class ChatCell:
+    """The tokens one chat model read and wrote for the transcriptions of one key."""
+
+    key: str | int | None
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
 class Timings:
     """Transcriptions that ended since a time: how many, and webhook-to-note seconds."""
 
@@ -152,6 +162,33 @@ class UsageStore:
                 for row in conn.execute(stmt)
             ]
 
+    def chat_cells(
+        self,
+        by: Grouping,
+        *,
+        account_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[ChatCell]:
+        """The window's chat tokens (summaries, translations) grouped by ``by`` and chat
+        model; by ``model``, the key is the chat model."""
+        key = (T.c.chat_model if by == "model" else _key(self.engine, by)).label("key")
+        stmt = (
+            select(
+                key,
+                T.c.chat_model,
+                func.sum(T.c.chat_input_tokens),
+                func.sum(T.c.chat_output_tokens),
+            )
+            .where(*_window(account_id, since, until), T.c.chat_model.is_not(None))
+            .group_by(key, T.c.chat_model)
+        )
+        with self.engine.connect() as conn:
+            return [
+                ChatCell(row[0], row[1], int(row[2] or 0), int(row[3] or 0))
+                for row in conn.execute(stmt)
+            ]
+
     def committed(
         self, account_id: int, since: datetime, *, besides: int | None = None
     ) -> list[tuple[str | None, str | None, float]]:
@@ -236,6 +273,7 @@ class UsageStore:
 __all__ = [
     "GROUPINGS",
     "NOTED",
+    "ChatCell",
     "Grouping",
     "Timings",
     "UsageCell",

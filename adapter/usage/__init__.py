@@ -31,7 +31,8 @@ def report(
     until: datetime | None = None,
 ) -> UsageReport:
     cells = store.cells(by, account_id=account_id, since=since, until=until)
-    return fold(by, cells, prices)
+    chat = store.chat_cells(by, account_id=account_id, since=since, until=until)
+    return fold(by, cells, prices, chat)
 
 
 def month_to_date(
@@ -44,8 +45,11 @@ def month_to_date(
 ) -> float:
     """USD the account's transcriptions of this month cost or have been promised (planned
     ones in progress), other than transcription ``besides``."""
-    committed = store.committed(account_id, month_start(now or utcnow()), besides=besides)
-    return sum(prices.cost(engine, model, seconds) for engine, model, seconds in committed)
+    since = month_start(now or utcnow())
+    committed = store.committed(account_id, since, besides=besides)
+    audio = sum(prices.cost(engine, model, seconds) for engine, model, seconds in committed)
+    chat = store.chat_cells("account", account_id=account_id, since=since)
+    return audio + sum(prices.chat_cost(c.model, c.input_tokens, c.output_tokens) for c in chat)
 
 
 def projection(

@@ -1,4 +1,5 @@
-"""What audio costs: USD per minute of audio sent to the engine, by model.
+"""What audio costs: USD per minute of audio sent to the engine, by model; and what the chat
+model's summaries and translations cost: USD per million tokens, input and output.
 
 The built-in table holds OpenAI's list prices; ``TRANSCRIBER_PRICES`` is merged over it. The
 offline engine costs nothing unless the table names its model (its minutes are still
@@ -17,15 +18,35 @@ BUILT_IN: Mapping[str, float] = MappingProxyType(
     {"whisper-1": 0.006, "gpt-4o-transcribe": 0.006, "gpt-4o-mini-transcribe": 0.003}
 )
 LOCAL = "local"
+#: OpenAI's list prices of chat models, USD per million tokens (input, output)
+CHAT_BUILT_IN: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "gpt-4o-mini": (0.15, 0.60),
+        "gpt-4o": (2.50, 10.00),
+        "gpt-4.1-mini": (0.40, 1.60),
+        "gpt-4.1-nano": (0.10, 0.40),
+        "gpt-4.1": (2.00, 8.00),
+    }
+)
 
 
 @dataclass(frozen=True)
 class Prices:
     per_minute: Mapping[str, float] = field(default_factory=lambda: BUILT_IN)
+    per_million_tokens: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: CHAT_BUILT_IN
+    )
 
     @classmethod
-    def with_overrides(cls, overrides: Mapping[str, float]) -> Prices:
-        return cls(MappingProxyType({**BUILT_IN, **overrides}))
+    def with_overrides(
+        cls,
+        overrides: Mapping[str, float],
+        chat: Mapping[str, tuple[float, float]] | None = None,
+    ) -> Prices:
+        return cls(
+            MappingProxyType({**BUILT_IN, **overrides}),
+            MappingProxyType({**CHAT_BUILT_IN, **(chat or {})}),
+        )
 
     def price(self, engine: str | None, model: str | None) -> float:
         """USD per minute for ``model`` on ``engine`` (0 when unknown)."""
@@ -39,5 +60,14 @@ class Prices:
         """USD for ``billed_seconds`` of audio sent to ``model``."""
         return billed_seconds / 60.0 * self.price(engine, model)
 
+    def chat_cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float:
+        """USD for the tokens a chat model read and wrote (0 for a model the table does not
+        know: a self-hosted one costs nothing here)."""
+        per_input, per_output = self.per_million_tokens.get(model or "", (0.0, 0.0))
+        return (input_tokens * per_input + output_tokens * per_output) / 1_000_000
 
-__all__ = ["BUILT_IN", "Prices"]
+    def chat_unpriced(self, model: str | None) -> bool:
+        return model is not None and model not in self.per_million_tokens
+
+
+__all__ = ["BUILT_IN", "CHAT_BUILT_IN", "Prices"]

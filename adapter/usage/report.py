@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from adapter.store.usage import UsageCell
+from adapter.store.usage import ChatCell, UsageCell
 from adapter.usage.prices import Prices
 
 #: decimals of the figures shown (seconds to the millisecond, dollars to a millionth)
@@ -28,6 +28,9 @@ class UsageRow:
     cost_usd: float = 0.0
     failed: int = 0
     skipped: int = 0
+    #: the chat model's tokens (summaries, translations) and their part of ``cost_usd``
+    chat_tokens: int = 0
+    chat_cost_usd: float = 0.0
 
     def __add__(self, other: UsageRow) -> UsageRow:
         return replace(
@@ -38,6 +41,8 @@ class UsageRow:
             cost_usd=self.cost_usd + other.cost_usd,
             failed=self.failed + other.failed,
             skipped=self.skipped + other.skipped,
+            chat_tokens=self.chat_tokens + other.chat_tokens,
+            chat_cost_usd=self.chat_cost_usd + other.chat_cost_usd,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -49,6 +54,8 @@ class UsageRow:
             "cost_usd": round(self.cost_usd, USD_DIGITS),
             "failed": self.failed,
             "skipped": self.skipped,
+            "chat_tokens": self.chat_tokens,
+            "chat_cost_usd": round(self.chat_cost_usd, USD_DIGITS),
         }
 
 
@@ -80,7 +87,11 @@ def _order(key: str | int | None) -> tuple[int, str | int]:
     return (0, key) if isinstance(key, int) else (1, key)
 
 
-def fold(by: str, cells: Iterable[UsageCell], prices: Prices) -> UsageReport:
+def fold(
+    by: str, cells: Iterable[UsageCell], prices: Prices, chat: Iterable[ChatCell] = ()
+) -> UsageReport:
+    """Price and sum ``cells`` per key; the chat model's tokens (``chat``) add their cost to
+    the same keys' rows (a key with chat tokens only gets a row of its own)."""
     rows: dict[str | int | None, UsageRow] = {}
     unpriced: set[str] = set()
     for cell in cells:
@@ -96,6 +107,17 @@ def fold(by: str, cells: Iterable[UsageCell], prices: Prices) -> UsageReport:
             skipped=cell.skipped,
         )
         rows[cell.key] = rows[cell.key] + part if cell.key in rows else part
+    for tokens in chat:
+        if prices.chat_unpriced(tokens.model):
+            unpriced.add(tokens.model)
+        cost = prices.chat_cost(tokens.model, tokens.input_tokens, tokens.output_tokens)
+        part = UsageRow(
+            key=tokens.key,
+            cost_usd=cost,
+            chat_tokens=tokens.input_tokens + tokens.output_tokens,
+            chat_cost_usd=cost,
+        )
+        rows[tokens.key] = rows[tokens.key] + part if tokens.key in rows else part
     ordered = [rows[key] for key in sorted(rows, key=_order)]
     totals = sum(ordered, UsageRow(key=None))
     return UsageReport(by, ordered, totals, sorted(unpriced))

@@ -55,6 +55,8 @@ def test_usage_table_json_and_windows(call: Call, database_url: str) -> None:
         "cost_usd": pytest.approx(2 * 0.006 + 2 * 0.003),
         "failed": 1,
         "skipped": 0,
+        "chat_tokens": 0,
+        "chat_cost_usd": 0.0,
     }
     everything = json.loads(call(["usage", "--by", "account", "--json"]).stdout)
     assert everything["totals"]["transcriptions"] == 4

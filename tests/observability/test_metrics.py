@@ -235,6 +235,7 @@ SECTIONS = {
     "reconcile": "Reconciler and backfill (lost webhooks)",
     "backfill": "Reconciler and backfill (lost webhooks)",
     "budget": "Budgets",
+    "chat": "The chat model (summaries, translations)",
 }
 BEGIN = "<!-- metrics:begin (written by `python -m tests.observability.test_metrics`) -->"
 END = "<!-- metrics:end -->"

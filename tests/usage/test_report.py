@@ -92,6 +92,8 @@ def test_the_json_shape() -> None:
                 "cost_usd": round(1 / 3 / 60 * 0.006, 6),
                 "failed": 0,
                 "skipped": 0,
+                "chat_tokens": 0,
+                "chat_cost_usd": 0.0,
             }
         ],
         "totals": {
@@ -101,6 +103,8 @@ def test_the_json_shape() -> None:
             "cost_usd": round(1 / 3 / 60 * 0.006, 6),
             "failed": 0,
             "skipped": 0,
+            "chat_tokens": 0,
+            "chat_cost_usd": 0.0,
         },
     }
     assert "unpriced_models" not in answer
