@@ -2,6 +2,7 @@
 runs away costs one transcription, never the process that answers webhooks.
 
     prepare_isolated(src, workdir, limits, ...)   prepare() in a child; same result, same errors
+    measure_isolated(src)                          stereo.measure_channels() in a child, likewise
     run_isolated(task, bounds)                     any task in a child (what the tests inject)
 
 Why a child: PyAV is FFmpeg in C. A segfault in a demuxer, a forged header that makes it
@@ -36,7 +37,8 @@ the child, happen off the path of the next decode. Each child does one decode an
 limits, memory and any state a hostile file left behind go with it.
 
 The parent only waits: it gets back the :class:`PreparedAudio` (paths and figures; the chunk
-files are written by the child in ``workdir``), never decoded audio.
+files are written by the child in ``workdir``) or the :class:`ChannelMeasure` (figures), never
+decoded audio.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
+from adapter.audio.decode import decode_bound
 from adapter.audio.prepare import PreparedAudio, prepare
 from adapter.audio.probe import probe
+from adapter.audio.stereo import ChannelMeasure, measure_channels
 from adapter.engines.base import EngineLimits
 from adapter.errors import BadAudio, TranscriberError, TransientError
 
@@ -126,6 +130,15 @@ class Task(Protocol[T_co]):
     def __call__(self, measured: Measured) -> T_co: ...
 
 
+def _probed(src: Path, measured: Measured) -> float:
+    """Probe ``src``, report its length (so the limits grow with it) and return the length it
+    declares. The length a file claims (its timestamps) is believed only as far as its size
+    allows."""
+    declared = probe(src).duration
+    measured(min(declared, src.stat().st_size / MIN_BYTES_PER_AUDIO_SECOND))
+    return declared
+
+
 @dataclass(frozen=True)
 class PrepareTask:
     """``prepare`` with its arguments: probes first, so the limits follow the audio's length."""
@@ -135,18 +148,29 @@ class PrepareTask:
     limits: EngineLimits
     remove_silence: bool
     target_chunk_seconds: float
+    channel: int | None = None
 
     def __call__(self, measured: Measured) -> PreparedAudio:
-        # the length a file claims (its timestamps) is believed only as far as its size allows
-        credible = self.src.stat().st_size / MIN_BYTES_PER_AUDIO_SECOND
-        measured(min(probe(self.src).duration, credible))
+        _probed(self.src, measured)
         return prepare(
             self.src,
             self.workdir,
             self.limits,
             remove_silence=self.remove_silence,
             target_chunk_seconds=self.target_chunk_seconds,
+            channel=self.channel,
         )
+
+
+@dataclass(frozen=True)
+class MeasureTask:
+    """``measure_channels`` of ``src``: probes first, so the limits follow the audio's length."""
+
+    src: Path
+
+    def __call__(self, measured: Measured) -> ChannelMeasure:
+        declared = _probed(self.src, measured)
+        return measure_channels(self.src, max_seconds=decode_bound(declared))
 
 
 def prepare_isolated(
@@ -156,13 +180,22 @@ def prepare_isolated(
     *,
     remove_silence: bool = True,
     target_chunk_seconds: float = 600.0,
+    channel: int | None = None,
     bounds: DecodeBounds | None = None,
     pool: DecoderPool | None = None,
 ) -> PreparedAudio:
     """:func:`adapter.audio.prepare` in a child process under ``bounds``; its result and its
     errors as they would have been here, and the errors of the table in the module docstring."""
-    task = PrepareTask(src, workdir, limits, remove_silence, target_chunk_seconds)
+    task = PrepareTask(src, workdir, limits, remove_silence, target_chunk_seconds, channel)
     return run_isolated(task, bounds or DecodeBounds(), pool=pool)
+
+
+def measure_isolated(
+    src: Path, *, bounds: DecodeBounds | None = None, pool: DecoderPool | None = None
+) -> ChannelMeasure:
+    """:func:`adapter.audio.stereo.measure_channels` in a child process under ``bounds`` (its
+    decoded length bounded as ``prepare`` bounds it); errors as :func:`prepare_isolated`'s."""
+    return run_isolated(MeasureTask(src), bounds or DecodeBounds(), pool=pool)
 
 
 def run_isolated(task: Task[T], bounds: DecodeBounds, *, pool: DecoderPool | None = None) -> T:
@@ -428,9 +461,11 @@ __all__ = [
     "WALL_SECONDS",
     "DecodeBounds",
     "DecoderPool",
+    "MeasureTask",
     "PrepareTask",
     "Task",
     "default_pool",
+    "measure_isolated",
     "prepare_isolated",
     "run_isolated",
     "warm",
