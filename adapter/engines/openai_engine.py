@@ -1,4 +1,5 @@
-"""The OpenAI engine: ``POST /v1/audio/transcriptions`` through the official SDK.
+"""The OpenAI engine: ``POST /v1/audio/transcriptions`` and ``/v1/audio/translations`` through
+the official SDK.
 
 Works with OpenAI and with OpenAI-compatible servers (speaches, LocalAI) through ``base_url``.
 
@@ -18,6 +19,15 @@ Works with OpenAI and with OpenAI-compatible servers (speaches, LocalAI) through
   ``__context__`` into logs or Sentry.
 * The response is read raw and parsed by :func:`parse_transcription`, which tolerates what
   compatible servers do: JSON without ``language``, ``segments`` or ``duration``, plain text.
+* :meth:`OpenAIEngine.translate` is Whisper's translate task (speech in any language → English
+  text), with the same file checks, timeouts and error mapping. Only ``whisper-1`` (and the
+  Whisper models of compatible servers) do it: a ``gpt-…`` model is refused before any request.
+  The SDK marks ``audio.translations.create`` deprecated (OpenAI plans to shut the endpoint down
+  on 2027-02-26) and warns at every call; the same request goes through the SDK's generic
+  ``post`` instead (see :meth:`OpenAIEngine._translation_request`).
+* The pooled SDK clients (:func:`pooled_client`), their timeouts (:func:`sdk_timeout`) and the
+  error mapping (:func:`map_sdk_error`) serve ``adapter.chat`` too: one client per key and URL
+  per process, whichever of the two asks.
 
 Models: ``whisper-1`` (default) answers ``verbose_json`` with the language (as an English name),
 the duration and timestamped segments. The ``gpt-4o(-mini)-transcribe`` models answer ``json``
@@ -37,9 +47,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+import httpx2
 import openai
 
 from adapter.engines.base import EngineLimits, Segment, Transcript
@@ -80,6 +91,10 @@ _CONTENT_TYPES = {
 }
 
 LanguageDetector = Callable[[Path], str | None]
+#: what one request uploads: the file's name, its open file, its content type
+_Upload = tuple[str, IO[bytes], str]
+#: one endpoint's request: the upload and the call's timeout → the answer's body, content type
+_Send = Callable[[_Upload, openai.Timeout], tuple[bytes, str | None]]
 
 
 # --------------------------------------------------------------------------- safe messages
@@ -152,7 +167,9 @@ def map_status_error(
     return EngineRejected(summary, reason=reason)
 
 
-def _map_sdk_error(exc: openai.OpenAIError, *, engine: str, timeout: float) -> TranscriberError:
+def map_sdk_error(exc: openai.OpenAIError, *, engine: str, timeout: float) -> TranscriberError:
+    """The ``adapter.errors`` type for anything the SDK raised during one call of ``timeout``
+    seconds to ``engine`` (a name for messages: "openai", "chat model"); never its text."""
     if isinstance(exc, openai.APIStatusError):
         return map_status_error(
             exc.status_code,
@@ -272,7 +289,7 @@ _CLIENTS_LOCK = threading.Lock()
 _MAX_CLIENTS = 64
 
 
-def _client(api_key: str, base_url: str) -> openai.OpenAI:
+def pooled_client(api_key: str, base_url: str) -> openai.OpenAI:
     """One pooled SDK client per (key, base URL) per process; the key is not the index.
 
     A query string in ``base_url`` (``?api-version=…`` for some gateways) becomes the client's
@@ -291,7 +308,7 @@ def _client(api_key: str, base_url: str) -> openai.OpenAI:
             base_url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
             default_query=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
             max_retries=0,
-            timeout=_sdk_timeout(DEFAULT_TIMEOUT),
+            timeout=sdk_timeout(DEFAULT_TIMEOUT),
         )
         _CLIENTS[cache_key] = client
         while len(_CLIENTS) > _MAX_CLIENTS:  # a rotated key's client is dropped in time
@@ -299,11 +316,14 @@ def _client(api_key: str, base_url: str) -> openai.OpenAI:
         return client
 
 
-def _sdk_timeout(seconds: float) -> openai.Timeout:
+def sdk_timeout(seconds: float) -> openai.Timeout:
+    """One call's timeout: ``seconds`` for each wait, at most ``CONNECT_TIMEOUT`` to connect."""
     return openai.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
 
 
-def _positive_seconds(value: float, what: str) -> float:
+def positive_seconds(value: float, what: str) -> float:
+    """``value`` as a float; ``TypeError``/``ValueError`` (naming ``what``) unless it is a
+    positive, finite number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{what} must be a number of seconds")
     if not (math.isfinite(value) and value > 0):
@@ -344,7 +364,7 @@ class OpenAIEngine:
         if not model or not model.strip():
             raise ConfigError("the openai engine needs a model name")
         try:
-            self.timeout = _positive_seconds(timeout, "the openai timeout")
+            self.timeout = positive_seconds(timeout, "the openai timeout")
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         self.model = model.strip()
@@ -359,7 +379,7 @@ class OpenAIEngine:
             max_seconds=GPT4O_MAX_SECONDS if gpt else None,
             accepted_extensions=OPENAI_EXTENSIONS,
         )
-        self._client = _client(api_key, self.base_url)
+        self._client = pooled_client(api_key, self.base_url)
 
     def __repr__(self) -> str:
         return f"OpenAIEngine(model={self.model!r}, base_url={safe_url(self.base_url)!r})"
@@ -373,10 +393,14 @@ class OpenAIEngine:
         raises :class:`EngineUnavailable`, and the request is not sent again. A ``timeout``
         that is not a positive number is a bug of the caller: ``ValueError``.
         """
-        seconds = self.timeout if timeout is None else _positive_seconds(timeout, "timeout")
+        seconds = self.timeout if timeout is None else positive_seconds(timeout, "timeout")
         extension = self._check_file(path)
         hint = language_hint(language)
-        body, content_type = self._post(path, extension, hint, seconds)
+
+        def send(upload: _Upload, timeout: openai.Timeout) -> tuple[bytes, str | None]:
+            return self._transcription_request(upload, hint, timeout)
+
+        body, content_type = self._post(path, extension, seconds, send)
         parsed = parse_transcription(body, content_type)
         detected = to_iso639_1(parsed.language) or hint
         if detected is None and self.language_detector is not None:
@@ -384,6 +408,30 @@ class OpenAIEngine:
         return Transcript(
             text=parsed.text,
             language=detected,
+            duration=parsed.duration if parsed.duration is not None else 0.0,
+            segments=parsed.segments,
+        )
+
+    def translate(self, path: Path, *, timeout: float | None = None) -> Transcript:
+        """The speech of ``path`` in English (``POST /audio/translations``, ``verbose_json``).
+
+        The transcript's ``language`` is ``"en"`` (what it is written in), its segments timed
+        on the audio like :meth:`transcribe`'s. A ``gpt-…`` model raises
+        :class:`EngineRejected` (reason ``unsupported``) without a request: OpenAI translates
+        with ``whisper-1`` only. ``timeout`` as for :meth:`transcribe`.
+        """
+        seconds = self.timeout if timeout is None else positive_seconds(timeout, "timeout")
+        if is_gpt_model(self.model):
+            raise EngineRejected(
+                f"{self.model} does not translate audio: OpenAI translates with whisper-1 only",
+                reason="unsupported",
+            )
+        extension = self._check_file(path)
+        body, content_type = self._post(path, extension, seconds, self._translation_request)
+        parsed = parse_transcription(body, content_type)
+        return Transcript(
+            text=parsed.text,
+            language="en",
             duration=parsed.duration if parsed.duration is not None else 0.0,
             segments=parsed.segments,
         )
@@ -410,28 +458,18 @@ class OpenAIEngine:
         return extension
 
     def _post(
-        self, path: Path, extension: str, hint: str | None, timeout: float
+        self, path: Path, extension: str, timeout: float, send: _Send
     ) -> tuple[bytes, str | None]:
+        """Upload ``path`` with ``send`` (one endpoint's request): the answer's body and content
+        type, or the mapped error."""
         failure: TranscriberError | None = None
         try:
             with path.open("rb") as audio:
-                upload = (path.name, audio, _CONTENT_TYPES[extension])
-                transcriptions = self._client.audio.transcriptions.with_raw_response
-                verbose = self.response_format == "verbose_json"
-                raw = transcriptions.create(
-                    file=upload,
-                    model=self.model,
-                    response_format=self.response_format,
-                    timestamp_granularities=["segment"] if verbose else openai.omit,
-                    language=hint if hint is not None else openai.omit,
-                    timeout=_sdk_timeout(timeout),
-                )
-                response = raw.http_response
-                return response.content, response.headers.get("content-type")
+                return send((path.name, audio, _CONTENT_TYPES[extension]), sdk_timeout(timeout))
         except openai.OpenAIError as exc:
             # Build the mapped error here but raise it below, outside this block, so that the
             # SDK exception (whose message may echo the key) is not chained to it.
-            failure = _map_sdk_error(exc, engine=self.name, timeout=timeout)
+            failure = map_sdk_error(exc, engine=self.name, timeout=timeout)
         except OSError as exc:
             failure = BadAudio(
                 f"cannot read {path.name}: {exc.strerror or type(exc).__name__}",
@@ -440,6 +478,38 @@ class OpenAIEngine:
         if failure is None:  # pragma: no cover - every path above returns or sets it
             raise AssertionError("unreachable")
         raise failure
+
+    def _transcription_request(
+        self, upload: _Upload, hint: str | None, timeout: openai.Timeout
+    ) -> tuple[bytes, str | None]:
+        verbose = self.response_format == "verbose_json"
+        raw = self._client.audio.transcriptions.with_raw_response.create(
+            file=upload,
+            model=self.model,
+            response_format=self.response_format,
+            timestamp_granularities=["segment"] if verbose else openai.omit,
+            language=hint if hint is not None else openai.omit,
+            timeout=timeout,
+        )
+        response = raw.http_response
+        return response.content, response.headers.get("content-type")
+
+    def _translation_request(
+        self, upload: _Upload, timeout: openai.Timeout
+    ) -> tuple[bytes, str | None]:
+        """``POST /audio/translations`` through the SDK's generic ``post`` (its documented way to
+        any endpoint): the same multipart body ``audio.translations.create`` sends, with the
+        client's key, base URL, query and error types. ``create`` itself warns
+        (``DeprecationWarning``) at every call, and a ``warnings.catch_warnings`` around it would
+        not be thread-safe: the filters it swaps are the whole process's."""
+        response = self._client.post(
+            "/audio/translations",
+            cast_to=httpx2.Response,
+            body={"model": self.model, "response_format": "verbose_json"},
+            files=[("file", upload)],
+            options={"headers": {"Content-Type": "multipart/form-data"}, "timeout": timeout},
+        )
+        return response.content, response.headers.get("content-type")
 
     def _detect(self, path: Path) -> str | None:
         detector = self.language_detector
@@ -464,6 +534,10 @@ __all__ = [
     "OpenAIEngine",
     "ParsedTranscription",
     "is_gpt_model",
+    "map_sdk_error",
     "map_status_error",
     "parse_transcription",
+    "pooled_client",
+    "positive_seconds",
+    "sdk_timeout",
 ]

@@ -1,7 +1,10 @@
-"""A stand-in for OpenAI's speech-to-text endpoint: a real HTTP server on 127.0.0.1.
+"""A stand-in for OpenAI's speech-to-text and chat endpoints: a real HTTP server on 127.0.0.1.
 
 It speaks ``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``response_format``,
-``language``, ``timestamp_granularities[]``), and ``GET /v1/models`` (the free listing ``doctor``
+``language``, ``timestamp_granularities[]``), ``POST /v1/audio/translations`` (multipart:
+``file``, ``model``, ``response_format``, ``prompt``, ``temperature``; no ``language``),
+``POST /v1/chat/completions`` (JSON: ``model``, ``messages``, ``max_tokens`` or
+``max_completion_tokens``, ``temperature``) and ``GET /v1/models`` (the free listing ``doctor``
 checks a key with: 401 for a missing or wrong key, else a few models; recorded with its path and
 no file), closely enough for the real ``openai`` SDK, checks
 what it receives as OpenAI does, records every request, and answers from a programmable queue.
@@ -20,22 +23,45 @@ Checks, before any queued reply is used (each answers like OpenAI does):
     ``invalid_api_key`` whose message echoes part of the key (as OpenAI's does);
   * no ``file`` or ``model`` field → 400; a file name whose extension OpenAI does not accept →
     400 "Invalid file format"; a file over ``max_bytes`` (25 MiB) → 413;
-  * a ``gpt-…`` model asked for anything but ``json``/``text`` → 400 ``unsupported_value``.
+  * a ``gpt-…`` model asked for anything but ``json``/``text`` → 400 ``unsupported_value``;
+  * translations: a ``gpt-…`` model → 400 (OpenAI translates with ``whisper-1`` only), a
+    ``language`` field → 400 (the endpoint has none);
+  * chat: a body that is not a JSON object → 400; no ``model`` → 400; ``messages`` missing, not
+    a list, empty, or holding an item without a known ``role`` or a string/array ``content`` →
+    400 naming the item (``messages[1].role``); ``max_tokens``/``max_completion_tokens`` not an
+    integer ≥ 1 → 400; a reasoning model (``o1``, ``o3``, ``o4``, ``gpt-5``…) sent
+    ``max_tokens`` or a ``temperature`` other than 1 → 400 ``unsupported_parameter`` /
+    ``unsupported_value``, as OpenAI answers.
 
-Replies: the queue (``enqueue``) is consumed one reply per request that passed the checks; when it
-is empty the answer is a success rendered from the request: ``verbose_json`` (language as an
-English name, duration, one segment), ``json`` (``{"text": …, "usage": …}``), or plain ``text``.
-The transcript is the one set for that file name (or its stem) with ``set_transcript``, else
-``default_text``. See :class:`Reply` for the canned failures (429 with ``Retry-After``, 429
-``insufficient_quota``, 5xx, 401, slow answers, malformed JSON, HTML error pages).
+Replies: the queue (``enqueue``) is consumed one reply per request that passed the checks,
+whatever its endpoint; when it is empty the answer is a success rendered from the request:
+``verbose_json`` (language as an English name, duration, one segment), ``json`` (``{"text": …,
+"usage": …}``), or plain ``text``. The transcript is the one set for that file name (or its stem)
+with ``set_transcript``, else ``default_text``; a translation (``verbose_json`` says
+``"language": "english"``) is the English text set with ``set_translation``, else
+``default_translation``. See :class:`Reply` for the canned failures (429 with ``Retry-After``,
+429 ``insufficient_quota``, 5xx, 401, slow answers, malformed JSON, HTML error pages) and chat
+bodies (:meth:`Reply.chat`: any content, ``finish_reason`` or usage).
 
-Recorded requests (``server.requests``, a list of :class:`RecordedRequest`) carry the model, the
-file name, size, content type, first bytes and SHA-256, the response format, language, timestamp
-granularities and the ``Authorization`` header.
+A chat success is a ``chat.completion`` with one choice and a ``usage`` block
+(``prompt_tokens``, ``completion_tokens``, ``total_tokens``; a token is a word here). Its text is
+what ``set_chat_reply`` was given (a text, or a function of the :class:`RecordedRequest`), else
+:func:`default_chat_answer`: for a summary prompt (a system message mentioning "summar", not
+"translat") three ``- `` lines naming the first words of the data between ``<transcript>`` and
+``</transcript>``, for any other prompt that data unchanged (an identity "translation" whose
+pieces a test can follow). An answer longer than the request's token limit is cut there,
+``finish_reason`` ``length``.
 
-Concurrency: ``server.flights`` holds one :class:`Flight` per transcription request answered (when
-it started and ended, on the stand-in's ``clock``), and ``server.max_in_flight`` the most requests
-it held at once, as a rate limiter or a worker pool sees it.
+Recorded requests (``server.requests``, a list of :class:`RecordedRequest`; by endpoint:
+``transcription_requests``, ``translation_requests``, ``chat_requests``) carry the path, the
+model, the file name, size, content type, first bytes and SHA-256, the response format,
+language, timestamp granularities and the ``Authorization`` header; a chat request its
+``messages`` (:class:`ChatMessage`), its token limit (``max_tokens``) and its whole JSON ``body``.
+
+Concurrency: ``server.flights`` holds one :class:`Flight` per audio request (transcription or
+translation) answered (when it started and ended, on the stand-in's ``clock``), and
+``server.max_in_flight`` the most requests it held at once, as a rate limiter or a worker pool
+sees it. Chat requests are not flights.
 
 Slow server: ``OpenAIStandIn(seconds_per_audio_second=0.01)`` decodes each upload's duration with
 PyAV (``RecordedRequest.audio_seconds``) and takes that long times the factor to answer its
@@ -50,15 +76,17 @@ import hashlib
 import io
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from types import TracebackType
+from typing import TypeVar
 
 import av
 import pytest
@@ -68,9 +96,23 @@ import pytest
 ACCEPTED_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm")
 MAX_BYTES = 26_214_400
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+TRANSLATIONS_PATH = "/v1/audio/translations"
+CHAT_PATH = "/v1/chat/completions"
+#: the roles OpenAI accepts in ``messages``
+CHAT_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+#: OpenAI's reasoning models: ``max_completion_tokens`` only, ``temperature`` 1 only
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 #: ``GET /v1/models``: free, what ``doctor`` checks a key with
 MODELS_PATH = "/v1/models"
 MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One item of a chat request's ``messages``: its role and its text (parts joined)."""
+
+    role: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +132,10 @@ class RecordedRequest:
     timestamp_granularities: tuple[str, ...]
     fields: dict[str, str] = field(default_factory=dict)  # every plain form field
     audio_seconds: float | None = None  # the upload's duration (decoded in slow-server mode only)
+    # chat requests only: the readable messages, the token limit, the whole JSON body
+    messages: tuple[ChatMessage, ...] = ()
+    max_tokens: int | None = None  # ``max_tokens`` or ``max_completion_tokens``
+    body: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +195,27 @@ class Reply:
     def json_text(cls, text: str) -> Reply:
         """A gpt-4o-transcribe ``json`` body: the text and token usage, nothing else."""
         return cls.raw(200, json.dumps({"text": text, "usage": _token_usage(text)}).encode())
+
+    @classmethod
+    def chat(
+        cls,
+        content: str | None,
+        *,
+        finish_reason: str = "stop",
+        usage: bool = True,
+        refusal: str | None = None,
+        model: str = "gpt-4o-mini-2024-07-18",
+    ) -> Reply:
+        """A ``chat.completion`` with this one choice; ``usage=False`` leaves the usage block
+        out (as some self-hosted servers do), ``content=None`` sends ``null``."""
+        body = _chat_body(
+            content,
+            model=model,
+            finish_reason=finish_reason,
+            usage=_chat_usage(3, len((content or "").split())) if usage else None,
+            refusal=refusal,
+        )
+        return cls.raw(200, json.dumps(body).encode())
 
     @classmethod
     def plain_text(cls, text: str, *, content_type: str = "text/plain; charset=utf-8") -> Reply:
@@ -253,6 +320,53 @@ def _token_usage(text: str) -> dict[str, object]:
     }
 
 
+def _chat_usage(prompt: int, completion: int) -> dict[str, object]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _chat_body(
+    content: str | None,
+    *,
+    model: str,
+    finish_reason: str,
+    usage: dict[str, object] | None,
+    refusal: str | None = None,
+) -> dict[str, object]:
+    """A ``chat.completion`` as OpenAI sends it (the shape of the SDK's ``ChatCompletion``)."""
+    digest = hashlib.sha256(f"{model}{content}".encode()).hexdigest()
+    message: dict[str, object] = {
+        "role": "assistant",
+        "content": content,
+        "refusal": refusal,
+        "annotations": [],
+    }
+    body: dict[str, object] = {
+        "id": f"chatcmpl-{digest[:29]}",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        ],
+        "service_tier": "default",
+        "system_fingerprint": f"fp_{digest[29:39]}",
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
 def _masked(key: str) -> str:
     """How OpenAI shows a wrong key back: a prefix, stars, the last four characters."""
     if len(key) <= 12:
@@ -274,6 +388,7 @@ class OpenAIStandIn:
         api_key: str | None = None,
         max_bytes: int = MAX_BYTES,
         default_text: str = "This is the stand-in transcript.",
+        default_translation: str = "This is the stand-in translation.",
         seconds_per_audio_second: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -282,6 +397,9 @@ class OpenAIStandIn:
         self.api_key = api_key
         self.max_bytes = max_bytes
         self.default_text = default_text
+        self.default_translation = default_translation
+        self._translations: dict[str, str] = {}
+        self._chat_answer: ChatAnswer | None = None
         self.seconds_per_audio_second = seconds_per_audio_second
         self.clock = clock
         self.requests: list[RecordedRequest] = []
@@ -306,6 +424,18 @@ class OpenAIStandIn:
         with self._lock:
             self._scripts[filename] = Scripted(text, language, duration)
 
+    def set_translation(self, filename: str, text: str) -> None:
+        """The English text ``/audio/translations`` returns for ``filename`` (matched whole, else
+        by its stem); its duration is the one ``set_transcript`` gave, else 1 s."""
+        with self._lock:
+            self._translations[filename] = text
+
+    def set_chat_reply(self, answer: ChatAnswer | None) -> None:
+        """What chat successes say from now on: a text, or a function of the request (None:
+        back to :func:`default_chat_answer`)."""
+        with self._lock:
+            self._chat_answer = answer
+
     def enqueue(self, *replies: Reply) -> None:
         """Answer the next requests with these, in order; then go back to successes."""
         with self._lock:
@@ -316,6 +446,21 @@ class OpenAIStandIn:
         """Queued replies not used yet."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def transcription_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if _endpoint(r.path) == TRANSCRIPTIONS_PATH]
+
+    @property
+    def translation_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if _endpoint(r.path) == TRANSLATIONS_PATH]
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if _endpoint(r.path) == CHAT_PATH]
 
     @property
     def max_in_flight(self) -> int:
@@ -405,19 +550,70 @@ class OpenAIStandIn:
         with self._lock:
             return self._queue.popleft() if self._queue else Reply()
 
+    def _translation_for(self, filename: str | None) -> str:
+        with self._lock:
+            found = _by_name(self._translations, filename)
+            return self.default_translation if found is None else found
+
+    def _chat_text(self, request: RecordedRequest) -> str:
+        with self._lock:
+            answer = self._chat_answer
+        if answer is None:
+            return default_chat_answer(request)
+        return answer if isinstance(answer, str) else answer(request)
+
     def _script_for(self, filename: str | None) -> Scripted:
         with self._lock:
-            if filename:
-                if filename in self._scripts:
-                    return self._scripts[filename]
-                stem = PurePosixPath(filename).stem
-                for name, script in self._scripts.items():
-                    if PurePosixPath(name).stem == stem:
-                        return script
-            return Scripted(self.default_text)
+            found = _by_name(self._scripts, filename)
+            return Scripted(self.default_text) if found is None else found
 
     def _wait(self, seconds: float) -> None:
         self._stopping.wait(seconds)
+
+
+#: what chat successes say: a text, or a function of the request
+ChatAnswer = str | Callable[[RecordedRequest], str]
+_T = TypeVar("_T")
+
+
+def _endpoint(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _by_name(table: Mapping[str, _T], filename: str | None) -> _T | None:
+    """``table``'s entry for ``filename``, else for a name with the same stem."""
+    if not filename:
+        return None
+    if filename in table:
+        return table[filename]
+    stem = PurePosixPath(filename).stem
+    for name, value in table.items():
+        if PurePosixPath(name).stem == stem:
+            return value
+    return None
+
+
+_DATA = re.compile(r"<transcript>\n?(.*?)\n?</transcript>", re.DOTALL)
+
+
+def default_chat_answer(request: RecordedRequest) -> str:
+    """A deterministic answer derived from a chat request: for a summary prompt (a system or
+    developer message mentions "summar" and not "translat") three ``- `` lines naming the data's
+    first words and length; otherwise the data unchanged. The data is what the last user message
+    holds between ``<transcript>`` and ``</transcript>`` (the whole message without one)."""
+    users = [m.content for m in request.messages if m.role == "user"]
+    last = users[-1] if users else ""
+    found = _DATA.search(last)
+    data = found.group(1) if found else last
+    system = " ".join(m.content for m in request.messages if m.role in ("system", "developer"))
+    if "summar" not in system.lower() or "translat" in system.lower():
+        return data
+    words = data.split()
+    return (
+        f"- The customer said: {' '.join(words[:6]) or 'nothing'}\n"
+        f"- {len(words)} words were said\n"
+        "- No action was promised"
+    )
 
 
 @dataclass
@@ -514,17 +710,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, json.dumps({"object": "list", "data": data}).encode())
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != TRANSCRIPTIONS_PATH:
-            if self._read_body() is not None:
-                self._json(
-                    404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error")
-                )
+        endpoint = _endpoint(self.path)
+        if endpoint in (TRANSCRIPTIONS_PATH, TRANSLATIONS_PATH):
+            with self.standin._flight() as flight:
+                self._flight_log = flight
+                body = self._read_body()
+                if body is not None:
+                    self._audio(body, translate=endpoint == TRANSLATIONS_PATH)
             return
-        with self.standin._flight() as flight:
-            self._flight_log = flight
-            body = self._read_body()
-            if body is not None:
-                self._transcription(body)
+        body = self._read_body()
+        if body is None:
+            return
+        if endpoint == CHAT_PATH:
+            self._chat(body)
+        else:
+            self._json(404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error"))
 
     def _read_body(self) -> bytes | None:
         """The request body, or None (and the connection closed) when it cannot be read."""
@@ -534,8 +734,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
 
-    def _transcription(self, body: bytes) -> RecordedRequest:
-        """Record a transcription request, then answer it; what was recorded."""
+    def _audio(self, body: bytes, *, translate: bool) -> RecordedRequest:
+        """Record a transcription or translation request, then answer it; what was recorded."""
         authorization = self.headers.get("Authorization")
         try:
             parts = _parse_multipart(body, self.headers.get("Content-Type", ""))
@@ -567,7 +767,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.standin._record(recorded)
         if self._flight_log is not None:
             self._flight_log.recorded.append(recorded)
-        refusal = self._check(recorded, authorization, upload)
+        refusal = self._check(recorded, authorization, upload, translate=translate)
         if refusal is None and slow and recorded.audio_seconds is None:
             refusal = Reply.error(
                 400,
@@ -580,9 +780,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- checks OpenAI makes
 
-    def _check(
-        self, request: RecordedRequest, authorization: str | None, upload: _Part | None
-    ) -> Reply | None:
+    def _authorization(self, authorization: str | None) -> Reply | None:
+        """OpenAI's 401s: no bearer token, or (with ``api_key`` set) another one."""
         if not authorization or not authorization.startswith("Bearer ") or not authorization[7:]:
             return Reply.error(
                 401,
@@ -591,6 +790,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if self.standin.api_key is not None and authorization[7:] != self.standin.api_key:
             return Reply.invalid_key()
+        return None
+
+    def _check(
+        self,
+        request: RecordedRequest,
+        authorization: str | None,
+        upload: _Part | None,
+        *,
+        translate: bool,
+    ) -> Reply | None:
+        refused = self._authorization(authorization)
+        if refused is not None:
+            return refused
         if upload is None:
             return Reply.error(400, "you must provide a file", param="file")
         if not request.model:
@@ -609,6 +821,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f"({request.size} bytes read)",
                 type="server_error",
             )
+        if translate:
+            return _translation_check(request)
         response_format = request.response_format or "json"
         if request.model.startswith("gpt-") and response_format not in ("json", "text"):
             return Reply.error(
@@ -619,6 +833,53 @@ class _Handler(BaseHTTPRequestHandler):
                 param="response_format",
             )
         return None
+
+    # -- chat
+
+    def _chat(self, raw: bytes) -> RecordedRequest:
+        """Record a chat request, check it as OpenAI does, then answer it."""
+        authorization = self.headers.get("Authorization")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        data = body if isinstance(body, dict) else {}
+        model = data.get("model")
+        limit = data.get("max_completion_tokens", data.get("max_tokens"))
+        recorded = RecordedRequest(
+            path=self.path,
+            authorization=authorization,
+            model=model if isinstance(model, str) else None,
+            filename=None,
+            file_content_type=None,
+            size=len(raw),
+            head=raw[:16],
+            sha256=hashlib.sha256(raw).hexdigest(),
+            response_format=None,
+            language=None,
+            timestamp_granularities=(),
+            messages=_readable_messages(data.get("messages")),
+            max_tokens=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+            body=data if isinstance(body, dict) else None,
+        )
+        self.standin._record(recorded)
+        refusal = self._authorization(authorization) or _chat_check(body)
+        self._send(refusal or self.standin._next_reply(), recorded)
+        return recorded
+
+    def _chat_success(self, request: RecordedRequest) -> dict[str, object]:
+        text = self.standin._chat_text(request)
+        words = text.split()
+        finish_reason = "stop"
+        if request.max_tokens is not None and len(words) > request.max_tokens:
+            text, finish_reason = " ".join(words[: request.max_tokens]), "length"
+        prompt = sum(len(m.content.split()) + 4 for m in request.messages)
+        return _chat_body(
+            text,
+            model=request.model or "",
+            finish_reason=finish_reason,
+            usage=_chat_usage(prompt, len(text.split())),
+        )
 
     # -- answering
 
@@ -655,15 +916,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _success(self, request: RecordedRequest) -> tuple[int, bytes, str]:
+        if _endpoint(request.path) == CHAT_PATH:
+            return 200, json.dumps(self._chat_success(request)).encode(), "application/json"
         script = self.standin._script_for(request.filename)
         response_format = request.response_format or "json"
         model = request.model or ""
+        task = "transcribe"
+        if _endpoint(request.path) == TRANSLATIONS_PATH:
+            task = "translate"  # whisper-1 writes English and says so, whatever it heard
+            script = Scripted(
+                self.standin._translation_for(request.filename), "english", script.duration
+            )
         if request.audio_seconds is not None:  # the slow server hears the real duration
-            body = _verbose_body(script.text, script.language, request.audio_seconds)
+            body = _verbose_body(script.text, script.language, request.audio_seconds, task=task)
         elif response_format in ("text", "srt", "vtt"):
             return 200, (script.text + "\n").encode(), "text/plain; charset=utf-8"
         elif response_format == "verbose_json":
-            body = _verbose_body(script.text, script.language, script.duration)
+            body = _verbose_body(script.text, script.language, script.duration, task=task)
+        elif task == "translate":
+            body = {"text": script.text}
         elif model.startswith("gpt-"):
             body = {"text": script.text, "usage": _token_usage(script.text)}
         else:
@@ -697,6 +968,153 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
+def _translation_check(request: RecordedRequest) -> Reply | None:
+    """What ``/audio/translations`` refuses beyond the checks every upload gets."""
+    model = request.model or ""
+    if model.startswith("gpt-"):
+        return Reply.error(
+            400,
+            f"The model '{model}' does not support translations. Use 'whisper-1' instead.",
+            code="unsupported_value",
+            param="model",
+        )
+    if "language" in request.fields:
+        return Reply.error(
+            400, "Unrecognized request argument supplied: language", param="language"
+        )
+    return None
+
+
+def _readable_messages(raw: object) -> tuple[ChatMessage, ...]:
+    """The chat messages as far as they are readable (what a test asserts on)."""
+    if not isinstance(raw, list):
+        return ()
+    messages = []
+    for item in raw:
+        if isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if isinstance(content, list):
+                content = "".join(
+                    str(part.get("text", "")) for part in content if isinstance(part, dict)
+                )
+            messages.append(
+                ChatMessage(
+                    role if isinstance(role, str) else "",
+                    content if isinstance(content, str) else "",
+                )
+            )
+    return tuple(messages)
+
+
+def _chat_check(body: object) -> Reply | None:
+    """What OpenAI refuses in a ``/chat/completions`` body (400, naming the parameter)."""
+    if not isinstance(body, dict):
+        return Reply.error(400, "We could not parse the JSON body of your request.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return Reply.error(400, "you must provide a model parameter", param="model")
+    messages = body.get("messages")
+    if messages is None:
+        return _missing("messages")
+    if not isinstance(messages, list):
+        return _invalid_type("messages", "an array", messages)
+    if not messages:
+        return Reply.error(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            code="empty_array",
+            param="messages",
+        )
+    for index, message in enumerate(messages):
+        refused = _message_check(f"messages[{index}]", message)
+        if refused is not None:
+            return refused
+    return _limits_check(model, body)
+
+
+def _message_check(where: str, message: object) -> Reply | None:
+    if not isinstance(message, dict):
+        return _invalid_type(where, "an object", message)
+    role = message.get("role")
+    if role is None:
+        return _missing(f"{where}.role")
+    if role not in CHAT_ROLES:
+        supported = ", ".join(f"'{r}'" for r in CHAT_ROLES)
+        return Reply.error(
+            400,
+            f"Invalid value: {json.dumps(role)}. Supported values are: {supported}.",
+            code="invalid_value",
+            param=f"{where}.role",
+        )
+    content = message.get("content")
+    if content is None:
+        return None if role == "assistant" else _missing(f"{where}.content")
+    if isinstance(content, str):
+        return None
+    if isinstance(content, list) and content and all(isinstance(p, dict) for p in content):
+        return None
+    return _invalid_type(f"{where}.content", "one of a string or array of objects", content)
+
+
+def _limits_check(model: str, body: dict[str, object]) -> Reply | None:
+    """Token limits and temperature, as OpenAI checks them (stricter for reasoning models)."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _invalid_type(name, "an integer", value)
+        if value < 1:
+            return Reply.error(
+                400,
+                f"Invalid '{name}': integer below minimum value. Expected a value >= 1, "
+                f"but got {value} instead.",
+                code="integer_below_min_value",
+                param=name,
+            )
+    if not model.startswith(REASONING_PREFIXES):
+        return None
+    if body.get("max_tokens") is not None:
+        return Reply.error(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            code="unsupported_parameter",
+            param="max_tokens",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return Reply.error(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this "
+            "model. Only the default (1) value is supported.",
+            code="unsupported_value",
+            param="temperature",
+        )
+    return None
+
+
+def _missing(param: str) -> Reply:
+    return Reply.error(
+        400,
+        f"Missing required parameter: '{param}'.",
+        code="missing_required_parameter",
+        param=param,
+    )
+
+
+def _invalid_type(param: str, expected: str, value: object) -> Reply:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
+    got = "null" if value is None else names.get(type(value), type(value).__name__)
+    return Reply.error(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+        code="invalid_type",
+        param=param,
+    )
+
+
 def _listing(path: str, authorization: str | None) -> RecordedRequest:
     """The record of a ``GET /v1/models``: no file, no model."""
     return RecordedRequest(
@@ -714,7 +1132,9 @@ def _listing(path: str, authorization: str | None) -> RecordedRequest:
     )
 
 
-def _verbose_body(text: str, language: str, duration: float) -> dict[str, object]:
+def _verbose_body(
+    text: str, language: str, duration: float, *, task: str = "transcribe"
+) -> dict[str, object]:
     """whisper-1's ``verbose_json``: the text in one segment spanning ``duration``."""
     segment = {
         "id": 0,
@@ -729,7 +1149,7 @@ def _verbose_body(text: str, language: str, duration: float) -> dict[str, object
         "no_speech_prob": 0.01,
     }
     return {
-        "task": "transcribe",
+        "task": task,
         "language": language,
         "duration": duration,
         "text": text,
@@ -786,7 +1206,12 @@ def openai_server(api_key: str) -> Iterator[OpenAIStandIn]:
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
+    "CHAT_PATH",
     "MAX_BYTES",
+    "TRANSCRIPTIONS_PATH",
+    "TRANSLATIONS_PATH",
+    "ChatAnswer",
+    "ChatMessage",
     "Flight",
     "OpenAIStandIn",
     "RecordedRequest",
@@ -794,6 +1219,7 @@ __all__ = [
     "Scripted",
     "api_key",
     "audio_seconds",
+    "default_chat_answer",
     "fake_api_key",
     "openai_server",
 ]
