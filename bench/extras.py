@@ -37,7 +37,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.results.backends.stub import StubBackend
+from dramatiq.rate_limits.backends import StubBackend
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -89,7 +89,7 @@ def pipeline(work: Path, chat_seconds: float) -> Iterator[Any]:
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=20)
     worker.start()
     openai = SlowStandIn(chat_seconds=chat_seconds)
-    with ChatwootStandIn() as chatwoot, openai, TestClient(create_app(rt)) as client:
+    with ChatwootStandIn(account_id=3) as chatwoot, openai, TestClient(create_app(rt)) as client:
         openai.set_transcript(
             "chunk-000.ogg", "Hola, quiero saber si mi pedido ya salió.", language="spanish"
         )
@@ -115,7 +115,7 @@ def one_note(
     conversation = 1000 + n
     chatwoot.add_conversation(conversation, channel="Channel::Whatsapp")
     url = chatwoot.add_blob("voice.ogg", SPANISH)
-    body = fixture_payload("whatsapp_voice_note_ogg_opus.json")
+    body = fixture_payload("whatsapp_voice_note_ogg_opus.json", account_id=3)
     body["conversation"]["id"] = conversation
     body["id"] = 50_000 + n
     for i, attachment in enumerate(body["attachments"]):

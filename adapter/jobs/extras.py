@@ -4,8 +4,8 @@
 
 The account's summary (audio at least ``--summary-min-seconds`` long) and translation (into
 ``--translate-to``, when the transcript is in another language and the engine did not
-translate it chunk by chunk) are asked of its chat model (``adapter.chat``) under the delivery's
-lease, then stored with their token counts and the time they were settled
+translate it chunk by chunk) are asked of its chat model (``adapter.chat``), both at once, under
+the delivery's lease, then stored with their token counts and the time they were settled
 (``Ledger.set_extras``). A delivery retried after a Chatwoot outage finds them settled and does
 not pay again.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from adapter.accounts import ChatSettings, chat_settings, extras
 from adapter.chat import ChatModel, ChatResult, summarize, translate
@@ -51,7 +52,37 @@ def make(wanted: Extras, row: Transcription, chat: ChatSettings | None) -> Extra
     text = row.text or ""
     route = "none" if row.translation else wanted.translation_route(row.language, chat=bool(chat))
     summary_due = wanted.wants_summary(row.audio_seconds) and bool(text.strip())
-    errors: list[str] = []
+    errors = _cannot(wanted, route, summary_due=summary_due, chat=chat is not None)
+    if chat is None:
+        return ExtrasMade(error=_joined(errors))
+    model = ChatModel(chat.model, base_url=chat.base_url, api_key=chat.api_key)
+    calls: dict[str, Callable[[], ChatResult]] = {}
+    if summary_due:
+        output = wanted.translate_to or row.language or "en"
+        calls["summary"] = lambda: summarize(model, text, output_language=output)
+    target = wanted.translate_to
+    if route == "chat" and target is not None and text.strip():
+        calls["translation"] = lambda: translate(model, text, source=row.language, target=target)
+    # the two calls at once: what they add to the note's wait is the longer one, not both
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chat") as pool:
+        asked = {what: pool.submit(_ask, what, call) for what, call in calls.items()}
+    answers = {what: future.result() for what, future in asked.items()}
+    errors += [f"{what}: {answer}" for what, answer in answers.items() if isinstance(answer, str)]
+    results = {what: a for what, a in answers.items() if isinstance(a, ChatResult)}
+    summary, translated = results.get("summary"), results.get("translation")
+    return ExtrasMade(
+        summary=wanted.mask(summary.text) if summary else None,
+        translation=Translation(wanted.mask(translated.text), target or "") if translated else None,
+        error=_joined(errors),
+        chat_model=chat.model if results else None,
+        input_tokens=sum(r.input_tokens for r in results.values()),
+        output_tokens=sum(r.output_tokens for r in results.values()),
+    )
+
+
+def _cannot(wanted: Extras, route: str, *, summary_due: bool, chat: bool) -> list[str]:
+    """What is owed but cannot be asked of anyone, in words for the admin."""
+    errors = []
     if route == "unavailable":
         errors.append(
             f"translation into {_named(wanted.translate_to)}: no chat model (give the account "
@@ -60,44 +91,16 @@ def make(wanted: Extras, row: Transcription, chat: ChatSettings | None) -> Extra
         )
     elif route == "engine":  # the chunks were not translated (the account changed since)
         errors.append("translation: the engine did not translate this recording")
-    if chat is None:
-        if summary_due:
-            errors.append(
-                "summary: no chat model (give the account --chat-base-url, or an OpenAI key "
-                "with the openai engine)"
-            )
-        return ExtrasMade(error=_joined(errors))
-    model = ChatModel(chat.model, base_url=chat.base_url, api_key=chat.api_key)
-    results: list[ChatResult] = []
-    summary = translation = None
-    if summary_due:
-        output = wanted.translate_to or row.language or "en"
-        result = _ask("summary", errors, lambda: summarize(model, text, output_language=output))
-        if result is not None:
-            results.append(result)
-            summary = wanted.mask(result.text)
-    if route == "chat" and wanted.translate_to is not None and text.strip():
-        target = wanted.translate_to
-        result = _ask(
-            "translation",
-            errors,
-            lambda: translate(model, text, source=row.language, target=target),
+    if summary_due and not chat:
+        errors.append(
+            "summary: no chat model (give the account --chat-base-url, or an OpenAI key with "
+            "the openai engine)"
         )
-        if result is not None:
-            results.append(result)
-            translation = Translation(wanted.mask(result.text), target)
-    return ExtrasMade(
-        summary=summary,
-        translation=translation,
-        error=_joined(errors),
-        chat_model=chat.model if results else None,
-        input_tokens=sum(r.input_tokens for r in results),
-        output_tokens=sum(r.output_tokens for r in results),
-    )
+    return errors
 
 
-def _ask(what: str, errors: list[str], call: Callable[[], ChatResult]) -> ChatResult | None:
-    """One chat call, timed and counted; its failure noted in ``errors``."""
+def _ask(what: str, call: Callable[[], ChatResult]) -> ChatResult | str:
+    """One chat call, timed and counted; what it made, or why it failed."""
     started = time.monotonic()
     try:
         result = call()
@@ -108,8 +111,7 @@ def _ask(what: str, errors: list[str], call: Callable[[], ChatResult]) -> ChatRe
             log.warning("the chat model's %s failed: %s", what, error)
         else:  # a bug: Sentry hears of it, the note still goes out
             log.exception("the chat model's %s failed unexpectedly", what)
-        errors.append(f"{what}: {error}")
-        return None
+        return error
     metrics.incr(Metric.CHAT_CALLS)
     metrics.incr(Metric.CHAT_TOKENS, result.input_tokens + result.output_tokens)
     metrics.timing(Metric.CHAT_LATENCY, (time.monotonic() - started) * 1000)
