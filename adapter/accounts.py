@@ -19,11 +19,12 @@ import phonenumbers
 from openai.types import AudioModel
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from adapter.chat import DEFAULT_CHAT_MODEL
 from adapter.controls import Controls, controls_of, parse_languages
 from adapter.engines.openai_engine import DEFAULT_BASE_URL as OPENAI_BASE_URL
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
-from adapter.extras import DEFAULT_CHAT_MODEL, NO_CHAT_MODEL, Extras, parse_speakers
+from adapter.extras import NO_CHAT_MODEL, Extras, parse_speakers
 from adapter.helpdesk import host_refusal
 from adapter.redaction import KINDS as REDACT_KINDS
 from adapter.redaction import parse_kinds

@@ -32,8 +32,6 @@ from adapter.redaction import redact, redact_pieces
 Route = Literal["none", "chat", "engine", "unavailable"]
 #: the one target the engine's translate task (Whisper's) writes
 ENGINE_TARGET = "en"
-#: the chat model of an account that names none
-DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 #: what an account without a chat model stores (``--chat-model off``)
 NO_CHAT_MODEL = "off"
 
@@ -98,7 +96,6 @@ def parse_speakers(stored: str | None) -> tuple[str, str] | None:
 
 
 __all__ = [
-    "DEFAULT_CHAT_MODEL",
     "ENGINE_TARGET",
     "NO_CHAT_MODEL",
     "Extras",

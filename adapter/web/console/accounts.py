@@ -30,7 +30,8 @@ from anyio import to_thread
 from starlette.responses import RedirectResponse, Response
 
 from adapter import accounts as acc
-from adapter.extras import DEFAULT_CHAT_MODEL, NO_CHAT_MODEL
+from adapter.chat import DEFAULT_CHAT_MODEL
+from adapter.extras import NO_CHAT_MODEL
 from adapter.redaction import KINDS as REDACT_KINDS
 from adapter.speakers import DEFAULT_LABELS
 from adapter.store import Account
