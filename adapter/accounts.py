@@ -58,6 +58,10 @@ def _check_url(value: str | None, name: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{name} must be an http(s) URL")
+    try:
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        raise ValueError(f"{name} has a port that is not a number from 0 to 65535") from None
     if parts.username or parts.password:
         raise ValueError(f"{name} must not carry credentials")
     if parts.query or parts.fragment:

@@ -249,3 +249,47 @@ def test_a_model_the_engine_cannot_have_is_refused_and_a_missing_key_warned(
     assert "no OpenAI key" in created.json()["warnings"][0]
     patched = client.patch("/api/v1/accounts/21", json={"model": "whisper-9"}, headers=AUTH)
     assert patched.status_code == 422
+
+
+def test_the_note_extras_are_set_shown_cleared_and_checked(client: Any) -> None:
+    extras = {
+        "summary_min_seconds": 90,
+        "chat_base_url": "http://llm.internal:11434/v1",
+        "chat_model": "llama3.1:8b",
+        "translate_to": "EN",
+        "redact": "phone,cards",
+        "phone_region": "gb",
+        "speakers": "Agent,Customer",
+    }
+    created = client.post("/api/v1/accounts", json={**NEW, **extras}, headers=AUTH)
+    assert created.status_code == 201, created.text
+    shown = created.json()
+    assert (shown["translate_to"], shown["redact"], shown["phone_region"]) == (
+        "en",
+        ["cards", "phone"],
+        "GB",
+    )
+    assert shown["speakers"] == ["Agent", "Customer"] and shown["summary_min_seconds"] == 90
+    cleared = client.patch(
+        "/api/v1/accounts/21",
+        json={"translate_to": "off", "redact": "", "speakers": "off", "chat_model": "off"},
+        headers=AUTH,
+    ).json()
+    assert (cleared["translate_to"], cleared["redact"], cleared["speakers"]) == (None, [], None)
+    assert cleared["chat_model"] == "off" and cleared["chat_base_url"] == extras["chat_base_url"]
+    for bad in (
+        {"redact": "cards;drop table"},
+        {"redact": ["cards"]},
+        {"translate_to": "xx-yy"},
+        {"phone_region": "ZZ"},
+        {"speakers": "one"},
+        {"speakers": "A,\u0000B"},
+        {"summary_min_seconds": -1},
+        {"summary_min_seconds": "soon"},
+        {"chat_base_url": "http://[fd00::1]:notaport/v1"},
+        {"chat_base_url": "http://169.254.169.254/latest"},
+    ):
+        response = client.patch("/api/v1/accounts/21", json=bad, headers=AUTH)
+        assert response.status_code == 422, (bad, response.text)
+        assert "error" in response.json()
+    assert client.get("/api/v1/accounts/21", headers=AUTH).json() == cleared
