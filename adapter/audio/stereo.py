@@ -29,7 +29,8 @@ frame, a channel *sounds* when it is above its own speech threshold
 :func:`separate_speakers` is its yes or no. One speaker per channel means all of
 
 1. two channels, their number steady through the stream;
-2. neither channel silent (RMS at least ``SILENT_DBFS``);
+2. neither channel silent (RMS at least ``SILENT_DBFS``, -60 dBFS, below which
+   :mod:`adapter.audio.vad` calls a recording silence);
 3. waveforms unlike: ``|correlation| < MAX_CORRELATION`` (0.5; one signal twice measures
    above 0.95, two voices leaking 20 % into each other 0.4);
 4. each channel leads for at least ``MIN_LEAD_SECONDS`` (1 s: a channel that never leads
@@ -58,7 +59,14 @@ import numpy as np
 import numpy.typing as npt
 
 from adapter.audio.decode import SAMPLE_RATE, FloatArray, PlaneArray, iter_planes
-from adapter.audio.vad import FRAME_SECONDS, BoolArray, EnergyMeter, threshold_dbfs, to_dbfs
+from adapter.audio.vad import (
+    FRAME_SECONDS,
+    SILENT_DBFS,
+    BoolArray,
+    EnergyMeter,
+    threshold_dbfs,
+    to_dbfs,
+)
 from adapter.errors import BadAudio
 
 #: a sounding channel leads a frame when it is this much louder than the other
@@ -69,8 +77,6 @@ MIN_LEAD_SECONDS = 1.0
 MAX_CORRELATION = 0.5
 #: the channels of two speakers differ by at least this much (median over sounding frames)
 MIN_SEPARATION_DB = 12.0
-#: a channel whose RMS is below this (dBFS) is silent (the level of ``vad.SILENT_DBFS``)
-SILENT_DBFS = -60.0
 
 #: per channel, the sum of the samples (row 0) and of their squares (row 1), in float64
 _Sums = npt.NDArray[np.float64]

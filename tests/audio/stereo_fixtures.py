@@ -15,6 +15,7 @@ file is real speech (``tests/fixtures/audio``, texts in ``texts.tsv``) written w
                                                   the other
     room(tmp_path, kind, crosstalk)   two speakers in one room on two microphones: each channel
                                       holds both voices, the far one ``crosstalk`` as loud
+    three_channels(tmp_path)        the call on left and right, both speakers in the centre
     mono(tmp_path, kind)            the call's speech mixed down to one channel
 
 ``kind`` is ``"ogg"`` (Opus at 48 kHz, what a recorder or WhatsApp makes) or ``"wav"`` (16-bit
@@ -43,6 +44,8 @@ KINDS: dict[str, gen.Kind] = {
     "wav": gen.Kind("wav", "pcm_s16le", 16000, "wav"),
 }
 
+#: channel layouts by number of channels
+_LAYOUTS = {2: "stereo", 3: "3.0"}
 #: who says what when: (start in seconds, speaker, shared sample)
 Layout = tuple[tuple[float, int, str], ...]
 #: the utterances of :func:`call_recording`: each speaker waits for the other to finish
@@ -115,7 +118,7 @@ def call_recording(
     planes = _call_planes(rate, layout)
     heard = planes + bleed * planes[::-1]
     heard += np.random.default_rng(7).standard_normal(planes.shape).astype(np.float32) * NOISE
-    path = write_stereo(tmp_path / f"{name}.{KINDS[kind].extension}", heard, kind)
+    path = write_planes(tmp_path / f"{name}.{KINDS[kind].extension}", heard, kind)
     turns = tuple(
         ExpectedTurn(speaker, start + first, start + last, texts()[sample])
         for start, speaker, sample in layout
@@ -127,7 +130,7 @@ def call_recording(
 def same_on_both(tmp_path: Path, kind: str = "ogg", sample: str = "es1.ogg") -> Path:
     """One voice note on both channels, sample for sample."""
     voice = speech(sample, KINDS[kind].rate)
-    return write_stereo(tmp_path / f"same.{KINDS[kind].extension}", np.vstack([voice, voice]), kind)
+    return write_planes(tmp_path / f"same.{KINDS[kind].extension}", np.vstack([voice, voice]), kind)
 
 
 def one_channel_silent(
@@ -138,7 +141,7 @@ def one_channel_silent(
     planes = np.zeros((2, voice.size), dtype=np.float32)
     planes[1 - channel] = voice
     name = f"silent-{channel}.{KINDS[kind].extension}"
-    return write_stereo(tmp_path / name, planes, kind)
+    return write_planes(tmp_path / name, planes, kind)
 
 
 def room(tmp_path: Path, kind: str = "ogg", crosstalk: float = 0.5) -> Path:
@@ -150,7 +153,16 @@ def room(tmp_path: Path, kind: str = "ogg", crosstalk: float = 0.5) -> Path:
     far = np.zeros_like(planes)
     far[:, delay:] = planes[::-1, :-delay]
     mixed = planes + crosstalk * far
-    return write_stereo(tmp_path / f"room.{KINDS[kind].extension}", mixed, kind)
+    return write_planes(tmp_path / f"room.{KINDS[kind].extension}", mixed, kind)
+
+
+def three_channels(tmp_path: Path) -> Path:
+    """The clean call on the left and right channels of a WAV, with a centre channel holding
+    both speakers at half their level (a conference recorder's mix)."""
+    spec = KINDS["wav"]
+    planes = _call_planes(spec.rate)
+    centre = 0.5 * planes.sum(axis=0, keepdims=True)
+    return write_planes(tmp_path / "three.wav", np.vstack([planes, centre]), "wav")
 
 
 def mono(tmp_path: Path, kind: str = "ogg") -> Path:
@@ -171,18 +183,20 @@ def _call_planes(rate: int, layout: Layout = CALL) -> Samples:
     return planes
 
 
-def write_stereo(path: Path, planes: Samples, kind: str) -> Path:
-    """Encode ``planes`` (two rows of float32 at the kind's rate) as a two-channel file."""
+def write_planes(path: Path, planes: Samples, kind: str) -> Path:
+    """Encode ``planes`` (one row of float32 at the kind's rate per channel: two, or three for
+    a front-centre channel too) as a file of that many channels."""
     spec = KINDS[kind]
+    layout = _LAYOUTS[planes.shape[0]]
     data = np.clip(planes, -1.0, 1.0).astype(np.float32)
     with av.open(str(path), "w", format=spec.format) as out:
         stream = cast(av.AudioStream, out.add_stream(spec.codec, rate=spec.rate))
-        stream.layout = "stereo"
+        stream.layout = layout
         if spec.bit_rate:
             stream.codec_context.bit_rate = spec.bit_rate
         for position in range(0, data.shape[1], gen.BLOCK):
             block = np.ascontiguousarray(data[:, position : position + gen.BLOCK])
-            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
             frame.sample_rate = spec.rate
             frame.pts = position
             for packet in stream.encode(frame):

@@ -155,6 +155,23 @@ def test_the_only_channel_of_a_mono_file(
     assert probe(chunk.path).duration == pytest.approx(probe(src).duration, abs=0.7)
 
 
+def test_a_channel_of_three_is_that_channel(
+    tmp_path: Path, workdir: Path, openai_limits: EngineLimits
+) -> None:
+    # crosstalk is looked for between two channels only: of three, a channel is taken as it is
+    src = stereo_fixtures.three_channels(tmp_path)
+    call = stereo_fixtures.call_recording(tmp_path, bleed=0.0)
+
+    left = prepare(src, workdir, openai_limits, remove_silence=False, channel=0)
+    centre = prepare(src, workdir, openai_limits, remove_silence=False, channel=2)
+
+    levels = [gen.levels(p.chunks[0].path, window=0.1) for p in (left, centre)]
+    start, end = call.spoken(1)[0]  # the second speaker: not on the left, in the centre
+    during = slice(round(start * 10) + 1, round(end * 10) - 1)
+    assert levels[0][during].mean() < 0.001
+    assert levels[1][during].mean() > 0.02
+
+
 @pytest.mark.parametrize("channel", [-1, 2])
 def test_a_channel_the_file_lacks_is_refused(
     tmp_path: Path, workdir: Path, openai_limits: EngineLimits, channel: int

@@ -141,6 +141,15 @@ def test_a_mono_file_is_not_stereo(tmp_path: Path, kind: str) -> None:
     assert "1 ch" in measure.summary()
 
 
+def test_three_channels_are_not_a_call_of_two(tmp_path: Path) -> None:
+    measure = measure_channels(stereo_fixtures.three_channels(tmp_path))
+
+    assert measure.channels == 3
+    assert len(measure.rms_dbfs) == 3
+    assert (measure.correlation, measure.lead_seconds) == (None, (0.0, 0.0))
+    assert channels_differ(measure).reason == "not_stereo"
+
+
 # --- the rules alone ----------------------------------------------------------------------
 
 CALL = ChannelMeasure(
