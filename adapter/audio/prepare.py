@@ -11,8 +11,8 @@ The decision, cheapest first:
    streaming. Pass one measures the power of every 30 ms frame (:mod:`adapter.audio.vad`);
    silences longer than a second are marked for removal and cut points are chosen at quiet
    moments (:mod:`adapter.audio.split`). Pass two encodes each chunk as 16 kHz mono Opus in
-   Ogg (:mod:`adapter.audio.convert`). Peak memory is the frame
-   power array (one float per 30 ms) plus one decoded block, whatever the length.
+   Ogg (:mod:`adapter.audio.convert`). Peak memory is the frame power array (one float per
+   30 ms, two for a channel of a stereo call) plus one decoded block, whatever the length.
 
 With ``channel`` only that channel of the source is shaped (one side of a call recorded a
 speaker per channel, :mod:`adapter.audio.stereo`): always re-encoded, since no engine can be
