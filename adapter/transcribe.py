@@ -22,7 +22,7 @@ from typing import Any
 
 from adapter.audio import AudioChunk, PreparedAudio, TimeMap, stitch
 from adapter.audio.isolated import DecodeBounds, measure_isolated, prepare_isolated
-from adapter.audio.stereo import separate_speakers
+from adapter.audio.stereo import ChannelVerdict, channels_differ
 from adapter.engines.base import Engine, EngineLimits, Segment, Transcript
 from adapter.speakers import DEFAULT_LABELS, Turn, merge_turns, turns_text
 
@@ -81,10 +81,11 @@ def shape(
     )
 
 
-def two_speakers(src: Path, *, bounds: DecodeBounds | None = None) -> bool:
-    """Whether ``src`` is a stereo call recording whose channels carry different speakers
-    (measured in a child process, like ``shape``)."""
-    return separate_speakers(measure_isolated(src, bounds=bounds))
+def speakers_verdict(src: Path, *, bounds: DecodeBounds | None = None) -> ChannelVerdict:
+    """Whether ``src`` is a stereo call recording whose channels carry different speakers, and
+    why (measured in a child process, like ``shape``; a file without two channels is not
+    decoded)."""
+    return channels_differ(measure_isolated(src, bounds=bounds))
 
 
 def transcribe_chunk(
@@ -252,6 +253,7 @@ __all__ = [
     "assemble",
     "assemble_results",
     "shape",
+    "speakers_verdict",
     "timemap_from_json",
     "timemap_json",
     "transcribe_chunk",
@@ -262,5 +264,4 @@ __all__ = [
     "translation_from_json",
     "turns_from_json",
     "turns_json",
-    "two_speakers",
 ]

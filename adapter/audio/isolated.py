@@ -61,7 +61,7 @@ from typing import Protocol, TypeVar, cast
 
 from adapter.audio.decode import decode_bound
 from adapter.audio.prepare import PreparedAudio, prepare
-from adapter.audio.probe import probe
+from adapter.audio.probe import AudioInfo, probe
 from adapter.audio.stereo import ChannelMeasure, measure_channels
 from adapter.engines.base import EngineLimits
 from adapter.errors import BadAudio, TranscriberError, TransientError
@@ -130,13 +130,12 @@ class Task(Protocol[T_co]):
     def __call__(self, measured: Measured) -> T_co: ...
 
 
-def _probed(src: Path, measured: Measured) -> float:
-    """Probe ``src``, report its length (so the limits grow with it) and return the length it
-    declares. The length a file claims (its timestamps) is believed only as far as its size
-    allows."""
-    declared = probe(src).duration
-    measured(min(declared, src.stat().st_size / MIN_BYTES_PER_AUDIO_SECOND))
-    return declared
+def _probed(src: Path, measured: Measured) -> AudioInfo:
+    """Probe ``src`` and report its length (so the limits grow with it). The length a file
+    claims (its timestamps) is believed only as far as its size allows."""
+    info = probe(src)
+    measured(min(info.duration, src.stat().st_size / MIN_BYTES_PER_AUDIO_SECOND))
+    return info
 
 
 @dataclass(frozen=True)
@@ -169,8 +168,10 @@ class MeasureTask:
     src: Path
 
     def __call__(self, measured: Measured) -> ChannelMeasure:
-        declared = _probed(self.src, measured)
-        return measure_channels(self.src, max_seconds=decode_bound(declared))
+        info = _probed(self.src, measured)
+        if info.channels != 2:  # nothing to measure: no decoding for a mono voice note
+            return ChannelMeasure(info.channels, info.duration, ())
+        return measure_channels(self.src, max_seconds=decode_bound(info.duration))
 
 
 def prepare_isolated(

@@ -39,7 +39,7 @@ from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.secrets import attachment_label
 from adapter.store import Account, Claim, Plan, PlannedChunk, State, Transcription
-from adapter.transcribe import shape, timemap_json, two_speakers
+from adapter.transcribe import shape, speakers_verdict, timemap_json
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,12 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     source = _download(rt, row, account, workdir)
     shaped = partial(shape, source, engine=engine, policy=rt.chunks)
     channels: list[int | None] = [None]
-    if extras(account).speakers is not None and two_speakers(source):
-        channels = [0, 1]  # a call recording: each speaker's channel on its own, both billed
+    if extras(account).speakers is not None:
+        verdict = speakers_verdict(source)
+        if verdict.measure.channels == 2:
+            log.info("transcription %s: stereo, %s", row.id, verdict)
+        if verdict.separate:
+            channels = [0, 1]  # a call recording: each speaker's channel alone, both billed
     prepared = [
         (
             channel,
