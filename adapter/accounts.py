@@ -31,7 +31,14 @@ from adapter.redaction import parse_kinds
 from adapter.secrets import Keyring, account_label, is_sealed
 from adapter.settings import Settings
 from adapter.speakers import DEFAULT_LABELS, parse_labels
-from adapter.store import Account, AccountExists, AccountMissing, AccountStore, Ledger
+from adapter.store import (
+    Account,
+    AccountExists,
+    AccountMissing,
+    AccountStore,
+    Ledger,
+    StreamTokenTaken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,13 @@ _LANG = re.compile(r"^[a-z]{2}$")
 MAX_ACCOUNT_ID = 2**53
 #: inboxes one account may name in ``inboxes`` or ``inbox_languages``
 MAX_INBOXES = 1000
+#: the longest secret an account stores
+MAX_SECRET_CHARS = 4096
+#: the shortest stream token taken: it is a bearer credential on the public port (24 random
+#: characters of base64 are 144 bits)
+MIN_STREAM_TOKEN_CHARS = 24
+#: what a stream token's lookup digest is for (``Keyring.digest``)
+STREAM_TOKEN_PURPOSE = "stream_token"  # noqa: S105 (a label, not a secret)
 
 
 class AccountError(TranscriberError):
@@ -88,6 +102,8 @@ class AccountChanges(BaseModel):
     openai_api_key: SecretStr | None = None
     #: a Chatwoot user access token, only to read (reconciler, backfill)
     user_token: SecretStr | None = None
+    #: the bearer token of live transcription (``WS /v1/realtime``): it alone picks the account
+    stream_token: SecretStr | None = None
     engine: Literal["openai", "local"] | None = None
     model: str | None = Field(None, min_length=1, max_length=128)
     base_url: str | None = Field(None, max_length=2048)
@@ -120,6 +136,8 @@ class AccountChanges(BaseModel):
     clear_openai_api_key: bool = False
     #: update only: remove the user token (the account is no longer reconciled)
     clear_user_token: bool = False
+    #: update only: remove the stream token (the account's streams are refused)
+    clear_stream_token: bool = False
 
     @field_validator("chatwoot_url")
     @classmethod
@@ -248,15 +266,43 @@ class AccountChanges(BaseModel):
             raise ValueError("language must be an ISO 639-1 code such as 'en' or 'es'")
         return value
 
-    @field_validator("api_token", "webhook_secret", "openai_api_key", "user_token")
+    @field_validator("api_token", "webhook_secret", "openai_api_key", "user_token", "stream_token")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
         raw = value.get_secret_value()
-        if not raw.strip() or len(raw) > 4096 or any(ord(c) < 32 for c in raw):
-            raise ValueError("must be a non-empty printable string of at most 4096 characters")
+        if not raw.strip() or len(raw) > MAX_SECRET_CHARS or any(ord(c) < 32 for c in raw):
+            raise ValueError(
+                f"must be a non-empty printable string of at most {MAX_SECRET_CHARS} characters"
+            )
         return value
+
+    @field_validator("stream_token")
+    @classmethod
+    def _stream_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A bearer token on the public port, sent in a header or a URL: long, and of the
+        characters both carry as they are (never echoed back)."""
+        if value is None:
+            return None
+        if not is_stream_token(value.get_secret_value()):
+            raise ValueError(
+                f"must be at least {MIN_STREAM_TOKEN_CHARS} characters of visible ASCII without "
+                "spaces (letters, digits, punctuation); make one with `openssl rand -base64 32`"
+            )
+        return value
+
+
+def is_stream_token(token: str) -> bool:
+    """Whether ``token`` is what a stream token may be: visible ASCII (no space), from
+    ``MIN_STREAM_TOKEN_CHARS`` to ``MAX_SECRET_CHARS`` characters. Checked before anything else
+    is done with a token presented to the WebSocket."""
+    return (
+        MIN_STREAM_TOKEN_CHARS <= len(token) <= MAX_SECRET_CHARS
+        and token.isascii()
+        and token.isprintable()
+        and " " not in token
+    )
 
 
 def _off(value: str | None) -> bool:
@@ -307,6 +353,7 @@ SECRET_COLUMNS = {
     "webhook_secret": "webhook_secret_enc",
     "openai_api_key": "openai_api_key_enc",
     "user_token": "user_token_enc",
+    "stream_token": "stream_token_enc",
 }
 
 
@@ -335,11 +382,48 @@ def open_secret(keyring: Keyring, account_id: int, field: str, token: str) -> st
     )
 
 
+def stream_token_digests(keyring: Keyring, token: str) -> tuple[str, ...]:
+    """The lookup digests of a stream token under every configured key, the first key's
+    first (``Keyring.digests``)."""
+    return keyring.digests(token, purpose=STREAM_TOKEN_PURPOSE)
+
+
+def _set_stream_token(keyring: Keyring, account: Account, token: SecretStr | None) -> None:
+    """Store ``token`` (None: none) as the account's stream token: sealed to its account and
+    field, and its lookup digest under the first key."""
+    if token is None:
+        account.stream_token_enc = account.stream_token_digest = None
+        return
+    account.stream_token_enc = seal_secret(keyring, account.id, "stream_token", token)
+    account.stream_token_digest = stream_token_digests(keyring, token.get_secret_value())[0]
+
+
+def _stream_token_taken() -> AccountError:
+    return AccountError(
+        "stream_token: another account has this stream token; each account needs its own "
+        "(make one with `openssl rand -base64 32`)",
+        status=409,
+    )
+
+
+def _check_stream_token(
+    store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
+) -> None:
+    """Refuse (409) a stream token another account has, found under any configured key (a
+    token stored before the keys were rotated too: ``keys rotate`` would collide on it)."""
+    if changes.stream_token is None:
+        return
+    digests = stream_token_digests(keyring, changes.stream_token.get_secret_value())
+    if any(other.id != account_id for other in store.by_stream_digests(digests)):
+        raise _stream_token_taken()
+
+
 def create_account(
     store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
 ) -> Account:
     validate_id(account_id)
     chatwoot_url, api_token, webhook_secret = _required(changes)
+    _check_stream_token(store, keyring, account_id, changes)
     seal = partial(seal_secret, keyring, account_id)
     account = Account(
         id=account_id,
@@ -367,8 +451,11 @@ def create_account(
         speakers=changes.speakers or None,
     )
     _apply_controls(changes, account)
+    _set_stream_token(keyring, account, changes.stream_token)
     try:
         return store.add(account)
+    except StreamTokenTaken:
+        raise _stream_token_taken() from None
     except AccountExists:
         raise AccountError(
             f"account {account_id} already exists: change it with `transcriber accounts update "
@@ -431,6 +518,10 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
             account.user_token_enc = None
         if changes.user_token is not None:
             account.user_token_enc = seal("user_token", changes.user_token)
+        if changes.clear_stream_token:
+            _set_stream_token(keyring, account, None)
+        if changes.stream_token is not None:
+            _set_stream_token(keyring, account, changes.stream_token)
         _apply_controls(changes, account)
 
     return edit
@@ -475,11 +566,14 @@ def _change(store: AccountStore, account_id: int, edit: Callable[[Account], None
         return store.change(account_id, edit)
     except AccountMissing:
         raise AccountError(f"account {account_id} not found", status=404) from None
+    except StreamTokenTaken:
+        raise _stream_token_taken() from None
 
 
 def update_account(
     store: AccountStore, keyring: Keyring, account_id: int, changes: AccountChanges
 ) -> Account:
+    _check_stream_token(store, keyring, account_id, changes)
     return _change(store, account_id, _apply(changes, keyring))
 
 
@@ -682,6 +776,7 @@ def account_view(account: Account, settings: Settings) -> dict[str, Any]:
         "key_source": key_source(account, settings),
         "webhook_secrets": 2 if account.webhook_secret_previous_enc else 1,
         "user_token": account.user_token_enc is not None,
+        "stream_token": account.stream_token_enc is not None,
         "created_at": account.created_at.isoformat(),
         "updated_at": account.updated_at.isoformat(),
     }
@@ -722,19 +817,28 @@ def rotate_all(
     store: AccountStore, ledger: Ledger, keyring: Keyring, *, unbound_only: bool = False
 ) -> int:
     """Seal every stored secret and attachment URL again with the first key (``keys
-    rotate``); with ``unbound_only``, only those written before values were bound to where
-    they are stored (``migrate``). Returns how many values changed."""
+    rotate``), and compute each stream token's lookup digest again under it (look-ups try
+    every configured key, so tokens work before this runs, and after the old key is dropped
+    once it has); with ``unbound_only``, only the values written before values were bound to
+    where they are stored (``migrate``). Returns how many values changed."""
 
     def reseal(token: str, label: str, what: str) -> str:
         if unbound_only and is_sealed(token):
             return token
         return keyring.reseal(token, label=label, what=what)
 
-    return store.rotate_secrets(reseal) + ledger.rotate_secrets(reseal, unsealed_only=unbound_only)
+    def digest(account_id: int, sealed: str) -> str:
+        token = open_secret(keyring, account_id, "stream_token", sealed)
+        return stream_token_digests(keyring, token)[0]
+
+    accounts = store.rotate_secrets(reseal, digest=None if unbound_only else digest)
+    return accounts + ledger.rotate_secrets(reseal, unsealed_only=unbound_only)
 
 
 __all__ = [
+    "MIN_STREAM_TOKEN_CHARS",
     "OPENAI_MODELS",
+    "STREAM_TOKEN_PURPOSE",
     "AccountChanges",
     "AccountError",
     "ChatSettings",
@@ -749,6 +853,7 @@ __all__ = [
     "effective_engine",
     "engine_settings",
     "extras",
+    "is_stream_token",
     "key_source",
     "key_warning",
     "model_problem",
@@ -759,5 +864,6 @@ __all__ = [
     "seal_secret",
     "seal_unbound",
     "set_enabled",
+    "stream_token_digests",
     "update_account",
 ]

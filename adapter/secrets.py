@@ -15,11 +15,22 @@ Outside production, when the variable is unset, a key is generated once into a f
 SQLite database (with a warning) by the commands that create a database (``migrate``, ``up``:
 :func:`ensure_dev_key`); every other command reads that file and refuses, naming it, when it is
 missing. Production refuses to start without the variable.
+
+A secret that must be *found* by its value (an account's stream token: the bearer token alone
+picks the account) is also stored as a **lookup digest**: HMAC-SHA256 of the value under a key
+derived (HKDF-SHA256, its own info) from a Fernet key, with the digest's purpose in front
+(:meth:`Keyring.digest`). It is never a plain hash (a guess cannot be checked against a copied
+database without the keys) and never reveals the value. It is computed under the first key
+when a value is stored and again by ``keys rotate``; a look-up tries every configured key
+(:meth:`Keyring.digests`), so values keep being found between putting a new key first and
+running ``keys rotate``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass, field
@@ -51,6 +62,9 @@ FERNET_KEY_HINT = (
 SEALED = "v2."
 _NONCE_BYTES = 12
 _SEAL_INFO = b"helpdesk-transcriber sealed secrets v2"
+_DIGEST_INFO = b"helpdesk-transcriber lookup digests v1"
+#: the length of a lookup digest (hex SHA-256)
+DIGEST_CHARS = 64
 
 
 def is_sealed(token: str) -> bool:
@@ -83,6 +97,8 @@ class Keyring:
     _first_key: bytes = field(default=b"", repr=False)
     #: one AES-GCM cipher per key, the first seals
     _sealers: tuple[AESGCM, ...] = field(default=(), repr=False)
+    #: one HMAC key per key, for lookup digests (the first computes the stored ones)
+    _digest_keys: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         return f"Keyring(keys={self.key_count})"
@@ -104,7 +120,10 @@ class Keyring:
         sealers = tuple(
             AESGCM(HKDF(SHA256(), 32, salt=None, info=_SEAL_INFO).derive(key)) for key in raw
         )
-        return cls(MultiFernet(fernets), len(fernets), raw[0], sealers)
+        digest_keys = tuple(
+            HKDF(SHA256(), 32, salt=None, info=_DIGEST_INFO).derive(key) for key in raw
+        )
+        return cls(MultiFernet(fernets), len(fernets), raw[0], sealers, digest_keys)
 
     def derive_key(self, label: str, length: int = 32) -> bytes:
         """A key for another purpose (the console's session cookie), derived by HKDF-SHA256
@@ -113,6 +132,22 @@ class Keyring:
         if not self._first_key:
             raise ConfigError("this keyring holds no key to derive from")
         return HKDF(SHA256(), length, salt=None, info=label.encode()).derive(self._first_key)
+
+    def digest(self, value: str, *, purpose: str) -> str:
+        """The lookup digest of ``value`` under the first key: 64 hex characters of
+        HMAC-SHA256 over ``purpose``, a NUL and the value's UTF-8 (``purpose`` keeps the digests
+        of different kinds of value apart: ``stream_token``)."""
+        return self.digests(value, purpose=purpose)[0]
+
+    def digests(self, value: str, *, purpose: str) -> tuple[str, ...]:
+        """:meth:`digest` under every key, the first key's first: what a look-up searches for,
+        so that a value stored before the keys were rotated is still found."""
+        if not self._digest_keys:
+            raise ConfigError("this keyring holds no key to derive from")
+        message = purpose.encode() + b"\0" + value.encode("utf-8", "surrogatepass")
+        return tuple(
+            hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._digest_keys
+        )
 
     def seal(self, value: str, *, label: str, register: bool = True) -> str:
         """Encrypt ``value`` bound to ``label`` (where it is stored: ``account:3:api_token``);
@@ -235,6 +270,7 @@ def load_keyring(settings: Settings) -> Keyring:
 
 
 __all__ = [
+    "DIGEST_CHARS",
     "FERNET_KEY_HINT",
     "SEALED",
     "Keyring",

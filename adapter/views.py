@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.store import AccountScan, State, Transcription, utcnow
+from adapter.store import STREAM, AccountScan, State, Transcription, utcnow
 from adapter.transcribe import turns_from_json
 from adapter.usage.budget import budget_status, month_of
 from adapter.usage.prices import Prices
@@ -50,12 +50,16 @@ def turns_view(row: Transcription) -> list[dict[str, Any]] | None:
 
 
 def transcription_view(row: Transcription, prices: Prices) -> dict[str, Any]:
+    """A transcription as the admin API and ``list --json`` show it. A live stream's row
+    answers no message and has no attachment: null for both (and for a conversation it did
+    not name), not the placeholders it is stored with (``Ledger.record_stream``)."""
+    stream = row.source == STREAM
     return {
         "id": row.id,
         "account_id": row.account_id,
-        "conversation_id": row.conversation_id,
-        "message_id": row.message_id,
-        "attachment_id": row.attachment_id,
+        "conversation_id": (row.conversation_id or None) if stream else row.conversation_id,
+        "message_id": None if stream else row.message_id,
+        "attachment_id": None if stream else row.attachment_id,
         "channel": row.channel,
         "inbox_id": row.inbox_id,
         "source": row.source,

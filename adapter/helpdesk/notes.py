@@ -51,6 +51,19 @@ should know: ``owes_failure_note``) gets a failure note instead, so that an agen
 
 One sentence in plain words per reason (``format_failure_note``); the reason code goes only into
 ``content_attributes.transcriber.error`` (``failure_note_payload``), with no ``language``.
+
+A live stream's transcript (``adapter.streams``) is a note of the same shape under its own
+header (``format_note(..., header=STREAM_NOTE_HEADER)``), posted in the conversation the
+stream named; it answers no message and no attachment, so ``stream_note_payload`` carries no
+``in_reply_to`` and no ``attachment_id``::
+
+    🎙️ **Live transcript** (English · en · 3:12)
+
+    {"content": NOTE, "message_type": "outgoing", "private": true,
+     "content_attributes": {"transcriber": {"source": "stream", "language": ISO639_1,
+                                            "duration": SECONDS}}}
+
+``note_reference`` never takes a stream note for the note of a voice note: it covers no audio.
 """
 
 from __future__ import annotations
@@ -74,6 +87,10 @@ TRUNCATED_MARKER = "\n\n_[Transcript truncated: the full text is in the transcri
 NOTE_HEADER = "🎙️ **Transcript**"
 #: how every failure note begins (``note_reference`` recognises them by it too)
 FAILURE_NOTE_HEADER = "🎙️ **Not transcribed**"
+#: how a live stream's note begins (``note_reference`` knows it answers no audio)
+STREAM_NOTE_HEADER = "🎙️ **Live transcript**"
+#: ``content_attributes.transcriber.source`` of a stream's note
+STREAM_SOURCE = "stream"
 #: the skip reasons agents are told about: the others (``disabled``) are an admin's choice
 NOTED_SKIPS = frozenset({"not_audio", "too_large", "too_short", "no_key", "budget"})
 #: what a failure note says, per reason code; any other failure says ``FAILED_SENTENCE``
@@ -159,14 +176,16 @@ def format_note(
     translation: str | None = None,
     translation_language: str | None = None,
     turns: Sequence[NoteTurn] = (),
+    header: str = NOTE_HEADER,
 ) -> str:
     """The note content agents read: a one-line header, then the summary, the translation
-    and the transcript, each only when there is one (see the module docstring)."""
+    and the transcript, each only when there is one (see the module docstring). ``header``:
+    what the first line begins with (``STREAM_NOTE_HEADER`` for a live stream)."""
     code = to_iso639_1(language)
     details = ([language_name(code), code] if code is not None else ["language unknown"]) + [
         format_duration(duration)
     ]
-    header = f"{NOTE_HEADER} ({' · '.join(details)})"
+    header = f"{header} ({' · '.join(details)})"
     if filename:
         header += f" · {header_filename(filename)}"
     lines = [header]
@@ -272,7 +291,8 @@ def note_reference(message: Mapping[str, object]) -> NoteReference | None:
     a real Chatwoot returns our notes without it; they are then recognised as a private message
     that begins with ``NOTE_HEADER`` (or ``FAILURE_NOTE_HEADER``: a failure note also means
     the audio is done with) and answers (``in_reply_to``) the audio message, the header naming
-    the file.
+    the file. A live stream's note (``transcriber.source`` ``stream``, or its header) answers
+    no audio: None, as for anyone else's message.
     """
     if message.get("private") is not True:
         return None
@@ -280,12 +300,16 @@ def note_reference(message: Mapping[str, object]) -> NoteReference | None:
     attributes = attributes if isinstance(attributes, Mapping) else {}
     reply = _positive(attributes.get("in_reply_to"))
     ours = attributes.get("transcriber")
+    if isinstance(ours, Mapping) and ours.get("source") == STREAM_SOURCE:
+        return None
     if isinstance(ours, Mapping) and _positive(ours.get("attachment_id")) is not None:
         return NoteReference(reply, _positive(ours.get("attachment_id")), None)
     content = message.get("content")
     if not isinstance(content, str):
         return None
     header = content.split("\n", 1)[0]
+    if header.startswith(STREAM_NOTE_HEADER):
+        return None
     if header.startswith(FAILURE_NOTE_HEADER):
         rest = header.removeprefix(FAILURE_NOTE_HEADER)
         found, name = rest.startswith(" · "), rest.removeprefix(" · ")
@@ -324,6 +348,23 @@ class NotePayload(TypedDict):
     content_attributes: NoteContentAttributes
 
 
+class StreamAttributes(TypedDict):
+    source: Literal["stream"]
+    language: str | None
+    duration: float
+
+
+class StreamContentAttributes(TypedDict):
+    transcriber: StreamAttributes
+
+
+class StreamNotePayload(TypedDict):
+    content: str
+    message_type: Literal["outgoing"]
+    private: Literal[True]
+    content_attributes: StreamContentAttributes
+
+
 def _private_reply(
     note: str, message_id: int, transcriber: TranscriberAttributes | FailureAttributes
 ) -> NotePayload:
@@ -333,6 +374,10 @@ def _private_reply(
         "private": True,
         "content_attributes": {"in_reply_to": message_id, "transcriber": transcriber},
     }
+
+
+def _seconds(duration: float) -> float:
+    return round(duration, 2) if math.isfinite(duration) else 0.0
 
 
 def note_payload(
@@ -354,9 +399,27 @@ def note_payload(
         {
             "attachment_id": attachment_id,
             "language": to_iso639_1(language),
-            "duration": round(duration, 2) if math.isfinite(duration) else 0.0,
+            "duration": _seconds(duration),
         },
     )
+
+
+def stream_note_payload(note: str, *, language: str | None, duration: float) -> StreamNotePayload:
+    """The JSON body of a live stream's note (``format_note(..., header=STREAM_NOTE_HEADER)``):
+    a private note in reply to nothing, ``transcriber`` = ``{"source": "stream", "language",
+    "duration"}`` (the contract's "Live transcription")."""
+    return {
+        "content": note,
+        "message_type": "outgoing",
+        "private": True,
+        "content_attributes": {
+            "transcriber": {
+                "source": "stream",
+                "language": to_iso639_1(language),
+                "duration": _seconds(duration),
+            }
+        },
+    }
 
 
 def failure_note_payload(
@@ -375,11 +438,14 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "NOTED_SKIPS",
     "NOTE_HEADER",
+    "STREAM_NOTE_HEADER",
+    "STREAM_SOURCE",
     "TRUNCATED_MARKER",
     "UNDELIVERED_SENTENCE",
     "NotePayload",
     "NoteReference",
     "NoteTurn",
+    "StreamNotePayload",
     "escape_markdown",
     "failure_code",
     "failure_note_payload",
@@ -392,4 +458,5 @@ __all__ = [
     "note_payload",
     "note_reference",
     "owes_failure_note",
+    "stream_note_payload",
 ]

@@ -15,6 +15,10 @@ A Chatwoot outage only retries this step, after the usual backoff (at most
 costs nothing, and the audio is never transcribed, nor billed, twice. A delivery that gives up
 ends the row ``failed``, owing its agents a failure note (``adapter.jobs.failure_note``) unless
 the transcript note was posted. ``helpdesk_verdict`` judges both steps' Chatwoot errors.
+
+A live stream's row (source ``stream``, ``adapter.streams``) goes the same way with its own
+note: the ``STREAM_NOTE_HEADER``, in the conversation the stream named, in reply to nothing
+(``stream_note_payload``); it never owes a failure note (``Ledger.delivery_failed``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ from dataclasses import replace
 
 from adapter.accounts import open_secret
 from adapter.errors import HelpdeskRejected, PermanentError
-from adapter.helpdesk.notes import NoteTurn, format_note, note_payload
+from adapter.helpdesk.notes import (
+    NOTE_HEADER,
+    STREAM_NOTE_HEADER,
+    NotePayload,
+    NoteTurn,
+    StreamNotePayload,
+    format_note,
+    note_payload,
+    stream_note_payload,
+)
 from adapter.jobs.backoff import Backoff
 from adapter.jobs.extras import settle
 from adapter.jobs.lease import renew_period, renewing
@@ -40,7 +53,7 @@ from adapter.jobs.step import (
 from adapter.observability import Metric, metrics
 from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
-from adapter.store import Claim, State, utcnow
+from adapter.store import STREAM, Claim, State, Transcription, utcnow
 from adapter.transcribe import turns_from_json
 
 log = logging.getLogger(__name__)
@@ -79,25 +92,7 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
     token = open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
     if row.note_message_id is None:
         row = settle(rt, claim, row, account)  # the chat model's part, made once
-        duration = row.duration_seconds or 0.0
-        note = format_note(
-            row.text or "",
-            row.language,
-            duration,
-            filename=row.filename,
-            chunked=(row.chunks_total or 1) > 1 and row.turns_json is None,
-            summary=row.summary,
-            translation=row.translation,
-            translation_language=row.translation_language,
-            turns=[NoteTurn(t.label, t.start, t.text) for t in turns_from_json(row.turns_json)],
-        )
-        payload = note_payload(
-            note,
-            message_id=row.message_id,
-            attachment_id=row.attachment_id,
-            language=row.language,
-            duration=duration,
-        )
+        payload = _payload(row)
         note_id = rt.chatwoot.post_note(
             account.chatwoot_url, account.id, row.conversation_id, token, payload
         )
@@ -111,6 +106,33 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
         metrics.incr(Metric.TRANSCRIPTION_DELIVERED)
         metrics.timing(Metric.DELIVERY_LATENCY, (utcnow() - row.received_at).total_seconds() * 1000)
         log.info("transcript delivered", extra={"transcription_id": row.id})
+
+
+def _payload(row: Transcription) -> NotePayload | StreamNotePayload:
+    """The note of ``row``: a voice note's, in reply to its message, or a live stream's."""
+    duration = row.duration_seconds or 0.0
+    stream = row.source == STREAM
+    note = format_note(
+        row.text or "",
+        row.language,
+        duration,
+        filename=row.filename,
+        chunked=(row.chunks_total or 1) > 1 and row.turns_json is None,
+        summary=row.summary,
+        translation=row.translation,
+        translation_language=row.translation_language,
+        turns=[NoteTurn(t.label, t.start, t.text) for t in turns_from_json(row.turns_json)],
+        header=STREAM_NOTE_HEADER if stream else NOTE_HEADER,
+    )
+    if stream:
+        return stream_note_payload(note, language=row.language, duration=duration)
+    return note_payload(
+        note,
+        message_id=row.message_id,
+        attachment_id=row.attachment_id,
+        language=row.language,
+        duration=duration,
+    )
 
 
 def helpdesk_verdict(

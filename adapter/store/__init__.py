@@ -11,7 +11,13 @@
 - ``db``: engines, transactions, migrations (``transcriber migrate``).
 """
 
-from adapter.store.accounts import AccountExists, AccountMissing, AccountStore, WebhookSecrets
+from adapter.store.accounts import (
+    AccountExists,
+    AccountMissing,
+    AccountStore,
+    StreamTokenTaken,
+    WebhookSecrets,
+)
 from adapter.store.db import (
     UNAVAILABLE,
     StoreUnavailable,
@@ -23,6 +29,7 @@ from adapter.store.db import (
 )
 from adapter.store.intake import Delivery, FoundResult, IntakeResult, Source
 from adapter.store.ledger import (
+    STREAM,
     ChunkClaim,
     ChunkWork,
     Claim,
@@ -31,6 +38,7 @@ from adapter.store.ledger import (
     NotRetryable,
     Plan,
     PlannedChunk,
+    StreamRecord,
     Translation,
 )
 from adapter.store.models import (
@@ -58,6 +66,7 @@ from adapter.store.usage import Timings, UsageCell, UsageStore
 __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
+    "STREAM",
     "TRANSITIONS",
     "UNAVAILABLE",
     "Account",
@@ -87,6 +96,8 @@ __all__ = [
     "Source",
     "State",
     "StoreUnavailable",
+    "StreamRecord",
+    "StreamTokenTaken",
     "Timings",
     "TranscriptChunk",
     "Transcription",

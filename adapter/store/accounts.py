@@ -1,16 +1,19 @@
 """Helpdesk account rows: the only place that reads or writes them.
 
 Validation and what may change live in ``adapter.accounts``; this module persists. Secrets
-arrive here already encrypted (``*_enc`` fields).
+arrive here already encrypted (``*_enc`` fields). A stream token also arrives as its lookup
+digest (``stream_token_digest``, unique): :meth:`AccountStore.by_stream_digests` finds its
+account by it, and :class:`StreamTokenTaken` says another account has that token already.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from adapter.secrets import account_label
@@ -29,7 +32,10 @@ SECRET_FIELDS = {
     "webhook_secret_previous_enc": "webhook_secret",
     "openai_api_key_enc": "openai_api_key",
     "user_token_enc": "user_token",
+    "stream_token_enc": "stream_token",
 }
+#: at most this many digests in one look-up (one per configured encryption key)
+MAX_LOOKUP_DIGESTS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,10 @@ class AccountExists(Exception):
 
 class AccountMissing(Exception):
     pass
+
+
+class StreamTokenTaken(Exception):
+    """The stream token given is another account's already (its digest is unique)."""
 
 
 _WEBHOOK_SECRETS = select(
@@ -78,16 +88,18 @@ class AccountStore:
             return list(session.execute(select(Account).order_by(A.c.id)).scalars())
 
     def add(self, account: Account) -> Account:
-        """Insert a new account; :class:`AccountExists` when the id is taken."""
+        """Insert a new account; :class:`AccountExists` when the id is taken,
+        :class:`StreamTokenTaken` when its stream token is another account's."""
         with Session(self.engine, expire_on_commit=False) as session:
             if session.get(Account, account.id) is not None:
                 raise AccountExists(account.id)
             session.add(account)
-            session.commit()
+            self._commit(session, account)
             return account
 
     def change(self, account_id: int, edit: Callable[[Account], None]) -> Account:
-        """Apply ``edit`` to the stored account and save it; :class:`AccountMissing`."""
+        """Apply ``edit`` to the stored account and save it; :class:`AccountMissing`,
+        :class:`StreamTokenTaken`."""
         with Session(self.engine, expire_on_commit=False) as session:
             account = session.get(Account, account_id)
             if account is None:
@@ -95,8 +107,42 @@ class AccountStore:
             edit(account)
             account.updated_at = utcnow()
             session.add(account)
-            session.commit()
+            self._commit(session, account)
             return account
+
+    @staticmethod
+    def _commit(session: Session, account: Account) -> None:
+        """Commit; :class:`StreamTokenTaken` when the unique stream token digest refused it
+        (``adapter.accounts`` checks first: this settles two writers racing)."""
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            digest = account.stream_token_digest
+            if digest is not None:
+                with Session(session.get_bind()) as fresh:
+                    other = fresh.execute(
+                        select(A.c.id).where(
+                            A.c.stream_token_digest == digest, A.c.id != account.id
+                        )
+                    ).first()
+                if other is not None:
+                    raise StreamTokenTaken(account.id) from None
+            raise
+
+    def by_stream_digests(self, digests: Sequence[str]) -> list[Account]:
+        """The accounts whose stream token has one of these lookup digests (at most one per
+        digest: the column is unique), in one indexed query (``StoreUnavailable``)."""
+        wanted = list(dict.fromkeys(digests))[:MAX_LOOKUP_DIGESTS]
+        if not wanted:
+            return []
+
+        def read(conn: Connection) -> list[Account]:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                stmt = select(Account).where(A.c.stream_token_digest.in_(wanted))
+                return list(session.execute(stmt.order_by(A.c.id)).scalars())
+
+        return in_transaction(self.engine, read)
 
     def delete(self, account_id: int) -> None:
         """Delete the account and its scan state (a new account with the same id starts
@@ -123,8 +169,15 @@ class AccountStore:
 
         return in_transaction(self.engine, read)
 
-    def rotate_secrets(self, rotate: Callable[[str, str, str], str]) -> int:
-        """Replace every stored secret by ``rotate(token, label, what)``; how many changed."""
+    def rotate_secrets(
+        self,
+        rotate: Callable[[str, str, str], str],
+        *,
+        digest: Callable[[int, str], str] | None = None,
+    ) -> int:
+        """Replace every stored secret by ``rotate(token, label, what)``; how many changed.
+        With ``digest``, each stream token's lookup digest is computed again as
+        ``digest(account_id, sealed token)`` (``keys rotate``: under the new first key)."""
         count = 0
         with Session(self.engine) as session:
             for account in session.execute(select(Account)).scalars():
@@ -137,9 +190,17 @@ class AccountStore:
                     if changed != token:
                         setattr(account, name, changed)
                         count += 1
+                if digest is not None and account.stream_token_enc:
+                    account.stream_token_digest = digest(account.id, account.stream_token_enc)
                 session.add(account)
             session.commit()
         return count
 
 
-__all__ = ["AccountExists", "AccountMissing", "AccountStore", "WebhookSecrets"]
+__all__ = [
+    "AccountExists",
+    "AccountMissing",
+    "AccountStore",
+    "StreamTokenTaken",
+    "WebhookSecrets",
+]

@@ -54,8 +54,8 @@ from adapter.store.states import State
 from channels.base import AudioAttachment, Decision
 
 MAX_DELIVERY_KEY = 128
-#: how a transcription was found
-Source = Literal["webhook", "reconcile", "backfill", "on_demand"]
+#: how a transcription was found (``stream``: live transcription, ``Ledger.record_stream``)
+Source = Literal["webhook", "reconcile", "backfill", "on_demand", "stream"]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 TRANSCRIPTIONS: Table = Transcription.__table__  # type: ignore[attr-defined]
 

@@ -10,6 +10,10 @@ Leases: a claim writes ``lease_until``; the holder renews it while it works; a r
 ran out was lost and may be claimed again. Long recordings are planned as chunk rows
 (``transcript_chunks``), each its own unit of work with its own lease; the ledger is the join
 point that knows when the last chunk is done.
+
+A live stream's transcript (``adapter.streams``) arrives whole: :meth:`Ledger.record_stream`
+writes it as one row of source ``stream``, already ``transcribed`` (or ``delivered`` when no
+note is owed), with what the engine was paid for, so that usage and budgets count it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from adapter.secrets import SEALED, attachment_label
@@ -121,6 +126,33 @@ class ExtrasMade:
     output_tokens: int = 0
 
 
+#: the source of a live stream's row; such a row answers no message (``message_id`` 0), has no
+#: attachment (``attachment_id`` -1, -2, … per account: the unique (account, attachment) pair
+#: stays whole, and no Chatwoot attachment id is ever negative) and, without a conversation,
+#: ``conversation_id`` 0
+STREAM = "stream"
+#: the ``channel`` of a stream's row (usage ``--by channel`` shows streams apart)
+STREAM_CHANNEL = "stream"
+#: how often a stream's row is tried again when another stream of its account took the same
+#: negative attachment id at the same moment
+_STREAM_ID_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """A finished live stream, as the ledger stores it (text already masked)."""
+
+    account_id: int
+    conversation_id: int | None
+    text: str
+    language: str | None
+    duration: float
+    billed_seconds: float
+    engine: str
+    model: str | None
+    started_at: datetime
+
+
 class NotRetryable(Exception):
     """``retry`` of a row that is missing (404) or not failed/skipped (409)."""
 
@@ -144,6 +176,7 @@ def _owing(owe_note: bool) -> dict[str, Any]:
         return {}
     fresh = and_(
         T.c.note_message_id.is_(None),
+        T.c.source != STREAM,  # no recording to listen to: the transcript stays in the ledger
         or_(
             T.c.failure_note.is_(None),
             T.c.failure_note.not_in([FailureNote.pending.value, FailureNote.posted.value]),
@@ -191,6 +224,68 @@ class Ledger:
             self.engine,
             lambda conn: record_found(conn, encrypt, account_id, decisions, source, noted, due=due),
         )
+
+    def record_stream(self, stream: StreamRecord, *, note: bool) -> int:
+        """Record a finished stream as one transcription row; its id.
+
+        ``note``: a note is owed (a conversation, something said): the row is ``transcribed``
+        and due at once (its lease runs out now, so that the next recovery sweep sends it if
+        the caller's message is lost); else it ends ``delivered`` in the same transaction,
+        without a note. ``created_at`` is the stream's start (usage counts it there, as a
+        voice note where it was received); ``received_at`` its end, when the transcript was
+        whole (from there to the note is the delivery's latency). Raises
+        ``StoreUnavailable``."""
+        for _ in range(_STREAM_ID_ATTEMPTS):
+            try:
+                return in_transaction(
+                    self.engine, lambda conn: self._insert_stream(conn, stream, note)
+                )
+            except IntegrityError:
+                continue  # another stream of the account took that attachment id: next one
+        raise LookupError(f"no free stream id for account {stream.account_id}")
+
+    def _insert_stream(self, conn: Connection, stream: StreamRecord, note: bool) -> int:
+        lowest = conn.execute(
+            select(func.min(T.c.attachment_id)).where(
+                T.c.account_id == stream.account_id, T.c.attachment_id < 0
+            )
+        ).scalar()
+        now = utcnow()
+        duration = round(max(stream.duration, 0.0), 3)
+        billed = round(max(stream.billed_seconds, 0.0), 3)
+        new_id = conn.execute(
+            insert(T)
+            .values(
+                account_id=stream.account_id,
+                conversation_id=stream.conversation_id or 0,
+                message_id=0,
+                attachment_id=min(int(lowest or 0), 0) - 1,
+                channel=STREAM_CHANNEL,
+                source=STREAM,
+                state=State.transcribed.value,
+                attempts=1,
+                source_url_enc="",
+                language=stream.language,
+                duration_seconds=duration,
+                audio_seconds=duration,
+                billed_seconds=billed,
+                spent_seconds=billed,
+                engine=stream.engine,
+                model=stream.model,
+                text=stream.text,
+                extras_at=None if note else now,  # nothing to add to a note never posted
+                lease_until=now if note else None,
+                received_at=now,
+                created_at=stream.started_at,
+                updated_at=now,
+            )
+            .returning(T.c.id)
+        ).scalar_one()
+        if not note:
+            self._move(
+                conn, int(new_id), State.delivered, frm=(State.transcribed,), lease_until=None
+            )
+        return int(new_id)
 
     def known_attachments(self, account_id: int, attachment_ids: Iterable[int]) -> set[int]:
         """Which of these attachments already have a transcription (any state)."""

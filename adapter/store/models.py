@@ -30,6 +30,11 @@ class Account(SQLModel, table=True):
     openai_api_key_enc: str | None = Field(default=None, sa_column=Column(Text))
     #: a Chatwoot user access token, only to read (reconciler, backfill): bots can't list
     user_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    #: the bearer token of live transcription (``adapter.streams``), sealed like the others,
+    #: and its lookup digest (``Keyring.digest``: HMAC-SHA256 under a key derived from the
+    #: first key), unique, so that the token alone finds its account
+    stream_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    stream_token_digest: str | None = Field(default=None, max_length=64, unique=True, index=True)
     engine: str | None = Field(default=None, max_length=16)
     model: str | None = Field(default=None, max_length=128)
     base_url: str | None = Field(default=None, max_length=2048)
@@ -82,7 +87,9 @@ class Transcription(SQLModel, table=True):
     attachment_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     channel: str = Field(max_length=32)
     inbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
-    #: how it was found: ``webhook``, ``reconcile`` or ``backfill``
+    #: how it was found: ``webhook``, ``reconcile``, ``backfill``, ``on_demand``; or ``stream``
+    #: (live transcription: no message, ``message_id`` 0, ``attachment_id`` negative,
+    #: ``conversation_id`` 0 without a conversation: ``adapter.store.ledger.record_stream``)
     source: str = Field(default="webhook", max_length=16)
     state: str = Field(default=State.queued.value, max_length=16, index=True)
     attempts: int = Field(default=0)
