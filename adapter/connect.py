@@ -190,7 +190,7 @@ def plan(seen: Seen, wanted: Wanted) -> Plan:
 
 
 #: secrets compared in clear (the stored ones decrypted by the caller)
-SECRET_FIELDS = ("api_token", "webhook_secret", "user_token", "openai_api_key")
+SECRET_FIELDS = ("api_token", "webhook_secret", "user_token", "openai_api_key", "stream_token")
 
 
 def account_changes(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ _FIELDS = (
     "webhook_secret",
     "openai_api_key",
     "user_token",
+    "stream_token",
     "engine",
     "model",
     "base_url",
@@ -47,7 +48,12 @@ _FIELDS = (
     "speakers",
 )
 #: flags of ``accounts update`` that go to the account only when set
-_FLAGS = ("drop_previous_secret", "clear_openai_api_key", "clear_user_token")
+_FLAGS = (
+    "drop_previous_secret",
+    "clear_openai_api_key",
+    "clear_user_token",
+    "clear_stream_token",
+)
 
 
 def changes(args: argparse.Namespace) -> acc.AccountChanges:
@@ -129,18 +135,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{'ID':>8}  {'ENABLED':7}  {'ENGINE':6}  {'KEY':11}  {'SECRETS':7}  "
-        f"{'FAILURE NOTES':13}  {'USER TOKEN':10}  {'THIS MONTH USD':22}  CHATWOOT URL"
+        f"{'FAILURE NOTES':13}  {'USER TOKEN':10}  {'STREAMS':7}  {'THIS MONTH USD':22}  "
+        "CHATWOOT URL"
     )
     for v, warning in zip(views, warnings, strict=True):
         key = f"{v['key_source']} (!)" if warning else v["key_source"]
         print(
             f"{v['account_id']:>8}  {'yes' if v['enabled'] else 'no':7}  {v['engine']:6}  "
             f"{key:11}  {v['webhook_secrets']:<7}  {'on' if v['failure_notes'] else 'off':13}  "
-            f"{'yes' if v['user_token'] else 'no':10}  {_month(v['budget']):22}  "
+            f"{'yes' if v['user_token'] else 'no':10}  {'yes' if v['stream_token'] else 'no':7}  "
+            f"{_month(v['budget']):22}  "
             f"{v['chatwoot_url']}"
         )
     print(
         "SECRETS: webhook secrets accepted (2 while a rotated one is still honoured). "
+        "STREAMS: a stream token is set (live transcription). "
         "THIS MONTH: cost so far of the month (UTC) / budget.",
         file=sys.stderr,
     )

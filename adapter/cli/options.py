@@ -266,6 +266,16 @@ def _connection_options(
         + default("none, so the account is not reconciled"),
     )
     p.add_argument(
+        "--stream-token",
+        action=SecretOption,
+        metavar="TOKEN",
+        help="the bearer token of live transcription (WS /v1/realtime, an OpenAI Realtime "
+        "client's api_key): it alone picks the account, so give each account its own, at least "
+        "24 characters without spaces (openssl rand -base64 32); stored encrypted, with a keyed "
+        f"digest to find it. {SAFER_FORMS} "
+        + default("none, so the account's streams are refused"),
+    )
+    p.add_argument(
         "--base-url",
         metavar="URL",
         help="the openai engine's endpoint: an OpenAI-compatible server (speaches, LocalAI, "

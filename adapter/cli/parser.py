@@ -218,6 +218,11 @@ def _update_command(actions: Commands) -> None:
         action="store_true",
         help="forget the account's user token: it is no longer reconciled (default: keep it)",
     )
+    a.add_argument(
+        "--clear-stream-token",
+        action="store_true",
+        help="forget the account's stream token: its live streams are refused (default: keep it)",
+    )
 
 
 def _work_commands(commands: Commands) -> None:

@@ -24,12 +24,14 @@ ACCOUNT_SECRETS = {
         "webhook_secret": "whsec-SEEKRIT-3b3b3b3b",
         "openai_api_key": "sk-SEEKRIT-3c3c3c3c3c3c",
         "user_token": "ut-SEEKRIT-3d3d3d3d",
+        "stream_token": "st-SEEKRIT-3e3e3e3e3e3e3e3e",
     },
     7: {
         "api_token": "cw-api-SEEKRIT-7a7a7a7a",
         "webhook_secret": "whsec-SEEKRIT-7b7b7b7b",
         "openai_api_key": "sk-SEEKRIT-7c7c7c7c7c7c",
         "user_token": "ut-SEEKRIT-7d7d7d7d",
+        "stream_token": "st-SEEKRIT-7e7e7e7e7e7e7e7e",
     },
 }
 

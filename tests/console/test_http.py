@@ -505,7 +505,14 @@ def test_no_page_cookie_or_log_holds_a_secret(
     ciphertexts = [
         value
         for a in accounts.values()
-        for value in (a.api_token_enc, a.webhook_secret_enc, a.openai_api_key_enc, a.user_token_enc)
+        for value in (
+            a.api_token_enc,
+            a.webhook_secret_enc,
+            a.openai_api_key_enc,
+            a.user_token_enc,
+            a.stream_token_enc,
+            a.stream_token_digest,
+        )
         if value
     ]
     seen: list[str] = []

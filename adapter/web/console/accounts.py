@@ -42,8 +42,8 @@ from adapter.web.console.transcriptions import positive_id
 #: the plain text inputs of the form (an empty one leaves the stored value)
 TEXT_FIELDS = ("chatwoot_url", "model", "base_url", "language")
 CHECKBOXES = ("remove_silence", "failure_notes")
-SECRET_FIELDS = ("api_token", "webhook_secret", "openai_api_key", "user_token")
-CLEARABLE = ("clear_openai_api_key", "clear_user_token")
+SECRET_FIELDS = ("api_token", "webhook_secret", "openai_api_key", "user_token", "stream_token")
+CLEARABLE = ("clear_openai_api_key", "clear_user_token", "clear_stream_token")
 BUDGET = "monthly_budget_usd"
 #: the controls of what gets transcribed (text or a select; never secret)
 CONTROL_FIELDS = ("inboxes", "min_seconds", "mode", "inbox_languages")
@@ -71,6 +71,7 @@ LABELS = {
     "redact": "Mask",
     "phone_region": "Phone region",
     "speakers": "Speaker labels",
+    "stream_token": "Stream token",
     BUDGET: "Monthly budget (USD)",
 }
 #: how many characters of a bad piece an error shows back
