@@ -256,7 +256,7 @@ def listing_lines(items: list[dict[str, Any]]) -> list[str]:
         if len(error) > ERROR_WIDTH:
             error = error[: ERROR_WIDTH - 1] + "…"
         lines.append(
-            f"{item['id']:>8}  {item['account_id']:>8}  {item['conversation_id']:>8}  "
+            f"{item['id']:>8}  {item['account_id']:>8}  {item['conversation_id'] or '-':>8}  "
             f"{item['state']:12}  {item['reason'] or '':18}  {age(item['age_seconds']):>5}  {error}"
         )
     return lines

@@ -17,7 +17,14 @@ from adapter.cli.parser import build_parser
 from adapter.secrets import Keyring
 from adapter.store import AccountStore, get_engine
 from adapter.streams import stream_account
-from tests.cli.helpers import Call, adding, assert_no_secret, commands, one_line_failure
+from tests.cli.helpers import (
+    Call,
+    add_transcription,
+    adding,
+    assert_no_secret,
+    commands,
+    one_line_failure,
+)
 
 TOKEN = "st-" + "Rk4" * 10
 OTHER = "st-" + "Lp7" * 10
@@ -159,3 +166,25 @@ def test_the_options_are_documented_where_accounts_are_changed() -> None:
         "transcriber accounts update": {"--stream-token", "--clear-stream-token"},
         "transcriber accounts connect": {"--stream-token"},
     }
+
+
+def test_list_shows_a_stream_without_a_conversation(call: Call, database_url: str) -> None:
+    assert call(adding(7)).returncode == 0
+    tid = add_transcription(
+        database_url,
+        source="stream",
+        channel="stream",
+        conversation_id=0,
+        message_id=0,
+        attachment_id=-1,
+        source_url_enc="",
+        state="delivered",
+        text="hello",
+    )
+    listing = call(["list"])
+    assert listing.returncode == 0, listing.stderr
+    [line] = [x for x in listing.stdout.splitlines() if x.split()[0] == str(tid)]
+    assert line.split()[:4] == [str(tid), "7", "-", "delivered"]
+    [item] = json.loads(call(["list", "--json"]).stdout)
+    assert (item["conversation_id"], item["message_id"], item["attachment_id"]) == (None,) * 3
+    assert item["source"] == "stream"

@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from adapter import usage
 from adapter.helpdesk.notes import STREAM_NOTE_HEADER, note_reference
+from adapter.jobs.recovery import recover
 from adapter.scan.sift import sift
 from adapter.standins import CUSTOM_ATTRIBUTES_OP, MESSAGES_OP
 from adapter.store import STREAM, State
@@ -173,3 +176,27 @@ def test_the_reconciler_takes_a_stream_note_for_no_voice_note(pipeline: Pipeline
     assert [a.attachment_id for d in sifted.audio for a in d.attachments] == [777]
     assert sifted.counts.known == 0 and sifted.noted == ()
     assert voice["id"] != note["id"]
+
+
+def test_a_note_the_broker_could_not_take_is_sent_by_the_recovery_sweep(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    chatwoot = pipeline.chatwoot
+    chatwoot.add_conversation(CONVERSATION)
+
+    def broker_down(transcription_id: int, *, delay_ms: int | None = None) -> None:
+        raise ConnectionError("Redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline.runtime.queue, "deliver", broker_down)
+        tid = finish(pipeline)  # recorded all the same
+    assert tid is not None and "the recovery sweep sends it" in caplog.text
+    row = pipeline.runtime.ledger.get(tid)
+    assert row is not None and row.state == State.transcribed
+    assert chatwoot.notes(CONVERSATION) == []
+    assert recover(pipeline.runtime) == [tid]  # due at once, not after the stuck time
+    pipeline.finished([tid])
+    assert len(chatwoot.notes(CONVERSATION)) == 1
+    assert recover(pipeline.runtime) == []
+    row = pipeline.runtime.ledger.get(tid)
+    assert row is not None and row.state == State.delivered
