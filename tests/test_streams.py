@@ -258,3 +258,39 @@ def test_a_stream_with_no_audio_records_nothing(three: Runtime) -> None:
     assert account is not None
     assert finish_stream(three, account, result(text=" ", duration=0, billed_seconds=0)) is None
     assert three.ledger.recent(source=STREAM) == []
+
+
+def test_a_stream_counts_in_the_budget_and_its_alerts(three: Runtime) -> None:
+    acc.update_account(
+        three.accounts, three.keyring, 4, acc.parse_changes({"monthly_budget_usd": 0.01})
+    )
+    account = three.accounts.get(4)
+    assert account is not None
+    finish_stream(three, account, result(duration=600.0, billed_seconds=600.0))  # 0.06 USD
+    assert usage.month_to_date(three.usage, three.prices, 4) == pytest.approx(0.06)
+    alerts = three.usage.alerts(datetime.now(UTC).strftime("%Y-%m"))
+    assert {(a.account_id, a.threshold) for a in alerts} == {(4, 80), (4, 100)}
+
+
+def test_a_conversation_id_no_conversation_has_records_the_stream_without_a_note(
+    three: Runtime,
+) -> None:
+    account = three.accounts.get(3)
+    assert account is not None
+    for bad in (0, -4, 2**63):
+        tid = finish_stream(three, account, result(conversation_id=bad))
+        row = three.ledger.get(tid or 0)
+        assert row is not None and (row.state, row.conversation_id) == (State.delivered, 0)
+
+
+def test_the_stream_s_text_is_masked_as_the_account_asks(three: Runtime) -> None:
+    acc.update_account(
+        three.accounts, three.keyring, 5, acc.parse_changes({"redact": "cards,email"})
+    )
+    account = three.accounts.get(5)
+    assert account is not None
+    said = "My card is 4111 1111 1111 1111 and my mail is ana@example.com"
+    tid = finish_stream(three, account, result(text=said))
+    row = three.ledger.get(tid or 0)
+    assert row is not None and row.text is not None
+    assert "4111" not in row.text and "ana@example.com" not in row.text
