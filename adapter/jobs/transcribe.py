@@ -27,6 +27,8 @@ from pathlib import Path
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from adapter.accounts import controls, engine_settings, extras
+from adapter.audio import AudioChunk, PreparedAudio
+from adapter.engines.base import Engine
 from adapter.errors import AccountDisabled, TooShort
 from adapter.helpdesk import private_origins
 from adapter.helpdesk.download import download
@@ -112,23 +114,7 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     spend(billed_seconds=0.0)  # OverBudget: the month's budget is spent already
     workdir.mkdir(parents=True, exist_ok=True)
     source = _download(rt, row, account, workdir)
-    shaped = partial(shape, source, engine=engine, policy=rt.chunks)
-    channels: list[int | None] = [None]
-    if extras(account).speakers is not None:
-        verdict = speakers_verdict(source)
-        if verdict.measure.channels == 2:
-            log.info("transcription %s: stereo, %s", row.id, verdict)
-        if verdict.separate:
-            channels = [0, 1]  # a call recording: each speaker's channel alone, both billed
-    prepared = [
-        (
-            channel,
-            shaped(
-                workdir / f"chunks{channel}", remove_silence=account.remove_silence, channel=channel
-            ),
-        )
-        for channel in channels
-    ]
+    prepared = _shaped(source, workdir, engine, rt, account, row.id)
     audio_seconds = max(p.audio_seconds for _, p in prepared)
     billed_seconds = sum(p.billed_seconds for _, p in prepared)
     if controls(account).too_short(audio_seconds):
@@ -142,20 +128,8 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     metrics.incr(Metric.AUDIO_BILLED_SECONDS, round(billed_seconds))
     metrics.incr(Metric.AUDIO_UPLOAD_BYTES, int(upload_bytes))
     chunks = [
-        PlannedChunk(
-            idx=idx,
-            offset=c.offset,
-            duration=c.duration,
-            billed_seconds=c.billed_seconds,
-            lead_overlap=c.lead_overlap,
-            source_duration=c.source_duration or audio_seconds,
-            timemap_json=timemap_json(c.timemap),
-            path=c.path,
-            channel=channel,
-        )
-        for idx, (channel, c) in enumerate(
-            (channel, c) for channel, p in prepared for c in p.chunks
-        )
+        _planned(idx, channel, c, audio_seconds)
+        for idx, (channel, c) in enumerate((ch, c) for ch, p in prepared for c in p.chunks)
     ]
     return Plan(
         chunks=chunks,
@@ -164,6 +138,51 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
         upload_bytes=upload_bytes,
         engine=settings.kind,
         model=model,
+    )
+
+
+def _shaped(
+    source: Path, workdir: Path, engine: Engine, rt: Runtime, account: Account, tid: int | None
+) -> list[tuple[int | None, PreparedAudio]]:
+    """The audio cut into chunks for ``engine``: the whole, or each channel of a stereo call
+    whose channels carry different speakers when the account asks for speaker turns (both
+    billed)."""
+    channels: list[int | None] = [None]
+    if extras(account).speakers is not None:
+        verdict = speakers_verdict(source)
+        if verdict.measure.channels == 2:
+            log.info("transcription %s: stereo, %s", tid, verdict)
+        if verdict.separate:
+            channels = [0, 1]
+    return [
+        (
+            channel,
+            shape(
+                source,
+                workdir / f"chunks{'' if channel is None else channel}",
+                engine,
+                rt.chunks,
+                remove_silence=account.remove_silence,
+                channel=channel,
+            ),
+        )
+        for channel in channels
+    ]
+
+
+def _planned(
+    idx: int, channel: int | None, chunk: AudioChunk, audio_seconds: float
+) -> PlannedChunk:
+    return PlannedChunk(
+        idx=idx,
+        offset=chunk.offset,
+        duration=chunk.duration,
+        billed_seconds=chunk.billed_seconds,
+        lead_overlap=chunk.lead_overlap,
+        source_duration=chunk.source_duration or audio_seconds,
+        timemap_json=timemap_json(chunk.timemap),
+        path=chunk.path,
+        channel=channel,
     )
 
 
