@@ -479,7 +479,7 @@ _PLAIN_FIELDS = (
     "enabled",
 )
 #: text options of the extras, which ``""`` clears (``_off``)
-_EXTRA_TEXT_FIELDS = (
+EXTRA_TEXT_FIELDS = (
     "chat_model",
     "chat_base_url",
     "translate_to",
@@ -487,6 +487,8 @@ _EXTRA_TEXT_FIELDS = (
     "phone_region",
     "speakers",
 )
+#: every option of what a note holds beyond the transcript (``adapter.extras``)
+EXTRA_FIELDS = ("summary_min_seconds", *EXTRA_TEXT_FIELDS)
 
 
 def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], None]:
@@ -498,7 +500,7 @@ def _apply(changes: AccountChanges, keyring: Keyring) -> Callable[[Account], Non
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value)
-        for name in _EXTRA_TEXT_FIELDS:
+        for name in EXTRA_TEXT_FIELDS:
             value = getattr(changes, name)
             if value is not None:
                 setattr(account, name, value or None)
@@ -836,6 +838,8 @@ def rotate_all(
 
 
 __all__ = [
+    "EXTRA_FIELDS",
+    "EXTRA_TEXT_FIELDS",
     "MIN_STREAM_TOKEN_CHARS",
     "OPENAI_MODELS",
     "STREAM_TOKEN_PURPOSE",

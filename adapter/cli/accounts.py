@@ -39,13 +39,7 @@ _FIELDS = (
     "inboxes",
     "min_seconds",
     "mode",
-    "summary_min_seconds",
-    "chat_model",
-    "chat_base_url",
-    "translate_to",
-    "redact",
-    "phone_region",
-    "speakers",
+    *acc.EXTRA_FIELDS,
 )
 #: flags of ``accounts update`` that go to the account only when set
 _FLAGS = (

@@ -48,15 +48,7 @@ BUDGET = "monthly_budget_usd"
 #: the controls of what gets transcribed (text or a select; never secret)
 CONTROL_FIELDS = ("inboxes", "min_seconds", "mode", "inbox_languages")
 #: what the note holds beyond the transcript (text: empty clears the option)
-EXTRA_FIELDS = (
-    "summary_min_seconds",
-    "chat_model",
-    "chat_base_url",
-    "translate_to",
-    "redact",
-    "phone_region",
-    "speakers",
-)
+EXTRA_FIELDS = acc.EXTRA_FIELDS
 MODES = {"auto": "Automatic: every voice note", "on_demand": "On demand: labelled conversations"}
 #: how the form names its fields in an error (the others by their JSON names)
 LABELS = {
