@@ -9,6 +9,7 @@ Rows are made through the ledger as the pipeline makes them (``seed.with_extras`
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from adapter import accounts as acc
 from adapter.runtime import Runtime
 from adapter.speakers import Turn
 from adapter.store import Translation
+from adapter.streams import StreamResult, finish_stream
 from adapter.web.console.overview import IN_PROGRESS_ROWS
 from tests.console import seed
 from tests.helpers import sqlite_only
@@ -401,3 +403,32 @@ def test_usage_shows_the_chat_models_tokens_and_cost(
     assert 'aria-labelledby="minutes-3-title minutes-3-desc"' in page
     account_7 = page.split('id="acct-7"', 1)[1].split("</section>", 1)[0]
     assert "Of which the chat model" not in account_7
+
+
+# ─── live streams (issue 16) ─────────────────────────────────────────────────────────────────
+
+
+def test_a_live_stream_is_listed_and_shown_without_placeholders(
+    client: TestClient, csrf: str, runtime: Runtime
+) -> None:
+    seed.add_accounts(runtime)
+    account = runtime.accounts.get(3)
+    assert account is not None
+    said = StreamResult(
+        conversation_id=None,
+        text="Dictated: please send the invoice again.",
+        language="en",
+        duration=4.2,
+        billed_seconds=4.2,
+        engine="local",
+        model="tiny.en",
+        started_at=datetime.now(UTC),
+    )
+    tid = finish_stream(runtime, account, said)
+    assert tid is not None
+    listing = client.get("/console/transcriptions", params={"source": "stream"})
+    assert listing.status_code == 200
+    assert f'href="/console/transcriptions/{tid}"' in listing.text
+    detail = client.get(f"/console/transcriptions/{tid}").text
+    assert "a live stream without one" in detail
+    assert "attachment -" not in detail and "message 0" not in detail

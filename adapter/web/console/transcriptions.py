@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 MAX_ID = 2**53
 MAX_QUERY_CHARS = 200
 STATES = tuple(s.value for s in State)
-SOURCES = ("webhook", "reconcile", "backfill", "on_demand")
+SOURCES = ("webhook", "reconcile", "backfill", "on_demand", "stream")
 RETRYABLE = (State.failed.value, State.skipped.value)
 #: the states whose progress the pages show (in percent done and chunks)
 IN_FLIGHT = (State.queued.value, State.transcribing.value)
