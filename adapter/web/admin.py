@@ -240,8 +240,13 @@ async def create_account(request: Request, rt: Runtime) -> Response:
     if isinstance(raw_id, bool) or not isinstance(raw_id, int):
         raise ApiError(422, "account_id must be a positive integer")
     acc.validate_id(raw_id)
-    for forbidden in ("drop_previous_secret", "clear_openai_api_key", "clear_user_token"):
-        data.pop(forbidden, None)
+    for update_only in (
+        "drop_previous_secret",
+        "clear_openai_api_key",
+        "clear_user_token",
+        "clear_stream_token",
+    ):
+        data.pop(update_only, None)
     changes = acc.parse_changes(data)
     acc.check_model(changes, None, rt.settings)
     account = await to_thread.run_sync(
