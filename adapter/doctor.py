@@ -7,9 +7,10 @@
 
 The checks, in order: the database and its schema; the broker (Redis when configured); the
 encryption keys against every stored account secret; then for each enabled account (or the
-one asked for): its engine and key, Chatwoot reachable, the API token accepted, the user
-token accepted, the webhook at the public URL with the right subscriptions and the stored
-secret; and last the public URL reaching this service (``GET {public_url}/healthz``).
+one asked for): its engine and key, its chat model when it asks for summaries or a
+translation (the endpoint answers and lists the model), Chatwoot reachable, the API token
+accepted, the user token accepted, the webhook at the public URL with the right subscriptions
+and the stored secret; and last the public URL reaching this service (``GET {public_url}/healthz``).
 
 Nothing here writes anywhere or spends money:
 
@@ -40,6 +41,7 @@ import redis
 
 from adapter import accounts as acc
 from adapter import connect
+from adapter.chat.client import NO_KEY
 from adapter.engines import weights
 from adapter.engines.factory import local_engine_available
 from adapter.errors import (
@@ -52,6 +54,7 @@ from adapter.errors import (
     SecretError,
     TranscriberError,
 )
+from adapter.extras import ENGINE_TARGET
 from adapter.helpdesk.admin import ChatwootAdmin, probe_api_token
 from adapter.helpdesk.chatwoot import ChatwootClient
 from adapter.httputil import USER_AGENT, origin
@@ -266,6 +269,9 @@ def _account_checks(
     rt: Runtime, account: Account, engines: dict[tuple[str, str | None, str | None], Check]
 ) -> list[Check]:
     checks = [_engine_check(rt, account, engines)]
+    chat = _chat_check(rt, account)
+    if chat is not None:
+        checks.append(chat)
     chatwoot = check_chatwoot(rt.chatwoot, account)
     checks.append(chatwoot)
     if not chatwoot.ok:
@@ -319,47 +325,83 @@ def _engine_check(
     return Check(found.name, found.status, found.detail, found.fix, account.id)
 
 
-def check_openai(api_key: str, base_url: str | None) -> Check:
-    """The key is accepted: ``GET {base_url}/models`` (free), never a transcription."""
+def _chat_check(rt: Runtime, account: Account) -> Check | None:
+    """The chat model of an account with summaries or a translation: there is one (or, for
+    English, the engine translates), its endpoint answers and lists the model. None for an
+    account that asks for neither."""
+    wanted = acc.extras(account)
+    if wanted.summary_min_seconds <= 0 and wanted.translate_to is None:
+        return None
+    try:
+        chat = acc.chat_settings(account, rt.keyring, rt.settings)
+    except SecretError:
+        return _fail("chat model", "its OpenAI key cannot be decrypted", "see the keys' check")
+    if chat is None:
+        if wanted.summary_min_seconds <= 0 and wanted.translate_to == ENGINE_TARGET:
+            return _ok("chat model", "none: English translations come from the engine", account.id)
+        return _fail(
+            "chat model",
+            "summaries, and translations into other languages than English, need a chat model; "
+            "this account has none, so its notes go out without them",
+            f"`transcriber accounts update {account.id} --chat-base-url URL` (an OpenAI-"
+            "compatible server), or an OpenAI key with the openai engine",
+            account.id,
+        )
+    found = check_openai(chat.api_key or NO_KEY, chat.base_url, name="chat model", model=chat.model)
+    return Check(found.name, found.status, found.detail, found.fix, account.id)
+
+
+def check_openai(
+    api_key: str, base_url: str | None, *, name: str = "engine", model: str | None = None
+) -> Check:
+    """The key is accepted: ``GET {base_url}/models`` (free), never a transcription; with
+    ``model``, the listing holds it (what the ``chat model`` check asks)."""
     where = origin(base_url) if base_url else "api.openai.com"
     client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=10.0)
     try:
         page = client.models.list()
-        count = len(page.data)
+        listed = {m.id for m in page.data}
     except openai.AuthenticationError:
         return _fail(
-            "engine",
+            name,
             f"{where} refuses the OpenAI key (401)",
             "give a valid key: `transcriber accounts update N --openai-api-key -` or "
             "OPENAI_API_KEY",
         )
     except openai.PermissionDeniedError:
         return _fail(
-            "engine",
+            name,
             f"{where} refuses the OpenAI key (403: no access to the models)",
             "give the key the models permission (Read) in OpenAI's dashboard",
         )
     except openai.APIConnectionError as exc:
         return _fail(
-            "engine",
+            name,
             f"{where} does not answer ({type(exc).__name__})",
-            "check OPENAI_BASE_URL / --base-url and the network",
+            "check the endpoint (OPENAI_BASE_URL, --base-url, --chat-base-url) and the network",
         )
     except openai.APIStatusError as exc:
         return _fail(
-            "engine",
+            name,
             f"{where} answered {exc.status_code} to the models listing",
-            "check --base-url: it must be an OpenAI-compatible endpoint ending in /v1",
+            "check the endpoint: it must be an OpenAI-compatible one ending in /v1",
         )
     except openai.OpenAIError as exc:
         return _fail(
-            "engine",
+            name,
             f"{where} answered the models listing with something unreadable ({type(exc).__name__})",
-            "check --base-url: it must be an OpenAI-compatible endpoint ending in /v1",
+            "check the endpoint: it must be an OpenAI-compatible one ending in /v1",
         )
     finally:
         client.close()
-    return _ok("engine", f"openai at {where}: the key is accepted ({count} models listed)")
+    if model is not None and listed and model not in listed:
+        return _fail(
+            name,
+            f"{where} lists no model {model!r} ({len(listed)} models listed)",
+            "give one it has: `transcriber accounts update N --chat-model NAME`",
+        )
+    shown = f"model {model!r} listed" if model is not None else f"{len(listed)} models listed"
+    return _ok(name, f"openai at {where}: the key is accepted ({shown})")
 
 
 def check_local(model: str) -> Check:

@@ -125,6 +125,30 @@ def test_doctor_names_a_refused_openai_key(
     assert [r.path for r in openai_server.requests] == ["/v1/models"]
 
 
+def test_doctor_checks_the_chat_model_of_an_account_with_summaries(
+    call: Call, connected: ChatwootStandIn, openai_server: OpenAIStandIn
+) -> None:
+    assert "chat model" not in lines_of(call(["doctor"]).stdout)  # no summaries: not checked
+    assert call(["accounts", "update", "3", "--summary-min-seconds", "60"]).returncode == 0
+    line = lines_of(call(["doctor"]).stdout)["chat model"]
+    assert line.startswith("ok   account 3 chat model") and "'gpt-4o-mini' listed" in line
+
+    assert call(["accounts", "update", "3", "--chat-model", "llama-9"]).returncode == 0
+    result = call(["doctor"])
+    assert result.returncode == 1
+    line = lines_of(result.stdout)["chat model"]
+    assert "lists no model 'llama-9'" in line and "--chat-model" in line
+
+    assert call(["accounts", "update", "3", "--chat-model", "off"]).returncode == 0
+    line = lines_of(call(["doctor"]).stdout)["chat model"]
+    assert line.startswith("FAIL") and "--chat-base-url" in line
+    update = ["accounts", "update", "3", "--summary-min-seconds", "0", "--translate-to", "en"]
+    assert call(update).returncode == 0
+    line = lines_of(call(["doctor"]).stdout)["chat model"]
+    assert line.startswith("ok") and "English translations come from the engine" in line
+    assert OPENAI_KEY not in call(["doctor"]).stdout
+
+
 def test_doctor_names_a_webhook_changed_in_chatwoot(
     call: Call, connected: ChatwootStandIn, public_url: str
 ) -> None:

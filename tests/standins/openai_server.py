@@ -104,7 +104,7 @@ CHAT_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 #: ``GET /v1/models``: free, what ``doctor`` checks a key with
 MODELS_PATH = "/v1/models"
-MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini")
 
 
 @dataclass(frozen=True)
