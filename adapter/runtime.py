@@ -17,6 +17,7 @@ import dramatiq
 from adapter.helpdesk.chatwoot import ChatwootClient
 from adapter.jobs.backoff import Backoff
 from adapter.jobs.limiter import AccountLimiter
+from adapter.live.parts import LiveParts
 from adapter.secrets import Keyring
 from adapter.settings import Settings
 from adapter.store import AccountStore, Ledger, ScanStore, UsageStore
@@ -55,9 +56,12 @@ class Runtime:
     scans: ScanStore
     usage: UsageStore
     prices: Prices
+    #: live transcription's decode pool and stream counts (``adapter.live``)
+    live: LiveParts
 
     def close(self) -> None:
         self.chatwoot.close()
+        self.live.close()
 
 
 __all__ = ["Queue", "Runtime"]

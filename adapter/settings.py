@@ -142,6 +142,18 @@ class Settings(BaseSettings):
         "INFO", validation_alias=AliasChoices("TRANSCRIBER_LOG_LEVEL")
     )
     model_dir: Path | None = Field(None, validation_alias=AliasChoices("TRANSCRIBER_MODEL_DIR"))
+    #: live transcription (``WS /v1/realtime``): how long one stream may last, how many streams
+    #: an account may have open at once (per process), and how many utterances the offline
+    #: engine transcribes at once for all streams (unset: half the CPUs, at least one)
+    stream_max_seconds: float = Field(
+        3600.0, gt=0, validation_alias=AliasChoices("TRANSCRIBER_STREAM_MAX_SECONDS")
+    )
+    stream_max_per_account: int = Field(
+        4, ge=1, validation_alias=AliasChoices("TRANSCRIBER_STREAM_MAX_PER_ACCOUNT")
+    )
+    stream_decoders: int | None = Field(
+        None, ge=1, le=64, validation_alias=AliasChoices("TRANSCRIBER_STREAM_DECODERS")
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from adapter.jobs.actors import Actors
 from adapter.jobs.backoff import Backoff
 from adapter.jobs.broker import build_broker
 from adapter.jobs.limiter import TTL_MARGIN_SECONDS, AccountLimiter
+from adapter.live.parts import build_live
 from adapter.observability import configure_logging, init_metrics, init_sentry
 from adapter.observability.redact import register_secret
 from adapter.runtime import Runtime
@@ -98,6 +99,7 @@ def build_runtime(
         scans=ScanStore(db, lease_seconds=settings.lease_seconds),
         usage=UsageStore(db),
         prices=Prices.with_overrides(settings.prices, settings.chat_prices),
+        live=build_live(settings),
     )
     actors.bind(runtime)
     return runtime

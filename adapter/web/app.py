@@ -1,4 +1,5 @@
-"""The Starlette application: webhook receiver, health checks, admin API, console."""
+"""The Starlette application: webhook receiver, health checks, admin API, console, and live
+transcription's WebSocket (``adapter.live.endpoint``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from starlette.routing import Route
 
 from adapter.errors import ConfigError
 from adapter.jobs.broker import ping as broker_ping
+from adapter.live import endpoint as live
+from adapter.live.hooks import ServiceHooks, StreamHooks
 from adapter.runtime import Runtime
 from adapter.web import admin, console
 from adapter.web.webhooks import make_endpoint
@@ -64,7 +67,14 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
 
 
-def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starlette:
+def create_app(
+    rt: Runtime,
+    *,
+    clock: Callable[[], float] = time.time,
+    live_hooks: StreamHooks | None = None,
+) -> Starlette:
+    """The service's app on ``rt``; ``live_hooks``: the stream tokens and the note on close of
+    live transcription (default: :mod:`adapter.streams` over ``rt``)."""
     app = Starlette(
         routes=[
             Route("/webhooks/chatwoot/{account_id}", make_endpoint(clock), methods=["POST"]),
@@ -72,6 +82,7 @@ def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starle
             Route("/readyz", readyz, methods=["GET"]),
             *admin.routes(),
             *console.routes(),
+            *live.routes(),
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
@@ -79,6 +90,7 @@ def create_app(rt: Runtime, *, clock: Callable[[], float] = time.time) -> Starle
     # build its Location from the request's Host header, and a POST redirected is a webhook lost
     app.router.redirect_slashes = False
     app.state.runtime = rt
+    app.state.live_hooks = live_hooks or ServiceHooks(rt)
     return app
 
 

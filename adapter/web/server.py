@@ -17,6 +17,13 @@ with :class:`ReceiverProtocol`, uvicorn's httptools protocol with one deadline p
 The deadline is the connection's, not the application's: a request whose body has arrived is
 never cut while it is handled. A WebSocket upgrade leaves it (the stream has its own limits).
 Why this and not an ASGI timeout around ``receive()``: docs/decisions.md, "Hardening (issue 14)".
+
+WebSockets (live transcription, ``adapter.live``) are served by :class:`StreamProtocol`,
+uvicorn's protocol over the ``websockets`` package's sans-I/O core: a message over
+:data:`MAX_WS_MESSAGE_BYTES` closes the connection with 1009, a peer that answers no ping for
+:data:`WS_PING_SECONDS` is closed with 1001 (uvicorn's own says 1011, which the live contract
+keeps for nothing), and no per-message compression (CPU spent for base64 audio that barely
+compresses, and one more thing a client can make the server inflate).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any, TypedDict, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
 from adapter.settings import Settings
@@ -38,8 +46,15 @@ log = logging.getLogger(__name__)
 #: a request line and headers larger than this are refused (431); Chatwoot's are under 2 kB.
 #: h11 refuses at the same size (``h11_max_incomplete_event_size``), httptools has no limit
 MAX_HEADER_BYTES = 64 * 1024
-#: seconds uvicorn gives in-flight requests to finish on SIGTERM
+#: seconds uvicorn gives in-flight requests to finish on SIGTERM (and live streams to
+#: transcribe what they hold)
 GRACEFUL_SHUTDOWN_SECONDS = 30
+#: the largest WebSocket message accepted (the live contract's 1 MiB); larger: close 1009
+MAX_WS_MESSAGE_BYTES = 1024 * 1024
+#: a WebSocket peer is pinged this often, and closed when a pong takes longer than this
+WS_PING_SECONDS = 20.0
+#: the close code of a peer that stopped answering pings (going away)
+WS_PING_TIMEOUT_CLOSE = 1001
 
 
 def _status(code: int, reason: str) -> bytes:
@@ -77,11 +92,13 @@ class ReceiverProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         #: requests begun on this connection
         self._begun = 0
+        #: the connection became a WebSocket: the deadline is no longer this protocol's
+        self._upgraded = False
 
     # the deadline: armed when a request may begin, cancelled once its body is in
 
     def _arm(self) -> None:
-        if self._deadline is None:
+        if self._deadline is None and not self._upgraded:
             self._deadline = self.loop.call_later(self.request_timeout, self._expired)
 
     def _disarm(self) -> None:
@@ -152,8 +169,24 @@ class ReceiverProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
+        self._upgraded = True
         self._disarm()
         super().handle_websocket_upgrade()
+
+
+class StreamProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, closing a peer that stopped answering pings with
+    1001 instead of 1011 (module docstring)."""
+
+    def keepalive_timeout(self) -> None:
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.conn.fail(WS_PING_TIMEOUT_CLOSE, "keepalive ping timeout")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
 
 class Limits(TypedDict):
@@ -164,6 +197,11 @@ class Limits(TypedDict):
     limit_concurrency: int
     h11_max_incomplete_event_size: int
     timeout_graceful_shutdown: int
+    ws: type[asyncio.Protocol]
+    ws_max_size: int
+    ws_per_message_deflate: bool
+    ws_ping_interval: float
+    ws_ping_timeout: float
 
 
 def limits(settings: Settings) -> Limits:
@@ -178,7 +216,19 @@ def limits(settings: Settings) -> Limits:
         limit_concurrency=settings.http_max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws=StreamProtocol,
+        ws_max_size=MAX_WS_MESSAGE_BYTES,
+        ws_per_message_deflate=False,
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=WS_PING_SECONDS,
     )
 
 
-__all__ = ["MAX_HEADER_BYTES", "Limits", "ReceiverProtocol", "limits"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_WS_MESSAGE_BYTES",
+    "Limits",
+    "ReceiverProtocol",
+    "StreamProtocol",
+    "limits",
+]
