@@ -2,6 +2,7 @@
 
     upgrade request ─ token (Authorization: Bearer, or ?token=) ─▶ hooks.account_for (thread)
         │ none, wrong, disabled ─▶ HTTP 401 (or, without the denial extension, close 4401)
+        │ the check failed (database down) ─▶ HTTP 503 (or close 1013)
         │ intent other than transcription, or a bad conversation_id ─▶ error event, close 4400
         │ the account's streams all open ─▶ HTTP 429 (or close 4429)
         ▼ accepted: {transcription_,}session.created
@@ -55,6 +56,8 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY = 4429
 CLOSE_NORMAL = 1000
+#: the token could not be checked now (the database did not answer): try again later
+CLOSE_TRY_AGAIN = 1013
 
 
 def _token(websocket: WebSocket) -> str | None:
@@ -110,7 +113,8 @@ async def realtime(websocket: WebSocket) -> None:
         account = await to_thread.run_sync(hooks.account_for, token) if token else None
     except Exception:
         log.exception("a stream token could not be checked")
-        account = None
+        await _refuse(websocket, 503, CLOSE_TRY_AGAIN, "temporarily unavailable")
+        return
     if account is None:
         await _refuse(websocket, 401, CLOSE_UNAUTHORIZED, "a valid stream token is required")
         return

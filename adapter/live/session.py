@@ -29,7 +29,7 @@ import numpy as np
 
 from adapter.live import protocol as p
 from adapter.live.audio import RATE, Decoder, FloatArray
-from adapter.live.vad import Started, Stopped, VoiceDetector
+from adapter.live.vad import Detector, Started, Stopped, VoiceDetector
 from adapter.live.whisper import Heard
 
 #: a commit of less audio than this is refused (as OpenAI does)
@@ -98,18 +98,16 @@ class LiveSession:
         *,
         dialect: p.Dialect,
         partials: bool = True,
-        detector: Callable[[p.TurnDetection, int], VoiceDetector] = lambda t, s: VoiceDetector(
-            t, start=s
-        ),
+        detector: Callable[[p.TurnDetection, int], Detector] | None = None,
     ) -> None:
         self.config = config
         self.info = info
         self.ids = ids
         self.dialect: p.Dialect = dialect
         self.partials = partials
-        self._detector = detector
+        self._detector = detector or _silero
         self._decoder = Decoder(config.format)
-        self._vad = detector(config.turn_detection, 0) if config.turn_detection else None
+        self._vad = self._detector(config.turn_detection, 0) if config.turn_detection else None
         #: uncommitted 16 kHz audio; ``_base`` is the absolute index of its first sample
         self._audio = np.zeros(0, dtype=np.float32)
         self._base = 0
@@ -363,6 +361,10 @@ class LiveSession:
         if cut:
             self._audio = self._audio[cut:]
             self._base += cut
+
+
+def _silero(turn: p.TurnDetection, start: int) -> Detector:
+    return VoiceDetector(turn, start=start)
 
 
 def _ms(sample: int) -> int:

@@ -22,7 +22,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -101,7 +101,7 @@ Turn = Started | Stopped
 class Turns:
     """The turn rules of server VAD over window probabilities (module docstring)."""
 
-    def __init__(self, turn: TurnDetection) -> None:
+    def __init__(self, turn: TurnDetection, *, start: int = 0) -> None:
         self.threshold = turn.threshold
         self.negative = max(turn.threshold - NEGATIVE_MARGIN, 0.01)
         self.prefix = int(turn.prefix_padding_ms * RATE / 1000)
@@ -109,8 +109,9 @@ class Turns:
         self.max_samples = int(MAX_UTTERANCE_SECONDS * RATE)
         self.end_padding = int(END_PADDING_SECONDS * RATE)
         self.speaking = False
-        self.start = 0
-        self._floor = 0
+        self.start = start
+        #: no utterance starts before this sample (the previous one's end)
+        self._floor = start
         self._silence_from: int | None = None
 
     def window(self, probability: float, position: int) -> Turn | None:
@@ -140,12 +141,17 @@ class Turns:
         return Stopped(sample, detected)
 
 
+class Detector(Protocol):
+    """What a session asks of voice activity detection (:class:`VoiceDetector`, or a test's)."""
+
+    def feed(self, samples: FloatArray) -> list[Turn]: ...
+
+
 class VoiceDetector:
     """Silero over one stream's 16 kHz samples, with :class:`Turns` deciding."""
 
     def __init__(self, turn: TurnDetection, *, start: int = 0) -> None:
-        self.turns = Turns(turn)
-        self.turns._floor = start
+        self.turns = Turns(turn, start=start)
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
@@ -187,6 +193,7 @@ class VoiceDetector:
 __all__ = [
     "MAX_UTTERANCE_SECONDS",
     "WINDOW",
+    "Detector",
     "Started",
     "Stopped",
     "Turn",
