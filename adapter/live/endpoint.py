@@ -56,6 +56,8 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY = 4429
 CLOSE_NORMAL = 1000
+#: committed utterances one stream may have waiting for their transcript
+MAX_WAITING_UTTERANCES = 8
 #: the token could not be checked now (the database did not answer): try again later
 CLOSE_TRY_AGAIN = 1013
 
@@ -205,7 +207,7 @@ class Stream:
         self.out = Outbox(websocket)
         self.ids = p.Ids()
         self.started_at = datetime.now(UTC)
-        self._finals: asyncio.Queue[Decode | None] = asyncio.Queue()
+        self._finals: asyncio.Queue[Decode | None] = asyncio.Queue(MAX_WAITING_UTTERANCES)
         self._partial: asyncio.Task[None] | None = None
 
     def _recognizer(self) -> Recognizer:
@@ -284,7 +286,7 @@ class Stream:
             await self._perform(self.session.finish())
         except Exception:
             log.exception("the pending audio of a stream could not be committed")
-        self._finals.put_nowait(None)
+        await self._finals.put(None)
         await worker
         if self._partial is not None:
             self._partial.cancel()
@@ -318,7 +320,9 @@ class Stream:
             if isinstance(action, Send):
                 await self.out.send(action.event)
             elif action.final:
-                self._finals.put_nowait(action)
+                # a client sending faster than its utterances are transcribed waits here: its
+                # frames stay unread (uvicorn stops reading the socket) until one is done
+                await self._finals.put(action)
             elif self._partial is None or self._partial.done():
                 self._partial = asyncio.create_task(self._partial_decode(action))
             else:  # one partial at a time; the session asks again
@@ -328,24 +332,30 @@ class Stream:
         return self.session.config.language or self.recognizer.language
 
     async def _final_worker(self) -> None:
+        """Transcribe the committed utterances in order, until ``None``; nothing it meets
+        stops it (the stream's end waits for it)."""
         while (job := await self._finals.get()) is not None:
             try:
-                heard = await self.recognizer.transcribe(
-                    job.audio,
-                    language=self._language(),
-                    prompt=self.session.config.prompt,
-                    final=True,
-                )
-            except TranscriberError as exc:
-                actions = self.session.failed(job.item_id, exc.reason.value, str(exc))
+                await self._perform(await self._final(job))
             except Exception:
-                log.exception("a live utterance could not be transcribed")
-                actions = self.session.failed(
-                    job.item_id, "transcription_failed", "the utterance could not be transcribed"
-                )
-            else:
-                actions = self.session.heard(job.item_id, heard, final=True)
-            await self._perform(actions)
+                log.exception("a live utterance's answer could not be sent")
+
+    async def _final(self, job: Decode) -> list[Action]:
+        try:
+            heard = await self.recognizer.transcribe(
+                job.audio,
+                language=self._language(),
+                prompt=self.session.config.prompt,
+                final=True,
+            )
+        except TranscriberError as exc:
+            return self.session.failed(job.item_id, exc.reason.value, str(exc))
+        except Exception:
+            log.exception("a live utterance could not be transcribed")
+            return self.session.failed(
+                job.item_id, "transcription_failed", "the utterance could not be transcribed"
+            )
+        return self.session.heard(job.item_id, heard, final=True)
 
     async def _partial_decode(self, job: Decode) -> None:
         try:

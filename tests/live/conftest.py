@@ -33,9 +33,12 @@ TOKENS = {
     4: "tok-base-0123456789abcdef",
     5: "tok-disabled-0123456789abcdef",
     6: "tok-limits-0123456789abcdef",
+    7: "tok-unreachable-0123456789abcdef",
 }
-#: account 3: the offline tiny.en; 4: the offline base; 5: disabled; 6: for the limit tests
-MODELS = {3: "tiny.en", 4: "base", 5: "tiny.en", 6: "tiny.en"}
+#: account 3: the offline tiny.en; 4: the offline base; 5: disabled; 6: for the limit tests;
+#: 7: an OpenAI-compatible engine nobody answers for
+MODELS = {3: "tiny.en", 4: "base", 5: "tiny.en", 6: "tiny.en", 7: "whisper-1"}
+UNREACHABLE = "http://127.0.0.1:9/v1"
 
 
 @dataclass
@@ -94,8 +97,16 @@ def start_server(tmp: Path, **settings_extra: str) -> Iterator[LiveServer]:
                     "chatwoot_url": "https://chatwoot.example.test",
                     "api_token": "cw-api-token-9876543210",
                     "webhook_secret": SECRET,
-                    "engine": "local",
                     "model": model,
+                    **(
+                        {
+                            "engine": "openai",
+                            "openai_api_key": "sk-test-0123456789",
+                            "base_url": UNREACHABLE,
+                        }
+                        if model == "whisper-1"
+                        else {"engine": "local"}
+                    ),
                 }
             ),
         )

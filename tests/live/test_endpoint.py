@@ -210,3 +210,25 @@ def test_expiry_session_expired_then_1000(short_server: LiveServer) -> None:
         rest = until(ws, "conversation.item.input_audio_transcription.completed")
         assert any(e["type"] == "input_audio_buffer.committed" for e in rest)
         assert close_code(ws) == 1000
+
+
+def test_an_engine_that_fails_fails_the_item_and_the_session_goes_on(
+    live_server: LiveServer,
+) -> None:
+    with session(live_server, TOKENS[7]) as ws:
+        created = receive(ws)
+        assert created["session"]["audio"]["input"]["transcription"]["model"] == "whisper-1"
+        send(
+            ws,
+            {
+                "type": "session.update",
+                "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}},
+            },
+        )
+        receive(ws)
+        for _ in range(2):
+            append(ws, pcm24("en2.ogg"))
+            send(ws, {"type": "input_audio_buffer.commit"})
+            failed = until(ws, "conversation.item.input_audio_transcription.failed")[-1]
+            assert failed["error"]["code"] == "engine_unavailable"
+            assert "sk-test" not in json.dumps(failed)
