@@ -1,6 +1,8 @@
 """``WS /v1/realtime?intent=transcription``: the session's I/O around :class:`LiveSession`.
 
-    upgrade request ─ token (Authorization: Bearer, or ?token=) ─▶ hooks.account_for (thread)
+    upgrade request ─ token (Authorization: Bearer, ?token=, or the subprotocol
+        │               openai-insecure-api-key.TOKEN of OpenAI's browser clients)
+        │                                                 ─▶ hooks.account_for (thread)
         │ none, wrong, disabled ─▶ HTTP 401 (or, without the denial extension, close 4401)
         │ the check failed (database down) ─▶ HTTP 503 (or close 1013)
         │ intent other than transcription, or a bad conversation_id ─▶ error event, close 4400
@@ -62,18 +64,41 @@ MAX_WAITING_UTTERANCES = 8
 CLOSE_TRY_AGAIN = 1013
 
 
+#: the WebSocket subprotocols OpenAI's browser clients offer: the key, and the beta flag
+KEY_PROTOCOL = "openai-insecure-api-key."
+BETA_PROTOCOL = "openai-beta.realtime-v1"
+REALTIME_PROTOCOL = "realtime"
+
+
 def _token(websocket: WebSocket) -> str | None:
+    """``Authorization: Bearer``, else ``?token=``, else the subprotocol a browser client of
+    OpenAI's offers (``openai-insecure-api-key.TOKEN``)."""
     header = websocket.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     query = websocket.query_params.get("token")
-    return query or None
+    if query:
+        return query
+    for offered in websocket.scope.get("subprotocols", []):
+        if offered.startswith(KEY_PROTOCOL) and len(offered) > len(KEY_PROTOCOL):
+            return str(offered[len(KEY_PROTOCOL) :])
+    return None
 
 
 def _dialect(websocket: WebSocket) -> p.Dialect:
     beta = websocket.headers.get("openai-beta", "")
+    if BETA_PROTOCOL in websocket.scope.get("subprotocols", []):
+        return "beta"
     return "beta" if "realtime=v1" in beta.replace(" ", "").lower() else "ga"
+
+
+def _subprotocol(websocket: WebSocket) -> str | None:
+    """``realtime`` when the client offered it (a browser fails a handshake that picks none
+    of the subprotocols it offered)."""
+    return (
+        REALTIME_PROTOCOL if REALTIME_PROTOCOL in websocket.scope.get("subprotocols", []) else None
+    )
 
 
 def _conversation_id(websocket: WebSocket) -> int | p.EventError | None:
@@ -95,13 +120,13 @@ async def _refuse(websocket: WebSocket, status: int, code: int, message: str) ->
             JSONResponse({"error": {"message": message}}, status_code=status)
         )
         return
-    await websocket.accept()
+    await websocket.accept(_subprotocol(websocket))
     await websocket.close(code, message)
 
 
 async def _reject(websocket: WebSocket, error: p.EventError) -> None:
     """Accept, say why in an ``error`` event, close 4400."""
-    await websocket.accept()
+    await websocket.accept(_subprotocol(websocket))
     await websocket.send_text(json.dumps(p.error_event(p.Ids(), error)))
     await websocket.close(CLOSE_BAD_REQUEST, error.code)
 
@@ -146,7 +171,7 @@ async def realtime(websocket: WebSocket) -> None:
         )
         return
     try:
-        await websocket.accept()
+        await websocket.accept(_subprotocol(websocket))
         await Stream(websocket, rt, live, hooks, account, conversation).run()
     except Exception:
         log.exception("live stream of account %d ended by an error", account.id)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -232,3 +234,65 @@ def test_an_engine_that_fails_fails_the_item_and_the_session_goes_on(
             failed = until(ws, "conversation.item.input_audio_transcription.failed")[-1]
             assert failed["error"]["code"] == "engine_unavailable"
             assert "sk-test" not in json.dumps(failed)
+
+
+def junk(rng: random.Random) -> str | bytes:
+    """One frame a broken client might send."""
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(1, 200))
+    if kind == 1:
+        return "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(1, 80)))
+    if kind == 2:
+        return "[" * rng.randrange(1, 5000)
+    event_type = rng.choice(
+        [
+            "session.update",
+            "transcription_session.update",
+            "input_audio_buffer.append",
+            "input_audio_buffer.commit",
+            "input_audio_buffer.clear",
+            "response.create",
+            "",
+        ]
+    )
+    values: list[object] = [None, 1, -1, 1e308, "x", [], {}, {"type": "audio/pcmu"}, True]
+    fields = {
+        rng.choice(["session", "audio", "event_id", "type", "format"]): rng.choice(values)
+        for _ in range(rng.randrange(3))
+    }
+    if kind == 3 and event_type == "input_audio_buffer.append":
+        fields["audio"] = base64.b64encode(rng.randbytes(rng.randrange(0, 99))).decode()
+    return json.dumps({"type": event_type, **fields})
+
+
+def test_a_storm_of_junk_leaves_the_session_and_the_server_standing(
+    live_server: LiveServer,
+) -> None:
+    rng = random.Random(16)
+    with session(live_server, TOKENS[3]) as ws:
+        receive(ws)
+        for _ in range(120):
+            ws.send(junk(rng))
+        # every frame is answered or taken; then the session still commits and clears
+        send(ws, {"type": "input_audio_buffer.clear", "event_id": "last"})
+        events = until(ws, "input_audio_buffer.cleared")
+        assert all(
+            e["type"] != "error" or e["error"]["type"] == "invalid_request_error" for e in events
+        )
+    response = httpx.get(f"http://{live_server.host}:{live_server.port}/healthz", timeout=10)
+    assert response.status_code == 200
+
+
+def test_a_browser_client_offers_its_token_as_a_subprotocol(live_server: LiveServer) -> None:
+    with connect(
+        f"{live_server.ws_url}?intent=transcription",
+        subprotocols=[  # type: ignore[list-item]
+            "realtime",
+            f"openai-insecure-api-key.{TOKENS[3]}",
+            "openai-beta.realtime-v1",
+        ],
+        open_timeout=30,
+    ) as ws:
+        assert ws.subprotocol == "realtime"
+        assert receive(ws)["type"] == "transcription_session.created"
