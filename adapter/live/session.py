@@ -35,7 +35,7 @@ from adapter.live.whisper import Heard
 #: a commit of less audio than this is refused (as OpenAI does)
 MIN_COMMIT_SECONDS = 0.1
 #: a buffer the client does not commit is committed at this length
-MAX_BUFFER_SECONDS = 300.0
+MAX_BUFFER_SECONDS = 120.0
 #: a partial transcript is asked for after this much more speech
 PARTIAL_EVERY_SECONDS = 1.0
 #: and only from this much speech on
