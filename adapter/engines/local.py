@@ -11,6 +11,50 @@ faster-whisper is imported only when a model is loaded: importing this module wo
 A call cannot be interrupted: CTranslate2 runs it to the end, so ``transcribe``'s ``timeout`` is
 accepted (the :class:`~adapter.engines.base.Engine` protocol) but not enforced; the caller's time
 limit (the actor's) is what bounds a local transcription.
+
+``transcribe`` and ``translate`` (Whisper's translate task: any language to English; the
+English-only ``tiny.en`` has no such task and raises :class:`EngineRejected`, ``unsupported``)
+share one private ``_run``: the decoding, the choice of path and the mapping of errors.
+
+Two decoding paths
+------------------
+* **sequential**: ``WhisperModel.transcribe``. One 30 s window after another, each prompted with
+  the text before it; a window whose text compresses too well or scores too low is decoded again
+  by sampling at higher temperatures (the fallback); about one segment per sentence.
+* **batched**: faster-whisper's ``BatchedInferencePipeline``. Silero VAD (shipped inside
+  faster-whisper, run by onnxruntime: nothing is downloaded) cuts the speech into pieces of at
+  most 30 s and drops the silence between them; ``batch_size`` pieces are encoded and decoded
+  together. No prompt from earlier pieces, no fallback, one segment per piece (up to 30 s).
+
+``decoding="auto"`` (the default) decodes audio of :data:`BATCHED_FROM_SECONDS` (30 s) or more
+batched and shorter audio sequentially. Under 30 s there is one piece and nothing to batch: the
+two paths cost the same, and the sequential one keeps its fallback and its finer segments. From
+two windows on the batched path is faster, and more so the longer the audio; the pipeline's
+chunks (``TRANSCRIBER_CHUNK_SECONDS``, at most 300 s) of long recordings go batched, voice notes
+under 30 s sequentially. ``decoding="sequential"`` or ``"batched"`` forces a path.
+
+Measured with ``bench/engine_rtf.py`` (faster-whisper 1.2.1, int8, ``cpu_threads=2`` on the
+two-core development machine, which other work shared: load average 2-5). RTF is processing
+seconds per audio second, decoding the file included; batched is ``batch_size=8`` (4 measured
+the same within noise; 8 is faster-whisper's default)::
+
+    input              tiny.en RTF                    base RTF
+                       sequential  batched  ratio     sequential  batched  ratio
+    3 notes, 17 s       0.140      0.144    1.03       0.658      0.407    0.62 (CPU 1.16)
+    45 s                0.060      0.055    0.92       0.137      0.103    0.75
+    1 min               0.064      0.051    0.80       0.164      0.132    0.80
+    5 min               0.078      0.047    0.61       0.285      0.099    0.35
+    30 min              0.082      0.052    0.64       0.160      0.077    0.48
+
+On the notes the wall-clock ratios wander from run to run on a shared machine (base: 0.62-0.92);
+the CPU seconds do not (tiny.en 0.95-0.97, base 1.03-1.16). Word error rate against the
+reference texts: base 0 on both paths, except sequential at 5 and 30 min (0.045 and 0.004: its
+fallback's sampling); tiny.en the same on both at 5 and 30 min (0.069, 0.064) and on the notes
+(0.085), worse batched at 45 s and 1 min (0.136 against 0.073, 0.121 against 0.070): without the
+earlier text as a prompt it mishears the synthetic voice's first sentence at the start of each
+piece. The long inputs repeat three sentences, so the sequential path's fallback fires more than
+on real speech (5 of 48 windows of the 5 min input, base): the ratios from 5 min on flatter the
+batched path somewhat.
 """
 
 from __future__ import annotations
@@ -43,11 +87,11 @@ SAMPLE_RATE = 16_000
 
 #: how a call decodes: ``auto`` picks by the audio's length (:meth:`LocalEngine.decoding_for`)
 Decoding = Literal["auto", "sequential", "batched"]
-Task = Literal["transcribe", "translate"]
+_Task = Literal["transcribe", "translate"]
 
 #: ``auto`` decodes audio at least this long batched, shorter audio sequentially
-BATCHED_FROM_SECONDS = 60.0
-#: VAD chunks (of at most 30 s) decoded together by the batched path
+BATCHED_FROM_SECONDS = 30.0
+#: VAD pieces (of at most 30 s) decoded together by the batched path
 DEFAULT_BATCH_SIZE = 8
 #: Whisper's beam, on both paths
 BEAM_SIZE = 5
@@ -207,7 +251,7 @@ class LocalEngine:
             )
         return self._run(path, "translate", None)
 
-    def _run(self, path: Path, task: Task, language: str | None) -> Transcript:
+    def _run(self, path: Path, task: _Task, language: str | None) -> Transcript:
         """Decode ``path`` and run ``task`` on the path :meth:`decoding_for` picks."""
         model = self._model()
         audio = _decode(path)

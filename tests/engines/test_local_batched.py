@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import wave
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from adapter.engines import LocalEngine, local
 from adapter.errors import ConfigError
-from tests.engines.conftest import CLIPS_BY_NAME, wer
+from tests.engines.conftest import CLIPS_BY_NAME, Clip, wer
 
 pytestmark = pytest.mark.local_engine
 
@@ -35,6 +36,29 @@ def test_batched_tiny_en_and_a_batch_of_one() -> None:
     transcript = LocalEngine("tiny.en", decoding="batched", batch_size=1).transcribe(clip.path)
     assert wer(clip.text, transcript.text) <= 0.15, transcript.text
     assert transcript.language == "en"
+
+
+def test_batched_calls_in_threads_at_once() -> None:
+    """Worker threads share the model and the VAD session; each call has its own pipeline."""
+    engine = LocalEngine("tiny.en", decoding="batched")
+    clips = [CLIPS_BY_NAME[name] for name in ("en2.ogg", "en3.ogg")]
+    results: dict[str, float] = {}
+    failures: list[BaseException] = []
+
+    def run(clip: Clip) -> None:
+        try:
+            results[clip.path.name] = wer(clip.text, engine.transcribe(clip.path).text)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(clip,)) for clip in clips]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert results.keys() == {"en2.ogg", "en3.ogg"}
+    assert all(value <= 0.15 for value in results.values()), results
 
 
 def test_batched_silence_is_no_text(tmp_path: Path) -> None:
