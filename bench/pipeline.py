@@ -970,7 +970,7 @@ def local_part(args: argparse.Namespace) -> None:
         "processes stopped",
         flush=True,
     )
-    command = [sys.executable, str(REPO / "bench" / "engine_rtf.py")]
+    command = [sys.executable, str(REPO / "bench" / "engine_rtf.py"), "--quick"]
     try:
         done = subprocess.run(command, cwd=REPO, timeout=args.local_timeout)
     except subprocess.TimeoutExpired:
