@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from adapter.live.hooks import StreamResult
 from tests.helpers import wait_until
 from tests.live.audio import pcm24, silence24, ulaw8, wer
 from tests.live.client import append, close_code, receive, send, session, until
@@ -164,15 +165,17 @@ def test_commit_clear_and_mulaw(live_server: LiveServer) -> None:
 
 def test_conversation_id_and_whats_handed_on(live_server: LiveServer) -> None:
     hooks = live_server.hooks
-    before = len(hooks.finished_streams)
+
+    def ours() -> list[tuple[int, StreamResult]]:
+        # earlier tests' streams may still be ending: this one is told by its conversation
+        return [(a, r) for a, r in hooks.finished_streams if r.conversation_id == 42]
+
     with session(live_server, TOKENS[3], query="intent=transcription&conversation_id=42") as ws:
         receive(ws)
         # sent faster than spoken, then closed while the speech is still pending
         append(ws, silence24(0.5) + pcm24("en2.ogg"))
-    wait_until(
-        lambda: len(hooks.finished_streams) > before, 120, "the finished stream", on=hooks.changed
-    )
-    account_id, result = hooks.finished_streams[-1]
+    wait_until(ours, 120, "the finished stream", on=hooks.changed)
+    [(account_id, result)] = ours()
     assert account_id == 3
     assert result.conversation_id == 42
     assert wer("en2.ogg", result.text) <= 0.3
