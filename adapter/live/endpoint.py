@@ -255,14 +255,14 @@ class Stream:
         info = p.SessionInfo(
             self.ids.session(), self.recognizer.model, int(time.time() + self.live.max_seconds)
         )
-        self.session = LiveSession(
+        self.machine = LiveSession(
             p.SessionConfig(),
             info,
             self.ids,
             dialect=_dialect(self.websocket),
             partials=self.recognizer.partials,
         )
-        await self.out.send(self.session.created())
+        await self.out.send(self.machine.created())
         worker = asyncio.create_task(self._final_worker())
         expired = False
         try:
@@ -287,9 +287,9 @@ class Stream:
             event = p.parse_frame(message.get("text"), message.get("bytes"))
             try:
                 if isinstance(event, p.EventError):
-                    actions = self.session.error(event)
+                    actions = self.machine.error(event)
                 else:
-                    actions = self.session.handle(event)
+                    actions = self.machine.handle(event)
             except Exception:
                 log.exception("a live event could not be handled")
                 actions = [Send(_server_error(self.ids, "the event could not be handled"))]
@@ -308,7 +308,7 @@ class Stream:
                         ),
                     )
                 )
-            await self._perform(self.session.finish())
+            await self._perform(self.machine.finish())
         except Exception:
             log.exception("the pending audio of a stream could not be committed")
         await self._finals.put(None)
@@ -318,10 +318,10 @@ class Stream:
         await self.out.close(CLOSE_NORMAL)
         result = StreamResult(
             conversation_id=self.conversation_id,
-            text=self.session.transcript(),
-            language=self.session.language(),
-            duration=round(self.session.received_seconds(), 3),
-            billed_seconds=round(self.session.billed_seconds, 3),
+            text=self.machine.transcript(),
+            language=self.machine.language(),
+            duration=round(self.machine.received_seconds(), 3),
+            billed_seconds=round(self.machine.billed_seconds, 3),
             engine=self.recognizer.engine,
             model=self.recognizer.model,
             started_at=self.started_at,
@@ -330,7 +330,7 @@ class Stream:
             "live stream of account %d ended: %.1f s received, %d items%s",
             self.account.id,
             result.duration,
-            len(self.session.items),
+            len(self.machine.items),
             " (expired)" if expired else "",
         )
         try:
@@ -351,10 +351,10 @@ class Stream:
             elif self._partial is None or self._partial.done():
                 self._partial = asyncio.create_task(self._partial_decode(action))
             else:  # one partial at a time; the session asks again
-                self.session.partial_failed()
+                self.machine.partial_failed()
 
     def _language(self) -> str | None:
-        return self.session.config.language or self.recognizer.language
+        return self.machine.config.language or self.recognizer.language
 
     async def _final_worker(self) -> None:
         """Transcribe the committed utterances in order, until ``None``; nothing it meets
@@ -370,28 +370,28 @@ class Stream:
             heard = await self.recognizer.transcribe(
                 job.audio,
                 language=self._language(),
-                prompt=self.session.config.prompt,
+                prompt=self.machine.config.prompt,
                 final=True,
             )
         except TranscriberError as exc:
-            return self.session.failed(job.item_id, exc.reason.value, str(exc))
+            return self.machine.failed(job.item_id, exc.reason.value, str(exc))
         except Exception:
             log.exception("a live utterance could not be transcribed")
-            return self.session.failed(
+            return self.machine.failed(
                 job.item_id, "transcription_failed", "the utterance could not be transcribed"
             )
-        return self.session.heard(job.item_id, heard, final=True)
+        return self.machine.heard(job.item_id, heard, final=True)
 
     async def _partial_decode(self, job: Decode) -> None:
         try:
             heard = await self.recognizer.transcribe(
-                job.audio, language=self._language(), prompt=self.session.config.prompt, final=False
+                job.audio, language=self._language(), prompt=self.machine.config.prompt, final=False
             )
         except Exception:
             log.debug("a partial transcription failed", exc_info=True)
-            self.session.partial_failed()
+            self.machine.partial_failed()
             return
-        await self._perform(self.session.heard(job.item_id, heard, final=False))
+        await self._perform(self.machine.heard(job.item_id, heard, final=False))
 
 
 def _server_error(ids: p.Ids, message: str) -> dict[str, Any]:

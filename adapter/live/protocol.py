@@ -215,10 +215,10 @@ def _beta_update(session: object, event_id: str | None) -> SessionUpdate | Event
     return SessionUpdate("beta", changes, event_id)
 
 
-def _ga_update(session: object, event_id: str | None) -> SessionUpdate | EventError:
-    if not isinstance(session, dict):
+def _ga_update(body: object, event_id: str | None) -> SessionUpdate | EventError:
+    if not isinstance(body, dict):
         return EventError("invalid_value", "'session' must be an object", "session", event_id)
-    if session.get("type", "transcription") != "transcription":
+    if body.get("type", "transcription") != "transcription":
         return EventError(
             "invalid_value",
             "this endpoint serves transcription sessions only: session.type must be "
@@ -227,7 +227,7 @@ def _ga_update(session: object, event_id: str | None) -> SessionUpdate | EventEr
             event_id,
         )
     changes: dict[str, Any] = {}
-    audio = session.get("audio")
+    audio = body.get("audio")
     if audio is None:
         return SessionUpdate("ga", changes, event_id)
     if not isinstance(audio, dict) or not isinstance(audio.get("input", {}), dict):

@@ -157,12 +157,12 @@ class LiveSession:
             return self.commit(event.event_id)
         if isinstance(event, p.Clear):
             return self.clear()
-        return self.update(event)
+        return self.reconfigure(event)
 
     def error(self, error: p.EventError) -> list[Action]:
         return [Send(p.error_event(self.ids, error))]
 
-    def update(self, update: p.SessionUpdate) -> list[Action]:
+    def reconfigure(self, update: p.SessionUpdate) -> list[Action]:
         before = self.config
         self.config = p.apply_update(self.config, update)
         if self.config.format != before.format:

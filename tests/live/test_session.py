@@ -148,7 +148,7 @@ def test_turning_detection_off_keeps_the_utterance_for_the_client() -> None:
         }
     )
     assert isinstance(update, p.SessionUpdate)
-    [updated] = sent(session.update(update), "session.updated")
+    [updated] = sent(session.reconfigure(update), "session.updated")
     assert updated["session"]["audio"]["input"]["turn_detection"] is None
     session.append(tone(0.5))
     actions = session.commit()
