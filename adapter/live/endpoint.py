@@ -47,6 +47,7 @@ from adapter.live.recognizer import (
 )
 from adapter.live.session import Action, Decode, LiveSession, Send
 from adapter.live.vad import silero
+from adapter.observability import Metric, metrics
 from adapter.runtime import Runtime
 from adapter.store import Account
 
@@ -113,6 +114,7 @@ def _conversation_id(websocket: WebSocket) -> int | p.EventError | None:
 
 
 async def _refuse(websocket: WebSocket, status: int, code: int, message: str) -> None:
+    metrics.incr(Metric.STREAM_REFUSED)
     """An HTTP answer instead of the upgrade when the server can send one; else accept and
     close with ``code`` before any event."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
@@ -172,6 +174,7 @@ async def realtime(websocket: WebSocket) -> None:
         return
     try:
         await websocket.accept(_subprotocol(websocket))
+        metrics.incr(Metric.STREAM_OPENED)
         await Stream(websocket, rt, live, hooks, account, conversation).run()
     except Exception:
         log.exception("live stream of account %d ended by an error", account.id)
@@ -366,6 +369,7 @@ class Stream:
                 log.exception("a live utterance's answer could not be sent")
 
     async def _final(self, job: Decode) -> list[Action]:
+        started = time.monotonic()
         try:
             heard = await self.recognizer.transcribe(
                 job.audio,
@@ -380,6 +384,8 @@ class Stream:
             return self.machine.failed(
                 job.item_id, "transcription_failed", "the utterance could not be transcribed"
             )
+        metrics.incr(Metric.STREAM_UTTERANCES)
+        metrics.timing(Metric.STREAM_FINAL_LATENCY, (time.monotonic() - started) * 1000)
         return self.machine.heard(job.item_id, heard, final=True)
 
     async def _partial_decode(self, job: Decode) -> None:

@@ -321,6 +321,29 @@ class Metric(StrEnum):
         "ms one summary or translation took",
     )
 
+    # --- live transcription (WS /v1/realtime)
+    STREAM_OPENED = (
+        "stream.opened",
+        _COUNTER,
+        "live transcription streams accepted",
+    )
+    STREAM_REFUSED = (
+        "stream.refused",
+        _COUNTER,
+        "live streams refused before the upgrade: no or wrong token (401), an account's streams "
+        "all open (429), the token check failing (503)",
+    )
+    STREAM_UTTERANCES = (
+        "stream.utterances",
+        _COUNTER,
+        "live utterances transcribed (their `completed` events)",
+    )
+    STREAM_FINAL_LATENCY = (
+        "stream.final_latency",
+        _TIMER,
+        "ms one live utterance's final transcription took, from committed to transcript",
+    )
+
     # --- look-ups for names that depend on a value
 
     @classmethod

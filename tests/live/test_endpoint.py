@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,6 +18,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from adapter.live.hooks import StreamResult
+from adapter.observability.metrics import init_metrics, shutdown_metrics
+from adapter.settings import Settings
 from tests.helpers import wait_until
 from tests.live.audio import pcm24, silence24, ulaw8, wer
 from tests.live.client import append, close_code, receive, send, session, until
@@ -299,3 +302,22 @@ def test_a_browser_client_offers_its_token_as_a_subprotocol(live_server: LiveSer
     ) as ws:
         assert ws.subprotocol == "realtime"
         assert receive(ws)["type"] == "transcription_session.created"
+
+
+def test_streams_opened_and_refused_are_counted(live_server: LiveServer) -> None:
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(10)
+    port = collector.getsockname()[1]
+    settings = Settings(_env_file=None, statsd_host="127.0.0.1", statsd_port=port)  # type: ignore[call-arg]
+    init_metrics(settings)
+    try:
+        assert refused(live_server, {}, "intent=transcription") == 401
+        with session(live_server, TOKENS[3]) as ws:
+            assert receive(ws)["type"] == "session.created"
+        seen: list[str] = []
+        while not {"transcriber.stream.refused:1|c", "transcriber.stream.opened:1|c"} <= set(seen):
+            seen += collector.recv(65535).decode("ascii").splitlines()
+    finally:
+        shutdown_metrics()
+        collector.close()

@@ -236,6 +236,7 @@ SECTIONS = {
     "backfill": "Reconciler and backfill (lost webhooks)",
     "budget": "Budgets",
     "chat": "The chat model (summaries, translations)",
+    "stream": "Live transcription",
 }
 BEGIN = "<!-- metrics:begin (written by `python -m tests.observability.test_metrics`) -->"
 END = "<!-- metrics:end -->"
