@@ -3,11 +3,11 @@
 - ``session``: the signed session cookie and CSRF tokens (pure);
 - ``auth``: sign-in, sign-out, and the wrappers every route goes through (404 when the admin
   API is off, sign-in, CSRF, the 503 page);
-- ``overview``, ``usage``, ``transcriptions``, ``accounts``, ``doctor`` (an account's checks):
-  one module per page;
+- ``overview``, ``usage``, ``transcriptions``, ``accounts``, ``doctor`` (an account's checks),
+  ``live`` (the live transcription demo): one module per page;
 - ``reads``: what the pages read from the runtime; ``charts``: series to SVG (pure);
-- ``render``: templates (``templates/``) to responses; ``static/``: the stylesheet and the
-  one script, served from the package (no CDN: it works offline).
+- ``render``: templates (``templates/``) to responses; ``static/``: the stylesheet, the
+  console's script and the live page's two, served from the package (no CDN: it works offline).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from adapter.runtime import Runtime
-from adapter.web.console import accounts, doctor, overview, transcriptions, usage
+from adapter.web.console import accounts, doctor, live, overview, transcriptions, usage
 from adapter.web.console.auth import action, not_found, page, sign_in, sign_in_page, sign_out
 from adapter.web.console.auth import signer_for as _signer_for
 
@@ -29,6 +29,8 @@ ASSETS = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "live.js": "text/javascript; charset=utf-8",
+    "live-worklet.js": "text/javascript; charset=utf-8",
 }
 
 
@@ -74,6 +76,7 @@ def routes() -> list[Route]:
         ),
         Route("/console/accounts/{account_id}/doctor", page(doctor.doctor_page), methods=["GET"]),
         Route("/console/accounts/{account_id}/doctor", action(doctor.run), methods=["POST"]),
+        Route("/console/live", page(live.live_page), methods=["GET"]),
         Route("/console/sign-in", sign_in_page, methods=["GET"]),
         Route("/console/sign-in", sign_in, methods=["POST"]),
         Route("/console/sign-out", sign_out, methods=["POST"]),
