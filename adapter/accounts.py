@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from adapter.chat import DEFAULT_CHAT_MODEL
 from adapter.controls import Controls, controls_of, parse_languages
+from adapter.engines.base import Engine
+from adapter.engines.factory import build_engine
 from adapter.engines.openai_engine import DEFAULT_BASE_URL as OPENAI_BASE_URL
 from adapter.engines.weights import MODEL_NAMES as LOCAL_MODELS
 from adapter.errors import NoKey, Reason, TranscriberError
@@ -700,6 +702,17 @@ class EngineSettings:
     model: str | None
     language: str | None
     model_dir: Path | None
+
+    def engine(self) -> Engine:
+        """The engine these settings describe (``ConfigError`` for a model it cannot have)."""
+        return build_engine(
+            self.kind,
+            api_key=self.api_key,
+            model=self.model,
+            base_url=self.base_url,
+            language=self.language,
+            model_dir=self.model_dir,
+        )
 
 
 def engine_settings(

@@ -183,15 +183,7 @@ class Settings(BaseSettings):
     @classmethod
     def _prices_json(cls, value: object) -> object:
         """``{"model": USD per minute, …}``: each price a finite number, 0 or more."""
-        if isinstance(value, str):
-            if not value.strip():
-                return {}
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError('must be a JSON object such as {"whisper-1": 0.006}') from None
-        if not isinstance(value, dict):
-            raise ValueError('must be a JSON object such as {"whisper-1": 0.006}')
+        value = _json_object(value, 'a JSON object such as {"whisper-1": 0.006}')
         for model, price in value.items():
             if not isinstance(model, str) or not model.strip() or not _price(price):
                 raise ValueError(
@@ -204,16 +196,7 @@ class Settings(BaseSettings):
     @classmethod
     def _chat_prices_json(cls, value: object) -> object:
         """``{"model": [USD per million input tokens, … output tokens], …}``."""
-        example = 'a JSON object such as {"gpt-4o-mini": [0.15, 0.6]}'
-        if isinstance(value, str):
-            if not value.strip():
-                return {}
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError(f"must be {example}") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"must be {example}")
+        value = _json_object(value, 'a JSON object such as {"gpt-4o-mini": [0.15, 0.6]}')
         for model, pair in value.items():
             if (
                 not isinstance(model, str)
@@ -265,6 +248,21 @@ class Settings(BaseSettings):
         of as private to this user, with its ``jobs`` folder (``adapter.workdir``: created
         0700; ConfigError when it is a link, another user's or writable by others)."""
         return workdir.private_dir(self.work_dir or workdir.default_work_dir())
+
+
+def _json_object(value: object, example: str) -> dict[object, object]:
+    """A variable's JSON object (its text parsed; blank: empty), or ``ValueError`` naming
+    ``example``."""
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"must be {example}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be {example}")
+    return value
 
 
 def _price(value: object) -> bool:

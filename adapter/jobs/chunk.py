@@ -27,10 +27,9 @@ from pathlib import Path
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
-from adapter.accounts import EngineSettings, chat_settings, engine_settings, extras
+from adapter.accounts import chat_settings, engine_settings, extras
 from adapter.audio import AudioChunk
-from adapter.engines.base import Engine, Transcript
-from adapter.engines.factory import build_engine
+from adapter.engines.base import Transcript
 from adapter.errors import AccountDisabled, PermanentError
 from adapter.extras import ENGINE_TARGET, Extras
 from adapter.helpdesk.notes import owes_failure_note
@@ -65,17 +64,6 @@ SLOT_WAIT_MS = (50, 200)
 def time_limit_ms(rt: Runtime, seconds: float) -> int:
     """The time limit of a chunk's message: its engine call's timeout plus a margin."""
     return int((rt.chunks.timeout(seconds) + TIME_LIMIT_MARGIN_SECONDS) * 1000)
-
-
-def build(settings: EngineSettings) -> Engine:
-    return build_engine(
-        settings.kind,
-        api_key=settings.api_key,
-        model=settings.model,
-        base_url=settings.base_url,
-        language=settings.language,
-        model_dir=settings.model_dir,
-    )
 
 
 def run(rt: Runtime, chunk_id: int) -> StepResult:
@@ -139,7 +127,7 @@ def _call_engine(rt: Runtime, claim: ChunkClaim, work: ChunkWork) -> _Heard:
     settings = engine_settings(account, rt.keyring, rt.settings, inbox_id=work.inbox_id)
     wanted = extras(account)
     chat = chat_settings(account, rt.keyring, rt.settings) is not None
-    engine = build(settings)
+    engine = settings.engine()
     audio = rt.ledger.chunk_audio(claim.chunk_id)
     if audio is None:
         raise PermanentError("the chunk's audio is gone")
@@ -247,4 +235,4 @@ def _audio_chunk(row: TranscriptChunk) -> AudioChunk:
     )
 
 
-__all__ = ["build", "join", "run", "time_limit_ms"]
+__all__ = ["join", "run", "time_limit_ms"]

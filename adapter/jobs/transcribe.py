@@ -108,7 +108,7 @@ def _plan(rt: Runtime, claim: Claim, workdir: Path) -> Plan:
     """Download the attachment and cut it into chunks the account's engine takes."""
     row, account = _load(rt, claim.transcription_id)
     settings = engine_settings(account, rt.keyring, rt.settings, inbox_id=row.inbox_id)  # NoKey
-    engine = chunk_step.build(settings)
+    engine = settings.engine()
     model = getattr(engine, "model", None)
     spend = partial(budget.admit, rt, account, row.id or 0, engine=settings.kind, model=model)
     spend(billed_seconds=0.0)  # OverBudget: the month's budget is spent already

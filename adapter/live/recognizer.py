@@ -25,7 +25,7 @@ from anyio import to_thread
 
 from adapter.accounts import EngineSettings
 from adapter.engines.base import Engine
-from adapter.engines.factory import DEFAULT_LOCAL_MODEL, build_engine
+from adapter.engines.factory import DEFAULT_LOCAL_MODEL
 from adapter.engines.openai_engine import DEFAULT_MODEL
 from adapter.errors import TranscriberError
 from adapter.live.audio import RATE, FloatArray
@@ -142,14 +142,7 @@ def recognizer_for(settings: EngineSettings, local: LocalOptions, work_dir: Path
             workers=local.pool.size,
         )
         return LocalRecognizer(whisper, local.pool, settings.language)
-    engine = build_engine(
-        settings.kind,
-        api_key=settings.api_key,
-        model=settings.model,
-        base_url=settings.base_url,
-        language=settings.language,
-        model_dir=settings.model_dir,
-    )
+    engine = settings.engine()
     return RemoteRecognizer(engine, settings.model or DEFAULT_MODEL, work_dir)
 
 
