@@ -51,7 +51,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
+FIXTURES = REPO / "tests" / "fixtures" / "audio"
 TEXTS = {
     row.split("\t")[0]: (row.split("\t")[1], row.split("\t")[2])
     for row in (FIXTURES / "texts.tsv").read_text().splitlines()[1:]

@@ -9,9 +9,8 @@ import av
 import jiwer
 import numpy as np
 
-from tests.conftest import REPO
+from tests.fixtures import AUDIO as FIXTURES
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
 TEXTS = {
     line.split("\t")[0]: line.split("\t")[2]
     for line in (FIXTURES / "texts.tsv").read_text().splitlines()[1:]
