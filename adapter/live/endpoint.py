@@ -48,6 +48,7 @@ from adapter.live.recognizer import (
 from adapter.live.session import Action, Decode, LiveSession, Send
 from adapter.live.vad import silero
 from adapter.observability import Metric, metrics
+from adapter.observability.redact import register_transcript
 from adapter.runtime import Runtime
 from adapter.store import Account
 
@@ -384,6 +385,7 @@ class Stream:
             return self.machine.failed(
                 job.item_id, "transcription_failed", "the utterance could not be transcribed"
             )
+        register_transcript(heard.text)  # the caller's words: never in a log line from now on
         metrics.incr(Metric.STREAM_UTTERANCES)
         metrics.timing(Metric.STREAM_FINAL_LATENCY, (time.monotonic() - started) * 1000)
         return self.machine.heard(job.item_id, heard, final=True)

@@ -200,19 +200,14 @@ def _beta_update(session: object, event_id: str | None) -> SessionUpdate | Event
         if fmt not in FORMATS:
             return _unsupported_format(fmt, "session.input_audio_format", event_id)
         changes["format"] = fmt
-    if "input_audio_transcription" in session:
-        found = _transcription(
-            session["input_audio_transcription"], "session.input_audio_transcription", event_id
-        )
-        if isinstance(found, EventError):
-            return found
-        changes.update(found)
-    if "turn_detection" in session:
-        turn = _turn_detection(session["turn_detection"], "session.turn_detection", event_id)
-        if isinstance(turn, EventError):
-            return turn
-        changes["turn_detection"] = turn
-    return SessionUpdate("beta", changes, event_id)
+    failed = _listening(
+        changes,
+        session,
+        ("input_audio_transcription", "session.input_audio_transcription"),
+        ("turn_detection", "session.turn_detection"),
+        event_id,
+    )
+    return failed or SessionUpdate("beta", changes, event_id)
 
 
 def _ga_update(body: object, event_id: str | None) -> SessionUpdate | EventError:
@@ -240,21 +235,38 @@ def _ga_update(body: object, event_id: str | None) -> SessionUpdate | EventError
         if fmt is None:
             return _unsupported_format(entry["format"], "session.audio.input.format", event_id)
         changes["format"] = fmt
-    if "transcription" in entry:
-        found = _transcription(
-            entry["transcription"], "session.audio.input.transcription", event_id
-        )
+    failed = _listening(
+        changes,
+        entry,
+        ("transcription", "session.audio.input.transcription"),
+        ("turn_detection", "session.audio.input.turn_detection"),
+        event_id,
+    )
+    return failed or SessionUpdate("ga", changes, event_id)
+
+
+def _listening(
+    changes: dict[str, Any],
+    given: dict[str, Any],
+    transcription: tuple[str, str],
+    turn_detection: tuple[str, str],
+    event_id: str | None,
+) -> EventError | None:
+    """Add what ``given`` says of the transcription and the turn detection (each a key and
+    the param an error names, beta and GA spell them apart) to ``changes``; the first error."""
+    key, param = transcription
+    if key in given:
+        found = _transcription(given[key], param, event_id)
         if isinstance(found, EventError):
             return found
         changes.update(found)
-    if "turn_detection" in entry:
-        turn = _turn_detection(
-            entry["turn_detection"], "session.audio.input.turn_detection", event_id
-        )
+    key, param = turn_detection
+    if key in given:
+        turn = _turn_detection(given[key], param, event_id)
         if isinstance(turn, EventError):
             return turn
         changes["turn_detection"] = turn
-    return SessionUpdate("ga", changes, event_id)
+    return None
 
 
 def _ga_format(value: object) -> AudioFormat | None:
