@@ -91,7 +91,10 @@ def _write_back(rt: Runtime, claim: Claim) -> None:
     register_transcript(row.text)
     token = open_secret(rt.keyring, account.id, "api_token", account.api_token_enc)
     if row.note_message_id is None:
-        row = settle(rt, claim, row, account)  # the chat model's part, made once
+        settled = settle(rt, claim, row, account)  # the chat model's part, made once
+        if settled is None:
+            return  # another attempt holds the row now: it posts the note
+        row = settled
         payload = _payload(row)
         note_id = rt.chatwoot.post_note(
             account.chatwoot_url, account.id, row.conversation_id, token, payload

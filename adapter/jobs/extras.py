@@ -36,14 +36,20 @@ from adapter.store import Account, Claim, ExtrasMade, Transcription, Translation
 log = logging.getLogger(__name__)
 
 
-def settle(rt: Runtime, claim: Claim, row: Transcription, account: Account) -> Transcription:
-    """Make and store the row's extras unless they are settled; the row as it now is."""
+def settle(rt: Runtime, claim: Claim, row: Transcription, account: Account) -> Transcription | None:
+    """Make and store the row's extras unless they are settled; the row as it now is, or None
+    when the delivery's claim was lost meanwhile (another attempt holds the row: this one must
+    not post)."""
     if row.extras_at is not None:
         return row
     wanted = extras(account)
     chat = chat_settings(account, rt.keyring, rt.settings)
     made = make(wanted, row, chat)
-    rt.ledger.set_extras(claim, made)
+    if not rt.ledger.set_extras(claim, made):
+        log.warning(
+            "delivery of transcription %s: its claim was lost while the chat model wrote", row.id
+        )
+        return None
     return rt.ledger.get(row.id or 0) or row
 
 
