@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from adapter.accounts import engine_settings
 from adapter.errors import TranscriberError
+from adapter.jobs.step import safe_error
 from adapter.live import protocol as p
 from adapter.live.hooks import StreamHooks, StreamResult
 from adapter.live.parts import LiveParts
@@ -115,9 +116,9 @@ def _conversation_id(websocket: WebSocket) -> int | p.EventError | None:
 
 
 async def _refuse(websocket: WebSocket, status: int, code: int, message: str) -> None:
-    metrics.incr(Metric.STREAM_REFUSED)
     """An HTTP answer instead of the upgrade when the server can send one; else accept and
     close with ``code`` before any event."""
+    metrics.incr(Metric.STREAM_REFUSED)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(
             JSONResponse({"error": {"message": message}}, status_code=status)
@@ -379,7 +380,7 @@ class Stream:
                 final=True,
             )
         except TranscriberError as exc:
-            return self.machine.failed(job.item_id, exc.reason.value, str(exc))
+            return self.machine.failed(job.item_id, exc.reason.value, safe_error(exc))
         except Exception:
             log.exception("a live utterance could not be transcribed")
             return self.machine.failed(
